@@ -1,0 +1,153 @@
+"""Source text, spans and diagnostics.
+
+Every AST and IR node carries a :class:`Span`. Errors are collected as
+:class:`Diagnostic` values and rendered the way compilers do::
+
+    examples/lenet.net:7:23: error: linear needs a 2-d input [N, F]; got float[N, 64, 7, 7]
+        return features -> linear(128) -> relu -> linear(10)
+                           ^^^^^^^^^^^
+      note: float[N, 64, 7, 7] comes from maxpool2d at examples/lenet.net:5:49
+      hint: put `flatten` before `linear`
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: str  # as shown to the user
+    text: str
+
+    def line(self, n: int) -> str:
+        lines = self.text.splitlines()
+        return lines[n - 1] if 0 < n <= len(lines) else ""
+
+
+@dataclass(frozen=True)
+class Span:
+    source: SourceFile | None
+    line: int
+    column: int
+    end_line: int
+    end_column: int  # exclusive
+
+    @property
+    def path(self) -> str:
+        return self.source.path if self.source else "<unknown>"
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}"
+
+    def union(self, other: Span) -> Span:
+        a, b = sorted([self, other], key=lambda s: (s.line, s.column))
+        end = max([self, other], key=lambda s: (s.end_line, s.end_column))
+        return Span(a.source, a.line, a.column, end.end_line, end.end_column)
+
+    def __repr__(self) -> str:
+        return f"Span({self})"
+
+
+@dataclass
+class Diagnostic:
+    message: str
+    span: Span | None
+    notes: list[tuple[str, Span | None]] = field(default_factory=list)
+    hint: str | None = None
+    severity: str = "error"
+
+    def sort_key(self):
+        s = self.span
+        return (s.path, s.line, s.column) if s else ("", 0, 0)
+
+    def render(self, color: bool = False) -> str:
+        c = _Colors(color)
+        where = f"{self.span}: " if self.span else "netc: "
+        sev = c.red(f"{self.severity}:") if self.severity == "error" else c.yellow(f"{self.severity}:")
+        out = [f"{c.bold(where)}{sev} {c.bold(self.message)}"]
+        if self.span and self.span.source:
+            out += _excerpt(self.span, c)
+        for msg, span in self.notes:
+            out.append(f"  {c.cyan('note:')} {msg}" + (f" at {span}" if span else ""))
+        if self.hint:
+            out.append(f"  {c.green('hint:')} {self.hint}")
+        return "\n".join(out)
+
+
+def _excerpt(span: Span, c: _Colors) -> list[str]:
+    text = span.source.line(span.line)
+    if not text.strip():
+        return []
+    end = span.end_column if span.end_line == span.line else len(text) + 1
+    width = max(1, min(end, len(text) + 1) - span.column)
+    pad = "".join(ch if ch == "\t" else " " for ch in text[: span.column - 1])
+    return [f"    {text}", f"    {pad}{c.red('^' * width)}"]
+
+
+class _Colors:
+    def __init__(self, on: bool):
+        self.on = on
+
+    def _wrap(self, code: str, s: str) -> str:
+        return f"\033[{code}m{s}\033[0m" if self.on else s
+
+    def red(self, s):
+        return self._wrap("1;31", s)
+
+    def yellow(self, s):
+        return self._wrap("1;33", s)
+
+    def cyan(self, s):
+        return self._wrap("1;36", s)
+
+    def green(self, s):
+        return self._wrap("1;32", s)
+
+    def bold(self, s):
+        return self._wrap("1", s)
+
+
+def use_color(stream) -> bool:
+    """Colour on a terminal, plain when piped, never with NO_COLOR set."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+class SpecError(Exception):
+    """Raised by the public API when a spec has errors; carries every diagnostic."""
+
+    def __init__(self, diagnostics: list[Diagnostic]):
+        self.diagnostics = sorted(diagnostics, key=Diagnostic.sort_key)
+        super().__init__(self.render())
+
+    def render(self, color: bool = False) -> str:
+        return "\n".join(d.render(color) for d in self.diagnostics)
+
+
+class Diagnostics:
+    """A collector: compilation goes on after an error so that all errors are reported."""
+
+    def __init__(self):
+        self.items: list[Diagnostic] = []
+
+    def error(self, message: str, span: Span | None, notes=(), hint: str | None = None) -> Diagnostic:
+        d = Diagnostic(message, span, list(notes), hint)
+        self.items.append(d)
+        return d
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise SpecError(self.items)
+
+
+def print_diagnostics(diags: list[Diagnostic], stream=sys.stderr) -> None:
+    color = use_color(stream)
+    for d in sorted(diags, key=Diagnostic.sort_key):
+        print(d.render(color), file=stream)

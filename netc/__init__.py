@@ -1,0 +1,1 @@
+"""netc: a compiler for neural-network specs."""
