@@ -18,6 +18,7 @@ part of ``e`` that ``k`` divides exactly, and nested floor divisions merge
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Union
 
@@ -200,8 +201,13 @@ def floordiv(a: Dim, b: Dim) -> Dim:
 
 
 def _floordiv_atom(r: Expr, b: int) -> Dim:
-    # floor((floor(e / m) + c) / b) == floor((e + c*m) / (m*b)) for positive m, b.
+    # floor((g*e + c) / (g*k)) == floor((e + c // g) / k): divide out the common factor g of
+    # b and the non-constant coefficients, so (2*H + 2) // 4 is (H + 1) // 2.
     nonconst = [(m, c) for m, c in r.terms if m != ()]
+    g = math.gcd(b, *(c for _, c in nonconst))
+    if g > 1:
+        return floordiv(Expr({m: c // g for m, c in r.terms})._norm(), b // g)
+    # floor((floor(e / m) + c) / b) == floor((e + c*m) / (m*b)) for positive m, b.
     if len(nonconst) == 1 and nonconst[0][1] == 1 and len(nonconst[0][0]) == 1:
         atom = nonconst[0][0][0]
         if isinstance(atom, FloorDiv):

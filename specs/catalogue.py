@@ -31,7 +31,7 @@ from netc.compiler.types import TensorType
 class Attrs(BaseModel):
     """Base of every attribute schema: immutable, strict about unknown names."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, arbitrary_types_allowed=True)
 
 
 class NoAttrs(Attrs):

@@ -1,0 +1,209 @@
+"""The abstract syntax tree of a .net file. Every node carries the Span it came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from .source import Span
+
+
+@dataclass(frozen=True)
+class Node:
+    span: Span = field(compare=False, repr=False)
+
+
+# -- expressions -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Name(Node):
+    id: str
+
+
+@dataclass(frozen=True)
+class Lit(Node):
+    value: Any  # int, float, str or bool
+
+
+@dataclass(frozen=True)
+class TupleLit(Node):
+    items: tuple[Expr, ...]
+
+
+@dataclass(frozen=True)
+class Arg(Node):
+    name: str | None  # None for a positional argument
+    value: Expr
+
+
+@dataclass(frozen=True)
+class Call(Node):
+    func: str
+    args: tuple[Arg, ...]
+
+
+@dataclass(frozen=True)
+class Stage(Node):
+    """One stage of a pipeline: ``f``, ``f(a, k=v)`` or ``Block(a) * n``."""
+
+    func: str
+    args: tuple[Arg, ...]
+    repeat: Expr | None
+
+
+@dataclass(frozen=True)
+class Pipe(Node):
+    head: Expr
+    stage: Stage
+
+
+@dataclass(frozen=True)
+class BinOp(Node):
+    op: str  # + - * / // % @ == != < <= > >= and or
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True)
+class Unary(Node):
+    op: str  # - not
+    operand: Expr
+
+
+@dataclass(frozen=True)
+class Cond(Node):
+    test: Expr
+    then: Expr
+    orelse: Expr
+
+
+Expr = Union[Name, Lit, TupleLit, Call, Pipe, BinOp, Unary, Cond]
+
+
+# -- types -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScalarType(Node):
+    name: str  # int, float, bool, str, tuple
+
+
+@dataclass(frozen=True)
+class TensorTypeExpr(Node):
+    dtype: str | None  # None: any dtype (a block parameter pattern)
+    dims: tuple[Expr, ...]
+
+
+TypeExpr = Union[ScalarType, TensorTypeExpr]
+
+
+# -- statements and declarations ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Assign(Node):
+    targets: tuple[Name, ...]
+    annotation: TypeExpr | None
+    value: Expr
+
+
+@dataclass(frozen=True)
+class Let(Node):
+    name: Name
+    value: Expr
+
+
+@dataclass(frozen=True)
+class Return(Node):
+    values: tuple[Expr, ...]
+
+
+Stmt = Union[Assign, Let, Return]
+
+
+@dataclass(frozen=True)
+class Param(Node):
+    name: str
+    type: TypeExpr | None
+    default: Expr | None
+
+    @property
+    def is_tensor(self) -> bool:
+        if isinstance(self.type, TensorTypeExpr):
+            return True
+        return self.type is None and self.default is None
+
+
+@dataclass(frozen=True)
+class Result(Node):
+    name: str | None
+    type: TensorTypeExpr | None
+
+
+@dataclass(frozen=True)
+class FuncDecl(Node):
+    """A ``block``, ``model`` or ``cell``."""
+
+    kind: str
+    name: str
+    params: tuple[Param, ...]
+    results: tuple[Result, ...] | None
+    body: tuple[Stmt, ...]
+    name_span: Span = field(compare=False, repr=False, default=None)
+
+
+@dataclass(frozen=True)
+class Role(Node):
+    role: str
+    model: str
+
+
+@dataclass(frozen=True)
+class PairDecl(Node):
+    name: str
+    roles: tuple[Role, ...]
+    name_span: Span = field(compare=False, repr=False, default=None)
+
+
+@dataclass(frozen=True)
+class ConstDecl(Node):
+    name: str
+    value: Expr
+
+
+@dataclass(frozen=True)
+class Import(Node):
+    path: str
+
+
+Decl = Union[FuncDecl, PairDecl, ConstDecl]
+
+
+@dataclass(frozen=True)
+class Module(Node):
+    path: str
+    imports: tuple[Import, ...]
+    decls: tuple[Decl, ...]
+
+
+_PREC = {"or": 1, "and": 2, "==": 4, "!=": 4, "<": 4, "<=": 4, ">": 4, ">=": 4,
+         "+": 5, "-": 5, "*": 6, "/": 6, "//": 6, "%": 6, "@": 6}
+
+
+def expr_str(e, prec: int = 0) -> str:
+    """Source-like text of an expression (for messages about declared shapes)."""
+    if isinstance(e, Name):
+        return e.id
+    if isinstance(e, Lit):
+        return repr(e.value) if isinstance(e.value, str) else str(e.value).lower() if isinstance(e.value, bool) \
+            else str(e.value)
+    if isinstance(e, BinOp):
+        p = _PREC[e.op]
+        s = f"{expr_str(e.left, p)} {e.op} {expr_str(e.right, p + 1)}"
+        return f"({s})" if p < prec else s
+    if isinstance(e, Unary):
+        return f"{e.op}{' ' if e.op == 'not' else ''}{expr_str(e.operand, 7)}"
+    if isinstance(e, TupleLit):
+        return "(" + ", ".join(expr_str(x) for x in e.items) + ("," if len(e.items) == 1 else "") + ")"
+    return "..."

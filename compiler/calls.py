@@ -1,0 +1,366 @@
+"""Applying things: built-in ops, blocks (inlined in their own scope), shared layers,
+repetition (``Block(args) * n``) and ``scan`` over user-written cells."""
+
+from __future__ import annotations
+
+import difflib
+
+from pydantic import ValidationError
+
+from netc.specs import catalogue
+
+from . import ast
+from .dims import Expr, is_dim
+from .ir import Graph, Node
+from .shapes import infer_op, match
+from .source import Span
+from .types import ShapeError, TensorType
+from .values import POISON, DeclRef, Frame, Layer, Tensor, has_poison, kind_of, snake
+
+MAX_DEPTH = 64
+MAX_REPEAT = 4096
+MAX_NODES = 200_000
+
+
+class Calls:
+    """Mixin of the Elaborator: everything that turns a call into nodes."""
+
+    def eval_args(self, args: tuple[ast.Arg, ...], frame: Frame):
+        pos, kw = [], {}
+        for a in args:
+            v = self.ev(a.value, frame)
+            if a.name is None:
+                if kw:
+                    self.error("positional argument after a keyword argument", a.span, frame)
+                    return POISON, {}
+                pos.append((v, a.span))
+            elif a.name in kw:
+                self.error(f"argument `{a.name}` is given twice", a.span, frame)
+                return POISON, {}
+            else:
+                kw[a.name] = (v, a.span)
+        if has_poison(tuple(v for v, _ in pos)) or has_poison(tuple(v for v, _ in kw.values())):
+            return POISON, {}
+        return pos, kw
+
+    def call(self, func: str, args, span: Span, frame: Frame, piped=None, repeat=None):
+        if piped is POISON:
+            return POISON
+        pos, kw = self.eval_args(args, frame)
+        if pos is POISON:
+            return POISON
+        n = 1
+        if repeat is not None:
+            n = self.ev(repeat, frame)
+            if n is POISON:
+                return POISON
+            if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_REPEAT:
+                return self.error(f"a repetition count must be an int from 1 to {MAX_REPEAT}; got "
+                                  f"{n if isinstance(n, int) else kind_of(n)}", repeat.span, frame)
+        if n == 1 and repeat is None:
+            return self.apply(func, piped, pos, kw, span, frame, None)
+        if not isinstance(piped, Tensor):
+            return self.error("a repeated stage `* n` needs one tensor flowing into it", span, frame)
+        group = frame.fresh(self.base_name(func, frame))
+        value = piped
+        for i in range(n):
+            value = self.apply(func, value, pos, kw, span, frame, f"{group}.{i}")
+            if value is POISON:
+                return POISON
+            if not isinstance(value, Tensor):
+                return self.error(f"a repeated stage must give one tensor; `{func}` gives {kind_of(value)}",
+                                  span, frame)
+        return value
+
+    def base_name(self, func: str, frame: Frame) -> str:
+        decl = self.namespace(frame).get(func)
+        return snake(func) if isinstance(decl, ast.FuncDecl) else func
+
+    def apply(self, func: str, piped, pos, kw, span: Span, frame: Frame, local: str | None):
+        if len(frame.graph) > MAX_NODES:
+            return self.error(f"the model has more than {MAX_NODES} nodes", span, frame)
+        local_value = frame.env.get(func)
+        if isinstance(local_value, Layer):
+            return self.apply_layer(local_value, piped, pos, kw, span, frame, local)
+        if local_value is POISON:
+            return POISON
+        if local_value is not None:
+            return self.error(f"`{func}` is {kind_of(local_value)}, not an op or block", span, frame)
+        decl = self.namespace(frame).get(func)
+        if isinstance(decl, ast.FuncDecl):
+            return self.call_block(decl, piped, pos, kw, span, frame, local)
+        if decl is not None:
+            return self.error(f"`{func}` is a {'const' if isinstance(decl, ast.ConstDecl) else 'pair'}, "
+                              "not an op or block", span, frame)
+        op = catalogue.get(func)
+        if op is None:
+            from .elaborate import MATH_FUNCS
+
+            if func in MATH_FUNCS and piped is None and len(pos) == 1 and not kw:
+                return self.static_math(func, pos[0], span, frame)
+            return self.error(f"unknown op or block `{func}`", span, frame, hint=self.did_you_mean(func, frame))
+        return self.call_op(op, piped, pos, kw, span, frame, local)
+
+    def static_math(self, func, arg, span, frame):
+        from .elaborate import MATH_FUNCS
+
+        v, vspan = arg
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return self.error(f"{func} needs a number or a tensor; got {kind_of(v)}", vspan, frame)
+        try:
+            return MATH_FUNCS[func](v)
+        except (ValueError, OverflowError):
+            return self.error(f"{func}({v}) is undefined", span, frame)
+
+    # -- built-in ops ------------------------------------------------------------------------
+    def call_op(self, op, piped, pos, kw, span: Span, frame: Frame, local=None, layer: str | None = None):
+        tensors = [(piped, span)] if piped is not None else []
+        rest = list(pos)
+        while rest and isinstance(rest[0][0], Tensor):
+            tensors.append(rest.pop(0))
+        for v, s in rest:
+            if isinstance(v, Tensor) or (isinstance(v, tuple) and any(isinstance(x, Tensor) for x in v)):
+                return self.error(f"{op.name} got an unexpected tensor argument", s, frame,
+                                  hint=f"signature: {op.signature}" if op.signature else None)
+        if isinstance(piped, tuple):
+            return self.error(f"{op.name} needs a tensor; got a tuple of {len(piped)} values", span, frame,
+                              hint="unpack it first: `seq, state = ...`")
+        lo, hi = op.arity
+        if not lo <= len(tensors) <= (hi if hi is not None else len(tensors)):
+            return self.arity_error(op, len(tensors), span, frame)
+        for name in op.tensor_kwargs:
+            if name in kw:
+                extra = self.tensor_kwarg(op, name, kw[name], frame)
+                if extra is POISON:
+                    return POISON
+                tensors += extra
+        attrs = self.make_attrs(op, rest, {k: v for k, v in kw.items() if k not in op.tensor_kwargs},
+                                tensors, span, frame)
+        if attrs is POISON:
+            return POISON
+        xs = [t.type for t, _ in tensors]
+        try:
+            inf = infer_op(op, xs, attrs)
+        except ShapeError as e:
+            notes = [self.origin(t, frame.graph) for t, _ in tensors]
+            return self.error(f"{op.name} {e}", span, frame, notes, e.hint)
+        if local is None:
+            weighted = "has_weights" in op.traits and layer is None
+            local = frame.fresh(frame.preferred if weighted and frame.preferred else op.name)
+            if weighted:
+                frame.preferred = None
+        node = Node(frame.node_id(local), op.name, tuple(t.ref for t, _ in tensors), attrs, inf.types, span,
+                    frame.scope, inf.params, layer, inf.macs)
+        frame.graph.add(node)
+        return op.pack(tuple(Tensor((node.id, i), t) for i, t in enumerate(inf.types)))
+
+    def arity_error(self, op, n, span, frame):
+        lo, hi = op.arity
+        want = f"{lo}" if lo == hi else (f"at least {lo}" if hi is None else f"{lo} to {hi}")
+        hint = None
+        if n == 0:
+            hint = f"apply it to a tensor: `x -> {op.name}`"
+        return self.error(f"{op.name} takes {want} tensor input{'s' * (want != '1')}; got {n}", span, frame,
+                          hint=hint)
+
+    def tensor_kwarg(self, op, name, arg, frame):
+        v, s = arg
+        items = v if isinstance(v, tuple) else (v,)
+        if not items or not all(isinstance(x, Tensor) for x in items):
+            return self.error(f"{op.name} argument `{name}` must be a tensor or a tuple of tensors; "
+                              f"got {kind_of(v)}", s, frame)
+        return [(x, s) for x in items]
+
+    def make_attrs(self, op, rest, kw, tensors, span, frame):
+        fields = list(op.Attrs.model_fields)
+        data, spans = {}, {}
+        if op.varargs:
+            data[op.varargs] = tuple(v for v, _ in rest)
+            spans[op.varargs] = rest[0][1] if rest else span
+            rest = []
+        if len(rest) > len(fields):
+            return self.error(f"{op.name} takes at most {len(fields)} argument{'s' * (len(fields) != 1)} "
+                              f"besides its input; got {len(rest)}", rest[len(fields)][1], frame,
+                              hint=f"signature: {op.signature}" if op.signature else None)
+        for f, (v, s) in zip(fields, rest):
+            data[f], spans[f] = v, s
+        for k, (v, s) in kw.items():
+            if k in data:
+                return self.error(f"{op.name} argument `{k}` is given twice", s, frame)
+            data[k], spans[k] = v, s
+        for k, v in data.items():
+            data[k] = self.attr_value(op, k, v, tensors, data, spans.get(k, span), frame)
+            if data[k] is POISON:
+                return POISON
+        try:
+            return op.Attrs(**data)
+        except ValidationError as e:
+            return self.attrs_error(op, e, data, spans, span, frame)
+
+    def attr_value(self, op, name, v, tensors, data, span, frame):
+        if isinstance(v, Layer):
+            if v.params is None:
+                return self.error(f"the layer `{v.var}` is used by {op.name} before it is applied", span, frame)
+            return catalogue.LayerRef(v.scope, v.op.name, v.params)
+        if isinstance(v, DeclRef):
+            if op.name != "scan" or v.decl.kind != "cell":
+                return self.error(f"{op.name} argument `{name}` cannot be the {v.decl.kind} `{v.decl.name}`",
+                                  span, frame)
+            return self.cell_body(v.decl, tensors, data.get("hidden"), span, frame)
+        return v
+
+    def attrs_error(self, op, e: ValidationError, data, spans, span, frame):
+        for err in e.errors():
+            field = str(err["loc"][0]) if err["loc"] else ""
+            at = spans.get(field, span)
+            value = data.get(field)
+            sig = f"signature: {op.signature}" if op.signature else None
+            if err["type"] == "extra_forbidden":
+                close = difflib.get_close_matches(field, list(op.Attrs.model_fields), n=1, cutoff=0.6)
+                self.error(f"{op.name} has no argument `{field}`", at, frame,
+                           hint=f"did you mean `{close[0]}`?" if close else sig)
+            elif err["type"] == "missing":
+                self.error(f"{op.name} needs the argument `{field}`", span, frame, hint=sig)
+            elif isinstance(value, Expr):
+                self.error(f"{op.name} argument `{field}` must be a concrete integer; got the symbolic size "
+                           f"{value}", at, frame, hint="give that dimension a concrete size in the input type")
+            else:
+                msg = err["msg"][0].lower() + err["msg"][1:]
+                msg = msg.removeprefix("value error, ").removeprefix("assertion failed, ")
+                self.error(f"{op.name} argument `{field}`: {msg}; got {_show(value)}", at, frame)
+        return POISON
+
+    # -- shared layers -----------------------------------------------------------------------
+    def apply_layer(self, layer: Layer, piped, pos, kw, span, frame, local):
+        if pos or kw:
+            return self.error(f"the shared layer `{layer.var}` takes no arguments here; they were given "
+                              "at its `let`", span, frame)
+        if local is None:
+            local = layer.scope.rsplit(".", 1)[-1] if layer.uses == 0 else frame.fresh(layer.var)
+        n_before = len(frame.graph)
+        out = self.call_op(layer.op, piped, layer.pos, layer.kw, span, frame, local, layer=layer.scope)
+        if out is POISON or len(frame.graph) == n_before:
+            return out
+        node = frame.graph.nodes()[-1]
+        if layer.params is None:
+            layer.params = node.params
+        elif node.params != layer.params:
+            shapes = ", ".join(f"{k} {list(p.shape)}" for k, p in node.params.items())
+            return self.error(f"the shared layer `{layer.var}` would need other weights here ({shapes})",
+                              span, frame, [("its weights were fixed by its first use", layer.span)])
+        layer.uses += 1
+        return out
+
+    # -- blocks ------------------------------------------------------------------------------
+    def call_block(self, decl: ast.FuncDecl, piped, pos, kw, span, frame: Frame, local):
+        if decl in frame.stack:
+            chain = [d.name for d in frame.stack[frame.stack.index(decl):]] + [decl.name]
+            return self.error(f"`{decl.name}` is recursive: {' -> '.join(chain)}", span, frame,
+                              [(f"`{decl.name}` is declared here", decl.name_span)])
+        if len(frame.stack) >= MAX_DEPTH:
+            return self.error(f"blocks nest deeper than {MAX_DEPTH} levels", span, frame)
+        args = ([(piped, span)] if piped is not None else []) + list(pos)
+        if len(args) > len(decl.params):
+            return self.error(f"`{decl.name}` takes {len(decl.params)} argument(s); got {len(args)}", span,
+                              frame, [(f"`{decl.name}` is declared here", decl.name_span)])
+        bound = {p.name: a for p, a in zip(decl.params, args)}
+        names = [p.name for p in decl.params]
+        for k, a in kw.items():
+            if k not in names:
+                close = difflib.get_close_matches(k, names, n=1, cutoff=0.6)
+                return self.error(f"`{decl.name}` has no parameter `{k}`", a[1], frame,
+                                  hint=f"did you mean `{close[0]}`?" if close else f"parameters: {', '.join(names)}")
+            if k in bound:
+                return self.error(f"`{decl.name}` parameter `{k}` is given twice", a[1], frame)
+            bound[k] = a
+        if local is None:
+            local = frame.fresh(frame.preferred or snake(decl.name))
+            frame.preferred = None
+        child = Frame(frame.graph, self.ws.home[id(decl)], frame.scope + tuple(local.split(".")),
+                      stack=frame.stack + (decl,), where=[(decl.name, span)])
+        frame.graph.scopes[".".join(child.scope)] = decl.name
+        if "." in local:  # a repeated stage: its group is a scope too
+            frame.graph.scopes.setdefault(".".join(child.scope[:-1]), f"{decl.name} * n")
+        for p in decl.params:
+            if self.bind_param(decl, p, bound.get(p.name), span, child, frame) is POISON:
+                return POISON
+        value = self.body(decl, child)
+        outputs = self.check_results(decl, value, child, decl.name_span)
+        if outputs is None:
+            return POISON
+        return value
+
+    def bind_param(self, decl, p: ast.Param, arg, span, child: Frame, frame: Frame):
+        if arg is None:
+            if p.default is None:
+                what = "tensor input" if p.is_tensor else "argument"
+                return self.error(f"`{decl.name}` needs the {what} `{p.name}`", span, frame,
+                                  [(f"`{decl.name}` is declared here", decl.name_span)])
+            value, vspan = self.ev(p.default, child), p.default.span
+        else:
+            value, vspan = arg
+        if value is POISON:
+            return POISON
+        if p.is_tensor:
+            if not isinstance(value, Tensor):
+                return self.error(f"`{decl.name}` parameter `{p.name}` is a tensor; got {kind_of(value)}",
+                                  vspan, frame)
+            if isinstance(p.type, ast.TensorTypeExpr):
+                msg = match(p.type, value.type, child.env, lambda e: self.ev_dim(e, child), self.is_const_name(child))
+                if msg:
+                    return self.error(f"`{decl.name}` input `{p.name}`: {msg}", vspan, frame,
+                                      [self.origin(value, frame.graph),
+                                       (f"`{p.name}` is declared here", p.span)])
+        else:
+            if isinstance(value, Tensor):
+                return self.error(f"`{decl.name}` parameter `{p.name}` is a compile-time value; got a tensor",
+                                  vspan, frame)
+            value = self.check_scalar(p, value, vspan, frame)
+        child.env[p.name] = value
+        child.used_names[p.name] = 1
+        return value
+
+    # -- cells and scan ----------------------------------------------------------------------
+    def cell_body(self, decl: ast.FuncDecl, tensors, hidden, span, frame: Frame):
+        if not tensors or hidden is None:
+            return self.error("scan needs an input sequence and `hidden=`", span, frame)
+        x = tensors[0][0].type
+        if x.rank != 3:
+            return self.error(f"scan needs a 3-d input [N, T, I]; got {x}", span, frame,
+                              [self.origin(tensors[0][0], frame.graph)])
+        tparams = [p for p in decl.params if p.is_tensor]
+        if len(tparams) < 2 or not is_dim(hidden):
+            return self.error(f"cell `{decl.name}` needs an input and at least one state, like "
+                              "`cell C(x: [N, I], h: [N, H])`", decl.name_span, frame)
+        graph = Graph(decl.name)
+        child = Frame(graph, self.ws.home[id(decl)], (), stack=frame.stack + (decl,), where=[(decl.name, span)])
+        n, i = x.shape[0], x.shape[2]
+        types = [TensorType(x.dtype, (n, i))] + [TensorType("float", (n, hidden))] * (len(tparams) - 1)
+        for p, t in zip(tparams, types):
+            node = graph.add(Node(p.name, "input", (), None, (t,), p.span))
+            child.used_names[p.name] = 1
+            if self.bind_param(decl, p, (Tensor((node.id, 0), t), span), span, child, frame) is POISON:
+                return POISON
+        for p in decl.params:
+            if not p.is_tensor and self.bind_param(decl, p, None, span, child, frame) is POISON:
+                return POISON
+        value = self.body(decl, child)
+        outputs = self.check_results(decl, value, child, decl.name_span)
+        if outputs is None:
+            return POISON
+        if len(outputs) != len(types) - 1 or any(t.type != types[1] for _, t in outputs):
+            got = ", ".join(str(t.type) for _, t in outputs)
+            return self.error(f"cell `{decl.name}` must return its {len(types) - 1} new state(s), each "
+                              f"{types[1]}; it returns {got}", decl.name_span, frame)
+        graph.outputs = [(name, t.ref) for name, t in outputs]
+        return catalogue.CellBody(decl.name, graph.weights(), graph.total_macs(), len(types) - 1, graph)
+
+
+def _show(v) -> str:
+    if isinstance(v, str):
+        return f'"{v}"'
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, tuple):
+        return "(" + ", ".join(_show(x) for x in v) + ")"
+    return str(v)

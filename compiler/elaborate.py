@@ -1,0 +1,412 @@
+"""Elaboration: AST to one graph IR per model.
+
+Blocks are inlined, each instance in its own scope (``basic.0.conv_bn``), so parameter
+names and diagram clusters keep the hierarchy. Shapes are inferred as nodes are built,
+because compile-time code may use them (``if C == out``, ``linear(C // r)``). Errors are
+collected and elaboration goes on with a poison value, so one run reports every error.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+
+from netc.specs import catalogue
+
+from . import ast
+from .calls import Calls
+from .dims import Dim, DimError, Expr, exact_div, floordiv, is_dim
+from .ir import Graph
+from .loader import Workspace
+from .shapes import declare, match
+from .source import Diagnostics, Span
+from .values import POISON, DeclRef, Frame, Layer, Tensor, has_poison, is_static, kind_of
+
+MATH_FUNCS = {"sqrt": math.sqrt, "exp": math.exp, "log": math.log, "abs": abs}
+TENSOR_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul"}
+SCALAR_TYPES = {
+    "int": lambda v: is_dim(v),
+    "float": lambda v: is_dim(v) or isinstance(v, float),
+    "bool": lambda v: isinstance(v, bool),
+    "str": lambda v: isinstance(v, str),
+    "tuple": lambda v: isinstance(v, tuple),
+}
+
+
+class Elaborator(Calls):
+    def __init__(self, ws: Workspace, diags: Diagnostics, defines: dict | None = None):
+        self.ws = ws
+        self.diags = diags
+        self.defines = defines or {}  # name -> (value, span)
+        self.used_defines: set[str] = set()
+        self._consts: dict[int, object] = {}
+        self._const_active: list[ast.ConstDecl] = []
+        self._seen: set = set()
+
+    # -- diagnostics ---------------------------------------------------------------------
+    def error(self, msg: str, span: Span | None, frame: Frame | None = None, notes=(), hint=None):
+        key = (msg, span and (span.path, span.line, span.column))
+        if key in self._seen:
+            return POISON
+        self._seen.add(key)
+        notes = list(notes)
+        if frame is not None and frame.where:
+            name, at = frame.where[-1]
+            notes.append((f"in `{name}` instantiated", at))
+        self.diags.error(msg, span, notes, hint)
+        return POISON
+
+    def origin(self, t: Tensor, graph: Graph) -> tuple[str, Span | None]:
+        n = graph.producer(t.ref)
+        what = f"input `{n.id}`" if n.op == "input" else n.op
+        return (f"{t.type} comes from {what}", n.span)
+
+    # -- declarations ----------------------------------------------------------------------
+    def namespace(self, frame: Frame) -> dict:
+        return self.ws.namespaces.get(frame.home, {})
+
+    def model(self, decl: ast.FuncDecl) -> Graph | None:
+        """Elaborate a model as an entry point: its inputs get their declared types."""
+        graph = Graph(decl.name)
+        frame = Frame(graph, self.ws.home[id(decl)], (), stack=(decl,))
+        n_errors = len(self.diags.items)
+        for p in decl.params:
+            if not p.is_tensor:
+                frame.env[p.name] = self.model_param(decl, p, frame)
+        for p in decl.params:
+            if p.is_tensor:
+                frame.env[p.name] = self.model_input(decl, p, frame)
+                frame.used_names[p.name] = 1
+        value = self.body(decl, frame)
+        outputs = self.check_results(decl, value, frame, decl.name_span)
+        if outputs is None or len(self.diags.items) > n_errors:
+            return None
+        graph.outputs = [(name, t.ref) for name, t in outputs]
+        return graph
+
+    def model_param(self, decl, p: ast.Param, frame: Frame):
+        if p.name in self.defines:
+            self.used_defines.add(p.name)
+            value, span = self.defines[p.name]
+        elif p.default is not None:
+            value, span = self.ev(p.default, frame), p.default.span
+        else:
+            return self.error(f"model parameter `{p.name}` has no default", p.span, frame,
+                              hint=f"give one in the spec or on the command line: -D {p.name}=...")
+        return self.check_scalar(p, value, span, frame)
+
+    def check_scalar(self, p: ast.Param, value, span, frame):
+        if value is POISON or not isinstance(p.type, ast.ScalarType):
+            return value
+        check = SCALAR_TYPES.get(p.type.name)
+        if check is None:
+            return self.error(f"unknown type `{p.type.name}`", p.type.span, frame,
+                              hint="scalar types are int, float, bool, str, tuple; tensors are written float[...]")
+        if not check(value):
+            return self.error(f"`{p.name}` must be {p.type.name}; got {kind_of(value)}", span, frame)
+        return value
+
+    def model_input(self, decl, p: ast.Param, frame: Frame):
+        if not isinstance(p.type, ast.TensorTypeExpr):
+            return self.error(f"model input `{p.name}` needs a full type", p.span, frame,
+                              hint=f"write it like `{p.name}: float[N, 3, 32, 32]`")
+        n = len(self.diags.items)
+        t = declare(p.type, frame.env, lambda e: self.ev_dim(e, frame))
+        if len(self.diags.items) > n or any(not is_dim(d) for d in t.shape):
+            return POISON
+        from .ir import Node
+
+        node = frame.graph.add(Node(p.name, "input", (), None, (t,), p.span))
+        return Tensor((node.id, 0), t)
+
+    # -- bodies and statements ---------------------------------------------------------------
+    def body(self, decl: ast.FuncDecl, frame: Frame):
+        result = None
+        for stmt in decl.body:
+            if result is not None:
+                self.error("statement after `return` is never run", stmt.span, frame)
+                break
+            if isinstance(stmt, ast.Return):
+                vals = tuple(self.ev(v, frame) for v in stmt.values)
+                result = vals[0] if len(vals) == 1 else vals
+            elif isinstance(stmt, ast.Let):
+                self.let(stmt, frame)
+            else:
+                self.assign(stmt, frame)
+        if result is None:
+            return self.error(f"{decl.kind} `{decl.name}` has no `return`", decl.name_span, frame)
+        return result
+
+    def assign(self, stmt: ast.Assign, frame: Frame):
+        targets = stmt.targets
+        if len(targets) == 1 and self.count_layers(stmt.value, frame) == 1:
+            frame.preferred = targets[0].id
+        value = self.ev(stmt.value, frame)
+        frame.preferred = None
+        if len(targets) == 1:
+            if stmt.annotation is not None and value is not POISON:
+                value = self.check_claim(targets[0], stmt.annotation, value, frame)
+            frame.env[targets[0].id] = value
+            return
+        if value is not POISON and not (isinstance(value, tuple) and len(value) == len(targets)):
+            n = len(value) if isinstance(value, tuple) else 1
+            self.error(f"cannot unpack {n} value{'s' * (n != 1)} into {len(targets)} names", stmt.span, frame)
+            value = POISON
+        for i, t in enumerate(targets):
+            if t.id != "_":
+                frame.env[t.id] = POISON if value is POISON else value[i]
+
+    def check_claim(self, target: ast.Name, ann, value, frame: Frame):
+        if isinstance(ann, ast.ScalarType):
+            p = ast.Param(ann.span, target.id, ann, None)
+            return self.check_scalar(p, value, target.span, frame)
+        if not isinstance(value, Tensor):
+            return self.error(f"`{target.id}` is declared a tensor but is {kind_of(value)}", target.span, frame)
+        msg = match(ann, value.type, frame.env, lambda e: self.ev_dim(e, frame), self.is_const_name(frame))
+        if msg:
+            return self.error(f"`{target.id}` is claimed to be {_pattern_str(ann)}: {msg}", ann.span, frame,
+                              [self.origin(value, frame.graph)])
+        return value
+
+    def let(self, stmt: ast.Let, frame: Frame):
+        call = stmt.value
+        op = catalogue.get(call.func) if isinstance(call, ast.Call) else None
+        if op is None or "has_weights" not in op.traits:
+            self.error("`let` binds a layer with weights, like `let emb = embedding(V, D)`", stmt.value.span, frame)
+            frame.env[stmt.name.id] = POISON
+            return
+        pos, kw = self.eval_args(call.args, frame)
+        if pos is POISON:
+            frame.env[stmt.name.id] = POISON
+            return
+        scope = frame.node_id(frame.fresh(stmt.name.id))
+        frame.env[stmt.name.id] = Layer(stmt.name.id, scope, op, pos, kw, call.span)
+
+    def check_results(self, decl: ast.FuncDecl, value, frame: Frame, span: Span):
+        """Check a value against the declared results; the (name, tensor) list, or None."""
+        if has_poison(value):
+            return None
+        values = value if isinstance(value, tuple) else (value,)
+        flat = [v for v in values if isinstance(v, Tensor)]
+        if len(flat) != len(values):
+            bad = next(v for v in values if not isinstance(v, Tensor))
+            self.error(f"{decl.kind} `{decl.name}` must return tensors; got {kind_of(bad)}", span, frame)
+            return None
+        results = decl.results
+        if results is None:
+            return [(None, v) for v in values]
+        if len(results) != len(values):
+            self.error(f"{decl.kind} `{decl.name}` declares {len(results)} result(s) but returns {len(values)}",
+                       results[0].span, frame)
+            return None
+        for r, v in zip(results, values):
+            if r.type is None:
+                continue
+            msg = match(r.type, v.type, frame.env, lambda e: self.ev_dim(e, frame), self.is_const_name(frame))
+            if msg:
+                self.error(f"{decl.kind} `{decl.name}` returns {v.type}, declared {_pattern_str(r.type)}: {msg}",
+                           r.type.span, frame, [self.origin(v, frame.graph)])
+                return None
+        return [(r.name, v) for r, v in zip(results, values)]
+
+    def count_layers(self, e, frame: Frame) -> int:
+        """How many layers with weights (or block instances) an expression creates."""
+        count = 0
+        stack = [e]
+        while stack:
+            x = stack.pop()
+            if isinstance(x, (ast.Call, ast.Stage)):
+                decl = self.namespace(frame).get(x.func)
+                op = catalogue.get(x.func)
+                local = frame.env.get(x.func)
+                if local is None and (isinstance(decl, ast.FuncDecl) or (op and "has_weights" in op.traits)):
+                    count += 1
+                stack.extend(a.value for a in x.args)
+            elif isinstance(x, ast.Pipe):
+                stack += [x.head, x.stage]
+            elif isinstance(x, ast.BinOp):
+                stack += [x.left, x.right]
+            elif isinstance(x, ast.Unary):
+                stack.append(x.operand)
+            elif isinstance(x, ast.TupleLit):
+                stack.extend(x.items)
+            elif isinstance(x, ast.Cond):
+                stack += [x.then, x.orelse]
+        return count
+
+    # -- expressions -----------------------------------------------------------------------
+    def ev(self, e, frame: Frame):
+        if isinstance(e, ast.Lit):
+            return e.value
+        if isinstance(e, ast.Name):
+            return self.lookup(e.id, e.span, frame)
+        if isinstance(e, ast.TupleLit):
+            return tuple(self.ev(x, frame) for x in e.items)
+        if isinstance(e, ast.Pipe):
+            head = self.ev(e.head, frame)
+            s = e.stage
+            return self.call(s.func, s.args, s.span, frame, piped=head, repeat=s.repeat)
+        if isinstance(e, ast.Call):
+            return self.call(e.func, e.args, e.span, frame)
+        if isinstance(e, ast.BinOp):
+            return self.binop(e, frame)
+        if isinstance(e, ast.Unary):
+            return self.unary(e, frame)
+        if isinstance(e, ast.Cond):
+            test = self.ev(e.test, frame)
+            if test is POISON:
+                return POISON
+            if not isinstance(test, bool):
+                return self.error(f"`if` needs a bool condition; got {kind_of(test)}", e.test.span, frame)
+            return self.ev(e.then if test else e.orelse, frame)
+        raise AssertionError(f"unknown expression {e!r}")
+
+    def ev_dim(self, e, frame: Frame) -> Dim:
+        v = self.ev(e, frame)
+        if v is POISON:
+            return POISON
+        if not is_dim(v):
+            return self.error(f"a size must be an integer; got {kind_of(v)}", e.span, frame)
+        return v
+
+    def is_const_name(self, frame: Frame):
+        return lambda name: isinstance(self.namespace(frame).get(name), ast.ConstDecl)
+
+    def lookup(self, name: str, span: Span, frame: Frame):
+        if name in frame.env:
+            return frame.env[name]
+        decl = self.namespace(frame).get(name)
+        if isinstance(decl, ast.ConstDecl):
+            return self.const(decl, span, frame)
+        if isinstance(decl, ast.FuncDecl):
+            return DeclRef(decl)
+        if isinstance(decl, ast.PairDecl):
+            return self.error(f"`{name}` is a pair; it cannot be used in an expression", span, frame)
+        if catalogue.get(name) is not None:
+            return self.error(f"`{name}` is an op, not a value", span, frame,
+                              hint=f"apply it: `x -> {name}` or `{name}(x)`")
+        return self.error(f"unknown name `{name}`", span, frame, hint=self.did_you_mean(name, frame))
+
+    def did_you_mean(self, name: str, frame: Frame, extra=()) -> str | None:
+        pool = list(frame.env) + list(self.namespace(frame)) + list(catalogue.all_ops()) + list(extra)
+        close = difflib.get_close_matches(name, pool, n=1, cutoff=0.75)
+        return f"did you mean `{close[0]}`?" if close else None
+
+    def const(self, decl: ast.ConstDecl, span: Span, frame: Frame):
+        if id(decl) in self._consts:
+            return self._consts[id(decl)]
+        if decl in self._const_active:
+            chain = " -> ".join(d.name for d in self._const_active[self._const_active.index(decl):])
+            return self.error(f"const `{decl.name}` depends on itself: {chain} -> {decl.name}", decl.span)
+        if decl.name in self.defines:
+            self.used_defines.add(decl.name)
+            value = self.defines[decl.name][0]
+        else:
+            self._const_active.append(decl)
+            home = Frame(None, self.ws.home[id(decl)], ())
+            value = self.ev(decl.value, home)
+            self._const_active.pop()
+            if value is not POISON and not is_static(value):
+                value = self.error(f"const `{decl.name}` must be a compile-time value; got {kind_of(value)}",
+                                   decl.value.span)
+        self._consts[id(decl)] = value
+        return value
+
+    def unary(self, e: ast.Unary, frame: Frame):
+        v = self.ev(e.operand, frame)
+        if v is POISON:
+            return POISON
+        if e.op == "not":
+            if not isinstance(v, bool):
+                return self.error(f"`not` needs a bool; got {kind_of(v)}", e.operand.span, frame)
+            return not v
+        if isinstance(v, Tensor):
+            return self.call_op(catalogue.get("neg"), None, [(v, e.operand.span)], {}, e.span, frame)
+        if isinstance(v, (int, float, Expr)) and not isinstance(v, bool):
+            return -v
+        return self.error(f"cannot negate {kind_of(v)}", e.span, frame)
+
+    def binop(self, e: ast.BinOp, frame: Frame):
+        a = self.ev(e.left, frame)
+        if e.op in ("and", "or"):
+            return self.logic(e, a, frame)
+        b = self.ev(e.right, frame)
+        if a is POISON or b is POISON:
+            return POISON
+        if isinstance(a, Tensor) or isinstance(b, Tensor):
+            return self.tensor_binop(e, a, b, frame)
+        if e.op in ("==", "!=", "<", "<=", ">", ">="):
+            return self.compare(e, a, b, frame)
+        try:
+            return static_arith(e.op, a, b)
+        except DimError as err:
+            return self.error(str(err), e.span, frame)
+        except (TypeError, ZeroDivisionError, OverflowError):
+            return self.error(f"cannot compute {kind_of(a)} {e.op} {kind_of(b)}", e.span, frame)
+
+    def logic(self, e: ast.BinOp, a, frame: Frame):
+        if a is POISON:
+            return POISON
+        if not isinstance(a, bool):
+            return self.error(f"`{e.op}` needs bools; got {kind_of(a)}", e.left.span, frame)
+        if (e.op == "and" and not a) or (e.op == "or" and a):
+            return a
+        b = self.ev(e.right, frame)
+        if b is not POISON and not isinstance(b, bool):
+            return self.error(f"`{e.op}` needs bools; got {kind_of(b)}", e.right.span, frame)
+        return b
+
+    def compare(self, e: ast.BinOp, a, b, frame: Frame):
+        if isinstance(a, Expr) or isinstance(b, Expr):
+            if e.op in ("==", "!=") and a == b:
+                return e.op == "=="
+            sym = a if isinstance(a, Expr) else b
+            return self.error(f"cannot decide `{a} {e.op} {b}` at compile time: {sym} is a symbolic size",
+                              e.span, frame, hint="give the dimension a concrete size in the model's input type")
+        try:
+            return {"==": a == b, "!=": a != b}[e.op] if e.op in ("==", "!=") else \
+                {"<": lambda: a < b, "<=": lambda: a <= b, ">": lambda: a > b, ">=": lambda: a >= b}[e.op]()
+        except TypeError:
+            return self.error(f"cannot compare {kind_of(a)} with {kind_of(b)}", e.span, frame)
+
+    def tensor_binop(self, e: ast.BinOp, a, b, frame: Frame):
+        op = TENSOR_OPS.get(e.op)
+        if op is None:
+            return self.error(f"`{e.op}` is not defined on tensors", e.span, frame,
+                              hint="tensor arithmetic has + - * / @ and unary -")
+        args = []
+        for v, side in ((a, e.left), (b, e.right)):
+            if not isinstance(v, Tensor):
+                if isinstance(v, bool) or not isinstance(v, (int, float)):
+                    return self.error(f"cannot apply `{e.op}` to a tensor and {kind_of(v)}", side.span, frame)
+                v = self.call_op(catalogue.get("constant"), None, [(float(v), side.span)], {}, side.span, frame)
+            args.append((v, side.span))
+        return self.call_op(catalogue.get(op), None, args, {}, e.span, frame)
+
+
+def static_arith(op: str, a, b):
+    """Compile-time arithmetic: sizes stay exact and canonical; `/` on sizes must be exact."""
+    if is_dim(a) and is_dim(b):
+        if op == "/":
+            return exact_div(a, b)
+        if op == "//":
+            return floordiv(a, b)
+        if op == "%":
+            if b == 0:
+                raise DimError("modulo by zero")
+            return a % b
+        if op in ("+", "-", "*"):
+            return {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b}[op]()
+        raise TypeError(op)
+    if isinstance(a, Expr) or isinstance(b, Expr) or isinstance(a, bool) or isinstance(b, bool):
+        raise TypeError(op)
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b, "/": lambda: a / b,
+                "//": lambda: a // b, "%": lambda: a % b}[op]()
+    if op == "+" and type(a) is type(b) and isinstance(a, (str, tuple)):
+        return a + b
+    raise TypeError(op)
+
+
+def _pattern_str(t: ast.TensorTypeExpr) -> str:
+    return f"{t.dtype or ''}[{', '.join(ast.expr_str(d) for d in t.dims)}]"

@@ -1,0 +1,153 @@
+"""Reading spec files and resolving imports into per-file namespaces.
+
+``import "blocks/resnet.net"`` is relative to the importing file; ``import "std/..."``
+names the standard library shipped in ``specs/std``. A file sees its own declarations and
+the declarations of the files it imports (not theirs in turn). Import cycles and duplicate
+names are errors that name both places.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+
+from . import ast
+from .parse import parse
+from .source import Diagnostics, SourceFile, Span
+
+MAX_FILE_BYTES = 1 << 20
+MAX_IMPORT_DEPTH = 32
+
+
+@dataclass
+class Workspace:
+    root: str | None = None  # key of the root file
+    modules: dict[str, ast.Module] = field(default_factory=dict)  # key: real path
+    namespaces: dict[str, dict[str, ast.Decl]] = field(default_factory=dict)
+    home: dict[int, str] = field(default_factory=dict)  # id(decl) -> key of its file
+
+
+def std_dir() -> str:
+    return str(resources.files("netc.specs").joinpath("std"))
+
+
+def display_path(path: str) -> str:
+    real = os.path.realpath(path)
+    std = os.path.realpath(std_dir())
+    if real.startswith(std + os.sep):
+        return "std/" + os.path.relpath(real, std)
+    rel = os.path.relpath(real)
+    return path if rel.startswith("..") else rel
+
+
+def read_source(path: str, diags: Diagnostics, shown: str | None = None, at: Span | None = None):
+    """The file as a SourceFile, or None after reporting why it cannot be read."""
+    shown = shown or path
+    if os.path.isdir(path):
+        diags.error(f"{shown} is a directory, not a spec file", at)
+        return None
+    try:
+        if os.path.getsize(path) > MAX_FILE_BYTES:
+            diags.error(f"{shown} is larger than {MAX_FILE_BYTES} bytes", at)
+            return None
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        diags.error(f"cannot read {shown}: {e.strerror or e}", at)
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        _binary(diags, shown, data, e.start, at)
+        return None
+    if "\x00" in text:
+        _binary(diags, shown, data, data.index(b"\x00"), at)
+        return None
+    return SourceFile(shown, text)
+
+
+def _binary(diags, shown, data: bytes, pos: int, at):
+    head = data[:pos].decode("utf-8", "replace")
+    line = head.count("\n") + 1
+    col = pos - (head.rfind("\n") + 1 if "\n" in head else 0) + 1
+    src = SourceFile(shown, "")
+    diags.error(f"{shown} is not a text file (byte 0x{data[pos]:02x} at offset {pos})",
+                at or Span(src, line, col, line, col + 1))
+
+
+def load(path: str, diags: Diagnostics) -> Workspace:
+    ws = Workspace()
+    ws.root = _load_file(path, display_path(path), ws, diags, stack=[], at=None)
+    for key in ws.modules:
+        ws.namespaces[key] = _namespace(key, ws, diags)
+    return ws
+
+
+def _resolve(imp: ast.Import, importer: str) -> str:
+    if imp.path.startswith("std/"):
+        return os.path.join(std_dir(), imp.path[4:])
+    if os.path.isabs(imp.path):
+        return imp.path
+    return os.path.join(os.path.dirname(importer), imp.path)
+
+
+def _load_file(path, shown, ws: Workspace, diags, stack: list[tuple[str, ast.Import]], at) -> str | None:
+    key = os.path.realpath(path)
+    if key in ws.modules or any(k == key for k, _ in stack):
+        return key
+    source = read_source(path, diags, shown, at)
+    if source is None:
+        return None
+    module = parse(source)
+    if not isinstance(module, ast.Module):
+        diags.items.append(module)
+        return None
+    ws.modules[key] = module
+    for imp in module.imports:
+        _load_import(imp, key, ws, diags, stack)
+    return key
+
+
+def _load_import(imp: ast.Import, key: str, ws: Workspace, diags, stack) -> None:
+    target = os.path.realpath(_resolve(imp, key))
+    cycle = [i for i, (k, _) in enumerate(stack + [(key, imp)]) if k == target]
+    if cycle:
+        first = (stack + [(key, imp)])[cycle[0]][1]
+        notes = [(f"{display_path(target)} is imported here", first.span)] if first else []
+        notes += [("the chain is " + " -> ".join(display_path(k) for k, _ in stack[cycle[0]:])
+                   + f" -> {display_path(key)} -> {display_path(target)}", None)]
+        diags.error(f'import cycle: "{imp.path}" imports a file that imports this one', imp.span, notes)
+        return
+    if len(stack) >= MAX_IMPORT_DEPTH:
+        diags.error(f"imports nest deeper than {MAX_IMPORT_DEPTH} files", imp.span)
+        return
+    if not os.path.exists(target):
+        where = "the standard library" if imp.path.startswith("std/") else display_path(os.path.dirname(key) or ".")
+        diags.error(f'cannot import "{imp.path}": no such file in {where}', imp.span)
+        return
+    _load_file(target, display_path(target), ws, diags, stack + [(key, imp)], imp.span)
+
+
+def _namespace(key: str, ws: Workspace, diags) -> dict[str, ast.Decl]:
+    module = ws.modules[key]
+    names: dict[str, ast.Decl] = {}
+
+    def add(decl, home):
+        prev = names.get(decl.name)
+        if prev is not None and prev is not decl:
+            first, second = sorted([prev, decl], key=lambda d: (d.span.path != module.path, d.span.line))
+            diags.error(f"`{decl.name}` is declared twice", second.span,
+                        [(f"`{decl.name}` is first declared here", first.span)])
+            return
+        names[decl.name] = decl
+        ws.home[id(decl)] = home
+
+    for decl in module.decls:
+        add(decl, key)
+    for imp in module.imports:
+        target = os.path.realpath(_resolve(imp, key))
+        if target in ws.modules and target != key:
+            for decl in ws.modules[target].decls:
+                add(decl, target)
+    return names

@@ -1,0 +1,236 @@
+"""Text to AST: the lark LALR parser over specs/grammar.lark, and syntax diagnostics."""
+
+from __future__ import annotations
+
+import ast as pyast
+from functools import lru_cache
+from importlib import resources
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from . import ast
+from .source import Diagnostic, SourceFile, Span
+
+
+@lru_cache(maxsize=1)
+def parser() -> Lark:
+    grammar = resources.files("netc.specs").joinpath("grammar.lark").read_text()
+    return Lark(grammar, parser="lalr", start=["start", "expr"], propagate_positions=True, maybe_placeholders=True)
+
+
+def parse(source: SourceFile, start: str = "start"):
+    """Parse one file (or, with start="expr", one expression): its AST, or the Diagnostic of
+    its first syntax error."""
+    try:
+        tree = parser().parse(source.text, start=start)
+    except UnexpectedInput as e:
+        return _syntax_diagnostic(source, e)
+    return _ToAst(source).transform(tree)
+
+
+# -- syntax errors ------------------------------------------------------------------------
+
+_WORDS = {
+    "NAME": "a name",
+    "INT": "an integer",
+    "FLOAT": "a number",
+    "STRING": "a string",
+    "COMPOP": "a comparison",
+    "ADDOP": "'+' or '-'",
+    "MULOP": "an operator",
+    "$END": "end of file",
+}
+
+
+def _describe(term: str) -> str:
+    if term in _WORDS:
+        return _WORDS[term]
+    try:
+        pattern = parser().get_terminal(term).pattern
+    except KeyError:
+        return term
+    return f"'{pattern.value}'" if pattern.type == "str" else term.lower()
+
+
+def _syntax_diagnostic(source: SourceFile, e: UnexpectedInput) -> Diagnostic:
+    line, col = max(e.line, 1), max(e.column, 1)
+    width = 1
+    if isinstance(e, UnexpectedToken) and e.token.type == "$END":
+        e = UnexpectedEOF(e.expected)
+    if isinstance(e, UnexpectedCharacters):
+        ch = source.text[e.pos_in_stream] if e.pos_in_stream < len(source.text) else "?"
+        msg = f"unexpected character {ch!r}"
+    elif isinstance(e, UnexpectedEOF):
+        lines = source.text.splitlines() or [""]
+        line, col = len(lines), len(lines[-1]) + 1
+        msg = "unexpected end of file"
+    else:
+        tok = e.token
+        width = max(1, len(str(tok)))
+        what = "name" if tok.type == "NAME" else ("number" if tok.type in ("INT", "FLOAT") else "")
+        msg = f"unexpected {what + ' ' if what else ''}{str(tok)!r}"
+    expected = sorted({_describe(t) for t in getattr(e, "expected", None) or () if t != "$END"})
+    hint = None
+    if expected:
+        shown = ", ".join(expected[:6]) + (", ..." if len(expected) > 6 else "")
+        msg += f"; expected {shown}"
+    if isinstance(e, UnexpectedToken) and e.token.type == "NAME" and "'->'" in expected:
+        hint = "stages of a pipeline are joined with `->`"
+    span = Span(source, line, col, line, col + width)
+    return Diagnostic(f"syntax error: {msg}", span, hint=hint)
+
+
+# -- tree to AST --------------------------------------------------------------------------
+
+
+@v_args(meta=True)
+class _ToAst(Transformer):
+    def __init__(self, source: SourceFile):
+        super().__init__()
+        self.source = source
+
+    def _span(self, meta) -> Span:
+        return Span(self.source, meta.line, meta.column, meta.end_line, meta.end_column)
+
+    def _tok(self, tok: Token) -> Span:
+        return Span(self.source, tok.line, tok.column, tok.end_line, tok.end_column)
+
+    # file level
+    def start(self, meta, items):
+        imports = tuple(i for i in items if isinstance(i, ast.Import))
+        decls = tuple(i for i in items if not isinstance(i, ast.Import))
+        return ast.Module(Span(self.source, 1, 1, 1, 1), self.source.path, imports, decls)
+
+    def import_decl(self, meta, c):
+        return ast.Import(self._span(meta), _unquote(c[0]))
+
+    def const_decl(self, meta, c):
+        return ast.ConstDecl(self._span(meta), str(c[0]), c[1])
+
+    def _func(self, kind, meta, c, results=None):
+        params = c[1] or ()
+        return ast.FuncDecl(self._span(meta), kind, str(c[0]), tuple(params), results, c[-1], self._tok(c[0]))
+
+    def block_decl(self, meta, c):
+        return self._func("block", meta, c)
+
+    def model_decl(self, meta, c):
+        return self._func("model", meta, c, c[2])
+
+    def cell_decl(self, meta, c):
+        return self._func("cell", meta, c, c[2])
+
+    def pair_decl(self, meta, c):
+        return ast.PairDecl(self._span(meta), str(c[0]), tuple(c[1:]), self._tok(c[0]))
+
+    def role(self, meta, c):
+        return ast.Role(self._span(meta), str(c[0]), str(c[1]))
+
+    def params(self, meta, c):
+        return [p for p in c if p is not None]
+
+    def param(self, meta, c):
+        return ast.Param(self._span(meta), str(c[0]), c[1], c[2])
+
+    def scalar_type(self, meta, c):
+        return ast.ScalarType(self._span(meta), str(c[0]))
+
+    def tensor_type(self, meta, c):
+        return ast.TensorTypeExpr(self._span(meta), str(c[0]) if c[0] is not None else None, tuple(c[1] or ()))
+
+    def dims(self, meta, c):
+        return [d for d in c if d is not None]
+
+    def results(self, meta, c):
+        return tuple(r for r in c if r is not None)
+
+    def named_result(self, meta, c):
+        return ast.Result(self._span(meta), str(c[0]), c[1])
+
+    def bare_result(self, meta, c):
+        return ast.Result(self._span(meta), str(c[0]), None)
+
+    def typed_result(self, meta, c):
+        return ast.Result(self._span(meta), None, c[0])
+
+    # statements
+    def body(self, meta, c):
+        return tuple(c)
+
+    def assign(self, meta, c):
+        return ast.Assign(self._span(meta), c[0], c[1], c[2])
+
+    def targets(self, meta, c):
+        return tuple(ast.Name(self._tok(t), str(t)) for t in c)
+
+    def let_stmt(self, meta, c):
+        return ast.Let(self._span(meta), ast.Name(self._tok(c[0]), str(c[0])), c[1])
+
+    def return_stmt(self, meta, c):
+        return ast.Return(self._span(meta), tuple(c))
+
+    # expressions
+    def cond(self, meta, c):
+        return ast.Cond(self._span(meta), c[0], c[1], c[2])
+
+    def pipe(self, meta, c):
+        return ast.Pipe(self._span(meta), c[0], c[1])
+
+    def stage(self, meta, c):
+        return ast.Stage(self._span(meta), str(c[0]), tuple(c[1] or ()), c[2])
+
+    def _bin(self, meta, op, a, b):
+        return ast.BinOp(self._span(meta), op, a, b)
+
+    def or_(self, meta, c):
+        return self._bin(meta, "or", c[0], c[1])
+
+    def and_(self, meta, c):
+        return self._bin(meta, "and", c[0], c[1])
+
+    def not_(self, meta, c):
+        return ast.Unary(self._span(meta), "not", c[0])
+
+    def compare(self, meta, c):
+        return self._bin(meta, str(c[1]), c[0], c[2])
+
+    def binop(self, meta, c):
+        return self._bin(meta, str(c[1]), c[0], c[2])
+
+    def neg(self, meta, c):
+        return ast.Unary(self._span(meta), "-", c[0])
+
+    def name(self, meta, c):
+        return ast.Name(self._span(meta), str(c[0]))
+
+    def int_lit(self, meta, c):
+        return ast.Lit(self._span(meta), int(c[0]))
+
+    def float_lit(self, meta, c):
+        return ast.Lit(self._span(meta), float(c[0]))
+
+    def str_lit(self, meta, c):
+        return ast.Lit(self._span(meta), _unquote(c[0]))
+
+    def true_lit(self, meta, c):
+        return ast.Lit(self._span(meta), True)
+
+    def false_lit(self, meta, c):
+        return ast.Lit(self._span(meta), False)
+
+    def tuple_lit(self, meta, c):
+        return ast.TupleLit(self._span(meta), tuple(x for x in c if x is not None))
+
+    def call(self, meta, c):
+        return ast.Call(self._span(meta), str(c[0]), tuple(c[1] or ()))
+
+    def args(self, meta, c):
+        return [a if isinstance(a, ast.Arg) else ast.Arg(a.span, None, a) for a in c if a is not None]
+
+    def kwarg(self, meta, c):
+        return ast.Arg(self._span(meta), str(c[0]), c[1])
+
+
+def _unquote(tok) -> str:
+    return pyast.literal_eval(str(tok))

@@ -1,0 +1,126 @@
+"""The values an elaboration computes: compile-time values, tensors, layers, declarations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import ast
+from .dims import Expr, is_dim
+from .ir import Ref
+from .source import Span
+from .types import TensorType
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """A tensor flowing through the graph: the output ``ref`` of a node, and its type."""
+
+    ref: Ref
+    type: TensorType
+
+
+@dataclass
+class Layer:
+    """A layer bound with ``let``: every application shares its weights."""
+
+    var: str
+    scope: str  # the node id of the first application; parameter prefix of every application
+    op: Any  # catalogue Op class
+    pos: list  # [(value, span)] non-tensor positional args
+    kw: dict  # name -> (value, span)
+    span: Span
+    params: dict | None = None  # fixed at the first application
+    uses: int = 0
+
+
+@dataclass(frozen=True)
+class DeclRef:
+    """A block, model or cell named as a value (``scan(Elman, ...)``)."""
+
+    decl: ast.FuncDecl
+
+
+class _Poison:
+    """The value of an expression that already failed: using it reports nothing more."""
+
+    def __repr__(self) -> str:
+        return "<error>"
+
+
+POISON = _Poison()
+
+
+@dataclass
+class Frame:
+    """One block instance being elaborated."""
+
+    graph: Any  # ir.Graph
+    home: str  # key of the file whose namespace the body sees
+    scope: tuple[str, ...]
+    env: dict[str, Any] = field(default_factory=dict)
+    used_names: dict[str, int] = field(default_factory=dict)
+    stack: tuple = ()  # FuncDecls being elaborated, outermost first
+    where: list = field(default_factory=list)  # [(decl name, call span)] for notes
+    preferred: str | None = None  # a name for the one layer the current statement creates
+
+    def fresh(self, base: str) -> str:
+        """A local name unique in this scope: base, base_1, base_2, ..."""
+        n = self.used_names.get(base, 0)
+        name = base if n == 0 else f"{base}_{n}"
+        while name in self.used_names and n:
+            n += 1
+            name = f"{base}_{n}"
+        self.used_names[base] = n + 1
+        self.used_names.setdefault(name, 1)
+        return name
+
+    def node_id(self, local: str) -> str:
+        return ".".join(self.scope + (local,))
+
+
+def kind_of(v: Any) -> str:
+    """How a value is described in diagnostics."""
+    if isinstance(v, Tensor):
+        return f"a tensor {v.type}"
+    if isinstance(v, bool):
+        return "a bool"
+    if isinstance(v, Expr):
+        return f"the symbolic size {v}"
+    if isinstance(v, int):
+        return "an int"
+    if isinstance(v, float):
+        return "a float"
+    if isinstance(v, str):
+        return "a string"
+    if isinstance(v, tuple):
+        return "a tuple"
+    if isinstance(v, Layer):
+        return f"the layer `{v.var}`"
+    if isinstance(v, DeclRef):
+        return f"the {v.decl.kind} `{v.decl.name}`"
+    return "a value"
+
+
+def is_static(v: Any) -> bool:
+    """A compile-time value (no tensors inside)."""
+    if isinstance(v, tuple):
+        return all(is_static(x) for x in v)
+    return is_dim(v) or isinstance(v, (bool, float, str))
+
+
+def has_poison(v: Any) -> bool:
+    if isinstance(v, tuple):
+        return any(has_poison(x) for x in v)
+    return v is POISON
+
+
+def snake(name: str) -> str:
+    """ConvBN -> conv_bn, EncoderLayer -> encoder_layer, GPT2Block -> gpt2_block."""
+    out = []
+    for i, ch in enumerate(name):
+        if ch.isupper() and i and (name[i - 1].islower() or name[i - 1].isdigit()
+                                   or (i + 1 < len(name) and name[i + 1].islower())):
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)
