@@ -62,6 +62,7 @@ class Calls:
         if not isinstance(piped, Tensor):
             return self.error("a repeated stage `* n` needs one tensor flowing into it", span, frame)
         group = frame.fresh(self.base_name(func, frame))
+        frame.graph.scopes[frame.node_id(group)] = f"{func} ×{n}"
         value = piped
         for i in range(n):
             value = self.apply(func, value, pos, kw, span, frame, f"{group}.{i}")
@@ -279,8 +280,6 @@ class Calls:
         child = Frame(frame.graph, self.ws.home[id(decl)], frame.scope + tuple(local.split(".")),
                       stack=frame.stack + (decl,), where=[(decl.name, span)])
         frame.graph.scopes[".".join(child.scope)] = decl.name
-        if "." in local:  # a repeated stage: its group is a scope too
-            frame.graph.scopes.setdefault(".".join(child.scope[:-1]), f"{decl.name} * n")
         for p in decl.params:
             if self.bind_param(decl, p, bound.get(p.name), span, child, frame) is POISON:
                 return POISON

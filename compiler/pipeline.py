@@ -112,9 +112,14 @@ def compile_spec(path: str, defines: dict | None = None, models: list[str] | Non
             check_pair(p, ns, out, diags)
     unused = sorted(set(values) - el.used_defines)
     if unused and not diags:
-        raise UsageError([Diagnostic(f"-D {n}: no model parameter or const is named `{n}`", values[n][1])
-                          for n in unused])
+        known = sorted({p.name for d in need for p in d.params if not p.is_tensor}
+                       | {d.name for d in ns.values() if isinstance(d, ast.ConstDecl)})
+        raise UsageError([Diagnostic(f"-D {n}: no model parameter or const is named `{n}`", values[n][1],
+                                     hint=_close(n, known)) for n in unused])
     diags.items = _dedupe(diags.items)
+    usage = [d for d in diags.items if d.span and d.span.path == "<command line>"]
+    if usage:
+        raise UsageError(usage)
     diags.raise_if_any()
     return out
 
@@ -160,6 +165,13 @@ def _handoff(first: Graph, second: Graph):
                     [(f"{t} comes from {producer.op}", producer.span),
                      (f"`{inp.id}` is declared {inp.type}", inp.span)])
     return None
+
+
+def _close(name: str, pool: list[str]) -> str | None:
+    import difflib
+
+    close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else None
 
 
 def _dedupe(items: list[Diagnostic]) -> list[Diagnostic]:

@@ -1,0 +1,147 @@
+"""Per-layer summaries, like Keras' ``model.summary()`` or torchinfo.
+
+Rows follow the graph in order; each block instance gets a row with its totals, and its
+nodes are indented under it. ``depth`` folds blocks nested deeper than ``depth`` levels into
+their row. MACs stay symbolic where the input sizes are (``1,816,582,144·N``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from .dims import Dim, Expr
+from .ir import Graph
+
+
+@dataclass
+class Row:
+    name: str  # scope path (node id or block instance)
+    op: str  # op name, or the block's name
+    shape: str  # output shape(s)
+    params: int
+    macs: Dim
+    depth: int  # nesting level, 0 = top
+    kind: str  # "input", "op" or "block"
+
+    def as_json(self) -> dict:
+        d = asdict(self)
+        d["macs"] = self.macs if isinstance(self.macs, int) else str(self.macs)
+        return d
+
+
+@dataclass
+class Summary:
+    model: str
+    rows: list[Row]
+    params: int  # trainable parameters
+    buffers: int  # non-trainable state (batch-norm running statistics)
+    macs: Dim
+    inputs: list[tuple[str, str]]
+    outputs: list[tuple[str | None, str]]
+
+    def as_json(self) -> dict:
+        return {
+            "model": self.model,
+            "inputs": [{"name": n, "type": t} for n, t in self.inputs],
+            "outputs": [{"name": n, "type": t} for n, t in self.outputs],
+            "rows": [r.as_json() for r in self.rows],
+            "totals": {"params": self.params, "buffers": self.buffers,
+                       "macs": self.macs if isinstance(self.macs, int) else str(self.macs)},
+        }
+
+
+def summarize(graph: Graph, depth: int | None = None) -> Summary:
+    weights = graph.weights()
+    seen: set[str] = set()
+    rows: list[Row] = []
+    totals = _block_totals(graph)
+    for n in graph.nodes():
+        if n.op == "constant":
+            continue
+        scope = n.scope
+        for k in range(1, len(scope) + 1):  # open block rows on first sight
+            path = ".".join(scope[:k])
+            if path in graph.scopes and path not in seen:
+                seen.add(path)
+                if depth is None or k - 1 < depth:
+                    p, m, shape = totals[path]
+                    rows.append(Row(path, graph.scopes[path], shape, p, m, k - 1, "block"))
+        level = len([k for k in range(1, len(scope) + 1) if ".".join(scope[:k]) in graph.scopes])
+        if depth is not None and level >= depth:
+            continue
+        own = 0 if n.layer and n.layer != n.id else sum(p.numel for p in n.params.values() if not p.buffer)
+        shape = ", ".join(t.shape_str() for t in n.types)
+        rows.append(Row(n.id, n.op, shape, own, n.macs, level, "input" if n.op == "input" else "op"))
+    return Summary(
+        graph.name, rows,
+        params=sum(p.numel for p in weights.values() if not p.buffer),
+        buffers=sum(p.numel for p in weights.values() if p.buffer),
+        macs=graph.total_macs(),
+        inputs=[(n.id, str(n.type)) for n in graph.input_nodes()],
+        outputs=[(name, str(graph.type_of(ref))) for name, ref in graph.outputs],
+    )
+
+
+def _block_totals(graph: Graph) -> dict[str, tuple[int, Dim, str]]:
+    out: dict[str, list] = {path: [0, 0, ""] for path in graph.scopes}
+    counted: set[str] = set()
+    for n in graph.nodes():
+        key = n.layer or n.id
+        params = 0
+        if key not in counted:
+            counted.add(key)
+            params = sum(p.numel for p in n.params.values() if not p.buffer)
+        for k in range(1, len(n.scope) + 1):
+            path = ".".join(n.scope[:k])
+            if path in out:
+                acc = out[path]
+                acc[0] += params
+                acc[1] = acc[1] + n.macs
+                acc[2] = ", ".join(t.shape_str() for t in n.types)
+    return {k: (v[0], v[1], v[2]) for k, v in out.items()}
+
+
+def fmt_count(d: Dim) -> str:
+    """12,345 or 1,816,582,144·N (thousands separators, · for products with symbols)."""
+    if isinstance(d, int):
+        return f"{d:,}"
+    assert isinstance(d, Expr)
+    parts = []
+    for i, (m, c) in enumerate(d.terms):
+        body = "·".join(str(a) if isinstance(a, str) else f"({a})" for a in m)
+        mag = abs(c)
+        text = f"{mag:,}" if not body else (body if mag == 1 else f"{mag:,}·{body}")
+        parts.append(("-" if c < 0 else "") + text if i == 0 else (" - " if c < 0 else " + ") + text)
+    return "".join(parts)
+
+
+def render_table(s: Summary, color: bool = False) -> str:
+    def bold(x):
+        return f"\033[1m{x}\033[0m" if color else x
+
+    def dim(x):
+        return f"\033[2m{x}\033[0m" if color else x
+
+    header = ("Layer (scope)", "Op", "Output shape", "Params", "MACs")
+    body = [("  " * r.depth + r.name, r.op, r.shape, f"{r.params:,}" if r.params else "-",
+             fmt_count(r.macs) if r.macs != 0 else "-") for r in s.rows]
+    widths = [max(len(x[i]) for x in [header] + body) for i in range(5)]
+
+    def line(cells):
+        left = [c.ljust(w) for c, w in zip(cells[:3], widths[:3])]
+        right = [c.rjust(w) for c, w in zip(cells[3:], widths[3:])]
+        return "  ".join(left + right).rstrip()
+
+    rule = "─" * len(line(header))
+    out = [bold(f"Model: {s.model}"), rule, bold(line(header)), rule]
+    for r, cells in zip(s.rows, body):
+        text = line(cells)
+        out.append(bold(text) if r.kind == "block" else dim(text) if r.kind == "input" else text)
+    out += [rule,
+            f"Total params: {s.params:,}",
+            f"Non-trainable state (buffers): {s.buffers:,}",
+            f"Total MACs: {fmt_count(s.macs)}",
+            f"Inputs: {', '.join(f'{n}: {t}' for n, t in s.inputs)}",
+            f"Outputs: {', '.join((f'{n}: ' if n else '') + t for n, t in s.outputs)}",
+            rule]
+    return "\n".join(out)
