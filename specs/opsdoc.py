@@ -1,0 +1,77 @@
+"""Generates docs/ops.md from the catalogue: ``python -m netc.specs.opsdoc > docs/ops.md``.
+
+A test fails when the committed file is stale, so the reference can never drift from the ops.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import sys
+
+from pydantic_core import PydanticUndefined
+
+from netc.specs.catalogue import all_ops
+
+GROUPS = ["dense", "conv", "pool", "norm", "activation", "shape", "recurrent", "attention", "math"]
+
+
+def _type_name(annotation) -> str:
+    text = annotation.__name__ if isinstance(annotation, type) else str(annotation)
+    text = re.sub(r"typing\.Literal\[([^\]]*)\]", lambda m: m.group(1).replace("'", '"'), text)
+    text = re.sub(r"typing\.Annotated\[([^,\]]*)[^\]]*\]", r"\1", text)
+    text = re.sub(r"[A-Za-z_.]*\.", "", text)  # module prefixes
+    if text.startswith("Union[") and text.endswith("]"):
+        depth, parts, cur = 0, [], ""
+        for ch in text[6:-1] + ",":
+            depth += (ch == "[") - (ch == "]")
+            if ch == "," and depth == 0:
+                parts.append(cur.strip())
+                cur = ""
+            else:
+                cur += ch
+        text = " or ".join(parts)
+    return text.replace("NoneType", "none").replace(" | ", " or ")
+
+
+def _attrs(op) -> str:
+    rows = []
+    for name, f in op.Attrs.model_fields.items():
+        default = "required" if f.default is PydanticUndefined else repr(f.default)
+        if isinstance(f.default, str):
+            default = f'"{f.default}"'
+        default = {"True": "true", "False": "false", "None": "none"}.get(default, default)
+        rows.append(f"`{name}`: {_type_name(f.annotation)} = {default}")
+    return "; ".join(rows) or "—"
+
+
+def render() -> str:
+    ops = all_ops()
+    out = [
+        "# Built-in ops",
+        "",
+        "Generated from the op catalogue (`specs/ops/`) by `python -m netc.specs.opsdoc > docs/ops.md`;",
+        "a test fails when this file is stale. Input sizes are always inferred: write only what is new",
+        "(`linear(120)`). Positional arguments bind to the attributes in the order listed.",
+        "",
+    ]
+    for group in GROUPS:
+        members = [op for op in ops.values() if op.group == group]
+        if not members:
+            continue
+        module = sys.modules[members[0].__module__]
+        out += [f"## {group}", "", inspect.cleandoc(module.__doc__ or ""), ""]
+        out += ["| op | signature | what it does | attributes | traits |", "|---|---|---|---|---|"]
+        for op in members:
+            traits = ", ".join(sorted(op.traits)) or "—"
+            doc = op.doc().replace("\n", " ").replace("|", "\\|")
+            sig = (op.signature or op.name).replace("|", "\\|")
+            out.append(f"| `{op.name}` | `{sig}` | {doc} | {_attrs(op).replace('|', 'or')} | {traits} |")
+        out.append("")
+    missing = sorted(set(ops) - {n for n, op in ops.items() if op.group in GROUPS})
+    assert not missing, f"ops in no documented group: {missing}"
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render())
