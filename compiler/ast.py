@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from .source import Span
 
@@ -78,7 +78,7 @@ class Cond(Node):
     orelse: Expr
 
 
-Expr = Union[Name, Lit, TupleLit, Call, Pipe, BinOp, Unary, Cond]
+Expr = Name | Lit | TupleLit | Call | Pipe | BinOp | Unary | Cond
 
 
 # -- types -------------------------------------------------------------------------------
@@ -95,7 +95,7 @@ class TensorTypeExpr(Node):
     dims: tuple[Expr, ...]
 
 
-TypeExpr = Union[ScalarType, TensorTypeExpr]
+TypeExpr = ScalarType | TensorTypeExpr
 
 
 # -- statements and declarations ---------------------------------------------------------
@@ -119,7 +119,7 @@ class Return(Node):
     values: tuple[Expr, ...]
 
 
-Stmt = Union[Assign, Let, Return]
+Stmt = Assign | Let | Return
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,7 @@ class Import(Node):
     path: str
 
 
-Decl = Union[FuncDecl, PairDecl, ConstDecl]
+Decl = FuncDecl | PairDecl | ConstDecl
 
 
 @dataclass(frozen=True)

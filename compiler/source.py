@@ -43,7 +43,7 @@ class Span:
         return f"{self.path}:{self.line}:{self.column}"
 
     def union(self, other: Span) -> Span:
-        a, b = sorted([self, other], key=lambda s: (s.line, s.column))
+        a = min([self, other], key=lambda s: (s.line, s.column))
         end = max([self, other], key=lambda s: (s.end_line, s.end_column))
         return Span(a.source, a.line, a.column, end.end_line, end.end_column)
 

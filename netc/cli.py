@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    except Exception as e:  # a bug in netc: say so plainly, without a traceback
+    except Exception as e:  # noqa: BLE001 -- a bug in netc: say so plainly, without a traceback
         print(f"netc: internal error: {type(e).__name__}: {e}\n"
               "  this is a bug in netc; please report it with the spec that caused it", file=sys.stderr)
         return 2

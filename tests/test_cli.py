@@ -14,7 +14,7 @@ FIX = Path(__file__).resolve().parent / "fixtures"
 
 def netc(*args, env=None, cwd=FIX):
     full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "netc.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "netc.cli", *args], check=False, capture_output=True, text=True,
                           cwd=cwd, env=full_env, timeout=60)
 
 
@@ -121,7 +121,7 @@ def test_colour_on_a_terminal_and_plain_when_piped_or_no_color():
     shown = _run_in_terminal(["check", "lenet_no_flatten.net"], {})
     assert "\x1b[" in shown
     assert "\x1b[" not in _run_in_terminal(["check", "lenet_no_flatten.net"], {"NO_COLOR": "1"})
-    piped = subprocess.run([sys.executable, "-m", "netc.cli", "check", "lenet_no_flatten.net"], cwd=FIX,
+    piped = subprocess.run([sys.executable, "-m", "netc.cli", "check", "lenet_no_flatten.net"], check=False, cwd=FIX,
                            capture_output=True, text=True,
                            env={k: v for k, v in os.environ.items() if k != "NO_COLOR"})
     assert "\x1b[" not in piped.stderr

@@ -1,0 +1,103 @@
+"""Dense layers: ``linear``, ``embedding`` and the tied output projection ``unembed``."""
+
+from __future__ import annotations
+
+from netc.compiler.types import ShapeError, TensorType, concrete
+from netc.specs import catalogue
+from netc.specs.catalogue import LayerRef, Op, Param, register
+from pydantic import InstanceOf
+
+from ._util import check_min
+
+
+@register
+class Linear(Op):
+    """Affine map of the last dim: ``y = x Wᵀ + b``."""
+
+    name = "linear"
+    group = "dense"
+    traits = frozenset({"has_weights"})
+    signature = "linear(out, bias=true)"
+
+    class Attrs(catalogue.Attrs):
+        out: int
+        bias: bool = True
+
+    @classmethod
+    def shape(cls, xs, a):
+        x = xs[0]
+        if x.rank >= 4:
+            raise ShapeError(f"needs a 2-d input [N, F]; got {x}", hint="put `flatten` before `linear`")
+        if x.rank < 2:
+            raise ShapeError(f"needs a 2-d input [N, F] or a 3-d input [N, T, F]; got {x}")
+        if x.dtype != "float":
+            raise ShapeError(f"needs a float input; got {x}", hint="put `embedding` before `linear`")
+        check_min(1, out=a.out)
+        return x.with_shape(x.shape[:-1] + (a.out,))
+
+    @classmethod
+    def params(cls, xs, a):
+        f = concrete(xs[0].shape[-1], "the input feature size")
+        return {"weight": Param((a.out, f)), **({"bias": Param((a.out,))} if a.bias else {})}
+
+    @classmethod
+    def macs(cls, xs, ys, a):
+        return ys[0].numel() * xs[0].shape[-1]
+
+
+@register
+class Embedding(Op):
+    """Lookup table: each int id becomes a learned vector of size ``dim``."""
+
+    name = "embedding"
+    group = "dense"
+    traits = frozenset({"has_weights"})
+    signature = "embedding(num, dim)"
+
+    class Attrs(catalogue.Attrs):
+        num: int
+        dim: int
+
+    @classmethod
+    def shape(cls, xs, a):
+        x = xs[0]
+        if x.dtype != "int":
+            raise ShapeError(f"needs an int input (token ids); got {x}")
+        check_min(1, num=a.num, dim=a.dim)
+        return TensorType("float", x.shape + (a.dim,))
+
+    @classmethod
+    def params(cls, xs, a):
+        return {"weight": Param((a.num, a.dim))}
+
+
+@register
+class Unembed(Op):
+    """Tied output projection ``x @ layer.weightᵀ`` (the weights belong to ``layer``)."""
+
+    name = "unembed"
+    group = "dense"
+    signature = "unembed(layer)"
+
+    class Attrs(catalogue.Attrs):
+        layer: InstanceOf[LayerRef]
+
+    @classmethod
+    def shape(cls, xs, a):
+        num, dim = _table(a.layer)
+        x = xs[0]
+        if x.rank < 1 or x.dtype != "float" or x.shape[-1] != dim:
+            raise ShapeError(f"needs a float input [..., {dim}] (the width of `{a.layer.scope}`); got {x}")
+        return x.with_shape(x.shape[:-1] + (num,))
+
+    @classmethod
+    def macs(cls, xs, ys, a):
+        return ys[0].numel() * xs[0].shape[-1]
+
+
+def _table(layer: LayerRef) -> tuple[int, int]:
+    w = layer.params.get("weight")
+    if w is None or len(w.shape) != 2:
+        raise ShapeError(f"needs a layer with a 2-d weight, like an embedding; "
+                         f"got `{layer.scope}` ({layer.op})")
+    return w.shape

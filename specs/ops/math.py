@@ -1,0 +1,184 @@
+"""Tensor arithmetic, as the elaborator emits it for ``+ - * / @``, unary ``-`` and literals,
+and the unary functions ``sqrt exp log abs``.
+
+Binary operators broadcast like NumPy. MACs: ``matmul`` counts ``numel(y) * K``; elementwise
+arithmetic counts 0.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from netc.compiler.types import ShapeError, TensorType
+from netc.specs import catalogue
+from netc.specs.catalogue import Op, register
+
+from ._util import broadcast, promote
+
+
+class _Math(Op):
+    group = "math"
+    traits = frozenset({"elementwise"})
+
+
+class _Binary(_Math):
+    """``x <op> y`` elementwise, with NumPy broadcasting; the dtype is promoted."""
+
+    arity = (2, 2)
+
+    @classmethod
+    def shape(cls, xs, a):
+        x, y = xs
+        return TensorType(cls.dtype(x.dtype, y.dtype), broadcast(x.shape, y.shape))
+
+    @classmethod
+    def dtype(cls, a: str, b: str) -> str:
+        return promote(a, b)
+
+
+@register
+class Add(_Binary):
+    """x + y, elementwise with broadcasting."""
+
+    name = "add"
+    signature = "x + y"
+
+
+@register
+class Sub(_Binary):
+    """x - y, elementwise with broadcasting."""
+
+    name = "sub"
+    signature = "x - y"
+
+    @classmethod
+    def dtype(cls, a, b):
+        if "bool" in (a, b):
+            raise ShapeError("cannot subtract bool tensors")
+        return promote(a, b)
+
+
+@register
+class Mul(_Binary):
+    """x * y, elementwise with broadcasting."""
+
+    name = "mul"
+    signature = "x * y"
+
+
+@register
+class Div(_Binary):
+    """x / y (true division: the result is float), elementwise with broadcasting."""
+
+    name = "div"
+    signature = "x / y"
+
+    @classmethod
+    def dtype(cls, a, b):
+        return "float"
+
+
+@register
+class Matmul(Op):
+    """x @ y with torch.matmul's rules: 1-d operands are vectors, leading dims broadcast."""
+
+    name = "matmul"
+    group = "math"
+    arity = (2, 2)
+    signature = "x @ y"
+
+    @classmethod
+    def shape(cls, xs, a):
+        x, y = xs
+        for t in xs:
+            if t.rank == 0 or t.dtype != "float":
+                raise ShapeError(f"needs float inputs of at least 1 dim; got {x} @ {y}")
+        sx = (1,) + x.shape if x.rank == 1 else x.shape
+        sy = y.shape + (1,) if y.rank == 1 else y.shape
+        if sx[-1] != sy[-2]:
+            which = "first" if y.rank == 1 else "second-last"
+            raise ShapeError(f"needs the last dim of x equal to the {which} dim of y; got {x} @ {y}")
+        batch = broadcast(sx[:-2], sy[:-2], what="the batch dims ")
+        rows = () if x.rank == 1 else (sx[-2],)
+        cols = () if y.rank == 1 else (sy[-1],)
+        return TensorType("float", batch + rows + cols)
+
+    @classmethod
+    def macs(cls, xs, ys, a):
+        return ys[0].numel() * xs[0].shape[-1]
+
+
+@register
+class Constant(_Math):
+    """A scalar literal in tensor arithmetic (``x * 2``), as a 0-d tensor."""
+
+    name = "constant"
+    arity = (0, 0)
+    traits = frozenset()
+    signature = "constant(value, dtype=\"float\")"
+
+    class Attrs(catalogue.Attrs):
+        value: bool | int | float
+        dtype: Literal["float", "int", "bool"] = "float"
+
+    @classmethod
+    def shape(cls, xs, a):
+        if isinstance(a.value, float) and a.dtype != "float":
+            raise ShapeError(f"needs dtype float for the value {a.value}; got dtype={a.dtype}")
+        return TensorType(a.dtype, ())
+
+
+class _Unary(_Math):
+    """``f(x)`` elementwise; ``result`` is the output dtype, None to keep the input's."""
+
+    result = None
+
+    @classmethod
+    def shape(cls, xs, a):
+        x = xs[0]
+        if x.dtype == "bool":
+            raise ShapeError(f"needs a numeric input; got {x}")
+        return TensorType(cls.result or x.dtype, x.shape)
+
+
+@register
+class Neg(_Unary):
+    """-x, elementwise."""
+
+    name = "neg"
+    signature = "-x"
+
+
+@register
+class Abs(_Unary):
+    """|x|, elementwise."""
+
+    name = "abs"
+    signature = "abs(x)"
+
+
+@register
+class Sqrt(_Unary):
+    """Square root, elementwise (int inputs give float)."""
+
+    name = "sqrt"
+    result = "float"
+    signature = "sqrt(x)"
+
+
+@register
+class Exp(_Unary):
+    """e ** x, elementwise (int inputs give float)."""
+
+    name = "exp"
+    result = "float"
+    signature = "exp(x)"
+
+
+@register
+class Log(_Unary):
+    """Natural logarithm, elementwise (int inputs give float)."""
+
+    name = "log"
+    result = "float"
+    signature = "log(x)"

@@ -1,0 +1,229 @@
+"""Data movement and reductions: ``flatten``, ``reshape``, ``transpose``, ``permute``,
+``concat``, ``split``, ``mean``, ``sum``, ``positions``. MACs: 0.
+"""
+
+from __future__ import annotations
+
+from netc.compiler.dims import DimError, Expr, exact_div, product
+from netc.compiler.types import ShapeError, TensorType, normalize_axis
+from netc.specs import catalogue
+from netc.specs.catalogue import Op, register
+
+from ._util import fmt_shape, is_int
+
+DimAttr = int | Expr
+
+
+class _Shape(Op):
+    group = "shape"
+
+
+@register
+class Flatten(_Shape):
+    """Merge dims ``start`` to ``end`` (inclusive) into one."""
+
+    name = "flatten"
+    signature = "flatten(start=1, end=-1)"
+
+    class Attrs(catalogue.Attrs):
+        start: int = 1
+        end: int = -1
+
+    @classmethod
+    def shape(cls, xs, a):
+        x = xs[0]
+        s, e = normalize_axis(a.start, x.rank), normalize_axis(a.end, x.rank)
+        if s > e:
+            raise ShapeError(f"needs start <= end; got start={a.start}, end={a.end} for {x}")
+        return x.with_shape(x.shape[:s] + (product(x.shape[s:e + 1]),) + x.shape[e + 1:])
+
+
+@register
+class Reshape(_Shape):
+    """View the elements in a new shape; one dim may be -1 (inferred)."""
+
+    name = "reshape"
+    varargs = "shape"
+    signature = "reshape(*shape)"
+
+    class Attrs(catalogue.Attrs):
+        shape: tuple[DimAttr, ...]
+
+    @classmethod
+    def shape(cls, xs, a):
+        x, dims = xs[0], a.shape
+        holes = [i for i, d in enumerate(dims) if is_int(d, -1)]
+        if len(holes) > 1 or any(isinstance(d, int) and d < -1 for d in dims):
+            raise ShapeError(f"needs sizes >= 0 and at most one -1; got {fmt_shape(dims)}")
+        total = x.numel()
+        if holes:
+            known = product(d for i, d in enumerate(dims) if i != holes[0])
+            try:
+                fill = exact_div(total, known)
+            except DimError:
+                raise ShapeError(f"cannot infer -1 in {fmt_shape(dims)}: {x} has {total} elements, "
+                                 f"not a multiple of {known}") from None
+            dims = dims[:holes[0]] + (fill,) + dims[holes[0] + 1:]
+        elif product(dims) != total:
+            raise ShapeError(f"needs the same number of elements; got {x} ({total}) "
+                             f"to {fmt_shape(dims)} ({product(dims)})")
+        return x.with_shape(dims)
+
+
+@register
+class Transpose(_Shape):
+    """Swap two dims."""
+
+    name = "transpose"
+    signature = "transpose(a, b)"
+
+    class Attrs(catalogue.Attrs):
+        a: int
+        b: int
+
+    @classmethod
+    def shape(cls, xs, attrs):
+        x = xs[0]
+        i, j = normalize_axis(attrs.a, x.rank), normalize_axis(attrs.b, x.rank)
+        dims = list(x.shape)
+        dims[i], dims[j] = dims[j], dims[i]
+        return x.with_shape(dims)
+
+
+@register
+class Permute(_Shape):
+    """Reorder the dims: output dim i is input dim ``dims[i]``."""
+
+    name = "permute"
+    varargs = "dims"
+    signature = "permute(*dims)"
+
+    class Attrs(catalogue.Attrs):
+        dims: tuple[int, ...]
+
+    @classmethod
+    def shape(cls, xs, a):
+        x = xs[0]
+        order = [normalize_axis(d, x.rank) for d in a.dims] if len(a.dims) == x.rank else None
+        if order is None or sorted(order) != list(range(x.rank)):
+            raise ShapeError(f"needs a permutation of the {x.rank} dims of {x}; got {a.dims}")
+        return x.with_shape(x.shape[i] for i in order)
+
+
+@register
+class Concat(_Shape):
+    """Join tensors along ``dim``; every other dim must match."""
+
+    name = "concat"
+    arity = (1, None)
+    signature = "concat(*tensors, dim=-1)"
+
+    class Attrs(catalogue.Attrs):
+        dim: int = -1
+
+    @classmethod
+    def shape(cls, xs, a):
+        first = xs[0]
+        axis = normalize_axis(a.dim, first.rank)
+        for x in xs[1:]:
+            same = x.rank == first.rank and all(
+                d == e for i, (d, e) in enumerate(zip(x.shape, first.shape)) if i != axis)
+            if not same or x.dtype != first.dtype:
+                raise ShapeError(f"needs inputs of one dtype and rank, equal except along dim {a.dim}; "
+                                 f"got {first} and {x}")
+        total = sum((x.shape[axis] for x in xs[1:]), first.shape[axis])
+        return first.with_shape(first.shape[:axis] + (total,) + first.shape[axis + 1:])
+
+
+@register
+class Split(_Shape):
+    """Cut along ``dim`` into chunks of ``sizes`` (an int: equal chunks, the last may be smaller)."""
+
+    name = "split"
+    signature = "split(sizes, dim=-1)"
+
+    class Attrs(catalogue.Attrs):
+        sizes: int | tuple[DimAttr, ...]
+        dim: int = -1
+
+    @classmethod
+    def shape(cls, xs, a):
+        x = xs[0]
+        axis = normalize_axis(a.dim, x.rank)
+        n = x.shape[axis]
+        parts = _chunks(n, a.sizes, a.dim) if isinstance(a.sizes, int) else a.sizes
+        if any(isinstance(p, int) and p < 0 for p in parts) or sum(parts, 0) != n:
+            raise ShapeError(f"needs sizes that add up to {n} (dim {a.dim} of {x}); got {a.sizes}")
+        return tuple(x.with_shape(x.shape[:axis] + (p,) + x.shape[axis + 1:]) for p in parts)
+
+    @classmethod
+    def pack(cls, outs):
+        return tuple(outs)
+
+
+def _chunks(n, size: int, dim: int) -> tuple[int, ...]:
+    if size < 1:
+        raise ShapeError(f"needs sizes >= 1; got sizes={size}")
+    if isinstance(n, Expr):
+        raise ShapeError(f"needs a concrete size along dim {dim} to cut into chunks of {size}; got {n}",
+                         hint="give the sizes as a tuple")
+    return (size,) * (n // size) + ((n % size,) if n % size else ())
+
+
+class _Reduce(_Shape):
+    """Shared rule of the reductions over ``dim`` (an int or a tuple of ints)."""
+
+    class Attrs(catalogue.Attrs):
+        dim: int | tuple[int, ...]
+        keepdim: bool = False
+
+    @classmethod
+    def reduced(cls, x: TensorType, a) -> tuple:
+        dims = a.dim if isinstance(a.dim, tuple) else (a.dim,)
+        axes = {normalize_axis(d, x.rank) for d in dims}
+        if not dims or len(axes) != len(dims):
+            raise ShapeError(f"needs one or more distinct dims; got dim={a.dim}")
+        if a.keepdim:
+            return tuple(1 if i in axes else d for i, d in enumerate(x.shape))
+        return tuple(d for i, d in enumerate(x.shape) if i not in axes)
+
+
+@register
+class Mean(_Reduce):
+    """Mean over ``dim`` (int or tuple), dropping it unless ``keepdim``."""
+
+    name = "mean"
+    signature = "mean(dim, keepdim=false)"
+
+    @classmethod
+    def shape(cls, xs, a):
+        xs[0].expect_float()
+        return xs[0].with_shape(cls.reduced(xs[0], a))
+
+
+@register
+class Sum(_Reduce):
+    """Sum over ``dim`` (int or tuple), dropping it unless ``keepdim``; bools count as ints."""
+
+    name = "sum"
+    signature = "sum(dim, keepdim=false)"
+
+    @classmethod
+    def shape(cls, xs, a):
+        dtype = "int" if xs[0].dtype == "bool" else xs[0].dtype
+        return TensorType(dtype, cls.reduced(xs[0], a))
+
+
+@register
+class Positions(_Shape):
+    """The positions 0..T-1 of a sequence [N, T, ...], as int[T] (for learned position embeddings)."""
+
+    name = "positions"
+    signature = "positions(x)"
+
+    @classmethod
+    def shape(cls, xs, a):
+        x = xs[0]
+        if x.rank < 2:
+            raise ShapeError(f"needs a sequence [N, T, ...]; got {x}")
+        return TensorType("int", (x.shape[1],))
