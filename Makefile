@@ -1,0 +1,40 @@
+# Developer and CI entry points. `make test` is what .ci/run (and the README) runs.
+
+PYTHON      ?= python3
+VENV        := .venv
+VPY         := $(VENV)/bin/python
+STAMP       := $(VENV)/.installed
+CONSTRAINTS := .ci/constraints.txt
+PYTEST_ARGS ?=
+
+# apt-get as root, through sudo otherwise
+APT_GET := $(if $(filter 0,$(shell id -u)),,sudo )env DEBIAN_FRONTEND=noninteractive apt-get
+
+.PHONY: venv test demo
+
+venv: $(STAMP)
+
+# Debian's python3 makes venvs only with the python3-venv package (it carries ensurepip).
+$(VPY):
+	$(PYTHON) -m venv $(VENV) || { \
+	  rm -rf $(VENV) && $(APT_GET) update && $(APT_GET) install -y python3-venv && \
+	  $(PYTHON) -m venv $(VENV); }
+
+# Reinstalls only when the venv is new or the requirements changed.
+$(STAMP): pyproject.toml $(CONSTRAINTS) | $(VPY)
+	$(VPY) -m pip install --upgrade pip
+	$(VPY) -m pip install -c $(CONSTRAINTS) -e '.[dev]'
+	touch $@
+
+# pytest exits 5 when it collected no tests: reported, and a failure like any nonzero code.
+test: venv
+	@command -v dot >/dev/null 2>&1 || { \
+	  echo "graphviz 'dot' not found; installing graphviz" >&2; \
+	  $(APT_GET) update && $(APT_GET) install -y graphviz; }
+	@command -v dot >/dev/null 2>&1 || { echo "graphviz 'dot' still not on PATH" >&2; exit 1; }
+	@$(VPY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; fi; exit $$rc
+
+demo: venv
+	$(VENV)/bin/netc summary examples/lenet.net
+	$(VENV)/bin/netc check examples/resnet18.net
