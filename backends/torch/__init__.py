@@ -1,0 +1,1 @@
+"""The PyTorch backend: the graph IR lowered to plain, standalone PyTorch source."""

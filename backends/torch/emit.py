@@ -1,0 +1,449 @@
+"""Graph IR to PyTorch source: one ``nn.Module`` class per model, one per block structure.
+
+Each scope (model, block instance, cell) is first rendered to a *template*: its __init__ and
+forward lines, where every size, flag or rate is a numbered slot. Instances of one block
+whose templates are equal share a class; a slot whose value differs between them becomes a
+constructor argument, named after the block parameter it equals (``out``, ``stride``) where
+one does. The same spec always gives byte-identical source.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import re
+from dataclasses import dataclass, field
+
+from netc.compiler.dims import Expr, symbols
+from netc.compiler.ir import Graph, Node, Ref
+
+from . import ops as _ops  # noqa: F401  (fills LOWERINGS)
+from .lower import LOWERINGS, Code
+from .prelude import PRELUDE
+from .scopes import Scope, build_tree, group_members, is_chain
+
+_HOLE = re.compile(r"\{(\w*)\}")
+
+
+@dataclass(frozen=True)
+class Raw:
+    """Code text used as a slot value (a size computed from input shapes)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Slot:
+    index: int
+
+
+@dataclass(frozen=True)
+class ChildArgs:
+    """Where a child's constructor arguments go, resolved once its class is known."""
+
+    scope: Scope
+
+
+@dataclass
+class Template:
+    init: list[list] = field(default_factory=list)  # lines of str | Slot | ChildArgs parts
+    forward: list[tuple[list, str]] = field(default_factory=list)  # (parts, comment)
+    args: list[str] = field(default_factory=list)  # forward parameter names
+    values: list = field(default_factory=list)  # own slot values
+    labels: list = field(default_factory=list)  # (label, value) of each own slot
+    children: list[Scope] = field(default_factory=list)
+    helpers: set[str] = field(default_factory=set)
+
+    def key(self, classes: dict) -> tuple:
+        def part(p):
+            if isinstance(p, Slot):
+                return "\0"
+            if isinstance(p, ChildArgs):
+                return ("child", classes[id(p.scope)].name)
+            return p
+
+        init = tuple(tuple(part(p) for p in line) for line in self.init)
+        fwd = tuple((tuple(part(p) for p in line), comment.split("  ")[-1]) for line, comment in self.forward)
+        return (init, fwd, tuple(self.args))
+
+
+@dataclass
+class ClassDef:
+    name: str
+    doc: str
+    instances: list[Scope] = field(default_factory=list)
+    params: list[tuple[int, str]] = field(default_factory=list)  # (slot index, name)
+    vectors: dict = field(default_factory=dict)  # id(scope) -> full slot values
+
+    def args(self) -> list[tuple[int, str]]:
+        """The constructor arguments: (first slot, name), one per distinct name."""
+        seen: dict[str, int] = {}
+        for i, name in self.params:
+            seen.setdefault(name, i)
+        return [(i, name) for name, i in seen.items()]
+
+
+def py_literal(v) -> str:
+    if isinstance(v, Raw):
+        return v.text
+    if isinstance(v, bool) or v is None:
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, float):
+        return repr(v) if math.isfinite(v) else f'float("{v}")'
+    if isinstance(v, tuple):
+        inner = ", ".join(py_literal(x) for x in v)
+        return f"({inner},)" if len(v) == 1 else f"({inner})"
+    return str(v)
+
+
+class Emitter:
+    """Collects classes for the models of one spec and renders the file."""
+
+    def __init__(self, spec_path: str):
+        self.spec = os.path.basename(spec_path)
+        self.templates: dict[int, Template] = {}
+        self.classes: dict[int, ClassDef] = {}  # id(scope) -> its class
+        self.order: list[ClassDef] = []
+        self.by_key: dict[tuple, ClassDef] = {}
+        self.taken: set[str] = {"Attention", "Module"}
+        self.helpers: set[str] = set()
+        self.cell_classes: dict[int, str] = {}
+        self._consumed: dict[int, set] = {}
+
+    # -- scopes to templates -----------------------------------------------------------------
+    def model(self, graph: Graph, kind: str = "root") -> str:
+        root = build_tree(graph, graph.name)
+        root.kind = kind
+        self.visit(root)
+        return self.classes[id(root)].name
+
+    def visit(self, scope: Scope) -> None:
+        """Post-order: children get their classes before their parents."""
+        for item in scope.items:
+            if isinstance(item, Scope):
+                if item.kind == "group":
+                    for m in group_members(item):
+                        if isinstance(m, Scope):
+                            self.visit(m)
+                else:
+                    self.visit(item)
+        t = ScopeRenderer(self, scope).render()
+        self.templates[id(scope)] = t
+        self.helpers |= t.helpers
+        key = (scope.name, t.key(self.classes))
+        cls = self.by_key.get(key)
+        if cls is None:
+            cls = ClassDef(self.class_name(scope.name), self.doc(scope))
+            self.by_key[key] = cls
+            self.order.append(cls)
+        cls.instances.append(scope)
+        self.classes[id(scope)] = cls
+
+    def consumed(self, graph: Graph) -> set[Ref]:
+        """The outputs some node or the model reads (unpacked but unused ones get a ``_``)."""
+        if id(graph) not in self._consumed:
+            refs = {r for n in graph.nodes() for r in n.inputs} | {r for _, r in graph.outputs}
+            self._consumed[id(graph)] = refs
+        return self._consumed[id(graph)]
+
+    def class_name(self, base: str) -> str:
+        name, k = base, 2
+        while name in self.taken:
+            name, k = f"{base}{k}", k + 1
+        self.taken.add(name)
+        return name
+
+    def doc(self, scope: Scope) -> str:
+        kind = {"root": "Model", "block": "Block"}.get(scope.kind, "Cell")
+        return f"{kind} `{scope.name}` of {self.spec}."
+
+    def cell_class(self, graph: Graph) -> str:
+        """The class of a cell's step (a scan's body)."""
+        if id(graph) not in self.cell_classes:
+            self.cell_classes[id(graph)] = self.model(graph, kind="cell")
+        return self.cell_classes[id(graph)]
+
+    # -- classes to source -------------------------------------------------------------------
+    def finish(self) -> None:
+        """Fix each class's constructor arguments: the slots whose values differ."""
+        for cls in self.order:
+            for s in cls.instances:
+                cls.vectors[id(s)] = self.vector(s)
+            vecs = list(cls.vectors.values())
+            varying = [i for i in range(len(vecs[0])) if any(v[i] != vecs[0][i] for v in vecs)]
+            cls.params = self.param_names(cls, varying)
+
+    def vector(self, scope: Scope) -> list:
+        t = self.templates[id(scope)]
+        out = list(t.values)
+        for child in t.children:
+            cc = self.classes[id(child)]
+            vec = cc.vectors[id(child)]
+            out += [vec[i] for i, _ in cc.args()]
+        return out
+
+    def raw_vector(self, scope: Scope) -> list:
+        """Every slot value of a scope and of its children, before classes are settled."""
+        t = self.templates[id(scope)]
+        return list(t.values) + [v for c in t.children for v in self.raw_vector(c)]
+
+    def param_names(self, cls: ClassDef, varying: list[int]) -> list[tuple[int, str]]:
+        """One argument per distinct column of values; slots with equal columns share it."""
+        names, used, by_column = [], set(), {}
+        labels = self.labels(cls.instances[0])
+        for i in varying:
+            vals = tuple(cls.vectors[id(s)][i] for s in cls.instances)
+            if vals not in by_column:
+                cands = [k for k in cls.instances[0].env
+                         if all(s.env.get(k) == v and not isinstance(v, Expr) for s, v in zip(cls.instances, vals))]
+                by_column[vals] = next((c for c in cands if c not in used), None) or _ident(labels[i], used)
+                used.add(by_column[vals])
+            names.append((i, by_column[vals]))
+        return names
+
+    def labels(self, scope: Scope) -> list[str]:
+        t = self.templates[id(scope)]
+        out = [label for label, _ in t.labels]
+        for child in t.children:
+            cc = self.classes[id(child)]
+            out += [f"{child.local}_{name}" for _, name in cc.args()]
+        return out
+
+    def render(self, extra: list[str]) -> str:
+        from .prelude import prelude_source
+        from .write import ClassWriter
+
+        self.finish()
+        body = [ClassWriter(self, cls).source() for cls in self.order] + extra
+        pre = prelude_source(self.helpers) if self.helpers else ""
+        uses = "\n".join(body + [pre])
+        imports = ["import math"] if "math." in uses else []
+        imports += ["import torch"] if "torch." in uses else []
+        imports += ["import torch.nn.functional as F"] if "F." in uses else []
+        imports += ["from torch import nn"]
+        head = [f"# Generated by netc from {self.spec}; do not edit (netc compile {self.spec} --backend torch).",
+                f'"""PyTorch modules for {self.spec}."""', "", "\n".join(imports)]
+        parts = ["\n".join(head)] + ([pre] if pre else []) + body
+        return "\n\n\n".join(p.strip("\n") for p in parts) + "\n"
+
+
+def _ident(label: str, used: set[str]) -> str:
+    base = re.sub(r"\W", "_", label).strip("_") or "arg"
+    name, k = base, 2
+    while name in used:
+        name, k = f"{base}_{k}", k + 1
+    return name
+
+
+class ScopeRenderer:
+    """Renders one scope's template: its modules and forward statements."""
+
+    def __init__(self, em: Emitter, scope: Scope):
+        self.em, self.s = em, scope
+        self.t = Template()
+        self.vars: dict[Ref, str] = {}
+        self.used: set[str] = {"self", "layer", "torch", "nn", "F", "math"} | set(PRELUDE) | em.taken
+        self.shape_of: dict[str, str] = {}  # symbol -> code
+
+    def render(self) -> Template:
+        for pname, ref in self.s.inputs:
+            name = self.fresh(pname)
+            self.vars[ref] = name
+            self.t.args.append(name)
+            for i, d in enumerate(self.s.graph.type_of(ref).shape):
+                if isinstance(d, Expr) and len(symbols(d)) == 1 and str(d) in symbols(d):
+                    self.shape_of.setdefault(str(d), f"{name}.shape[{i}]")
+        for item in self.s.items:
+            if isinstance(item, Node):
+                self.node(item)
+            elif item.kind == "group":
+                self.group(item)
+            else:
+                self.child(item)
+        outs = [self.ref(r) for r in self.s.outputs]
+        self.t.forward.append((["return " + ", ".join(outs)], ""))
+        return self.t
+
+    # -- helpers ---------------------------------------------------------------------------
+    def fresh(self, base: str) -> str:
+        base = re.sub(r"\W", "_", base)
+        name, k = base, 1
+        while name in self.used:
+            name, k = f"{base}_{k}", k + 1
+        self.used.add(name)
+        return name
+
+    def ref(self, r: Ref) -> str:
+        n = self.s.graph.producer(r)
+        if n.op == "constant":
+            return py_literal(n.attrs.value)
+        return self.vars[r]
+
+    def slot(self, label: str, value) -> Slot:
+        if isinstance(value, Expr):
+            value = Raw(self.dim_code(value))
+        elif isinstance(value, tuple) and any(isinstance(v, Expr) for v in value):
+            value = Raw(py_literal(tuple(Raw(self.dim_code(v)) if isinstance(v, Expr) else v for v in value)))
+        self.t.values.append(value)
+        self.t.labels.append((label, value))
+        return Slot(len(self.t.values) - 1)
+
+    def dim_code(self, d: Expr) -> str:
+        text = str(d)
+        for sym in sorted(symbols(d), key=len, reverse=True):
+            if sym not in self.shape_of:
+                return "-1"
+            text = re.sub(rf"\b{re.escape(sym)}\b", self.shape_of[sym], text)
+        return text
+
+    def fill(self, code: Code, holes: dict) -> list:
+        parts, k = [], 0
+        pos = 0
+        values = list(code.values)
+        for m in _HOLE.finditer(code.template):
+            parts.append(code.template[pos:m.start()])
+            name = m.group(1)
+            if name:
+                parts.append(holes[name])
+            else:
+                label, value = values[k]
+                k += 1
+                parts.append(self.slot(label, value))
+            pos = m.end()
+        parts.append(code.template[pos:])
+        return [p for p in parts if p != ""]
+
+    def comment(self, n: Node) -> str:
+        shape = ", ".join(t.shape_str() for t in n.types)
+        where = f"{self.em.spec}:{n.span.line}" if n.span else ""
+        return f"{shape}  {where}".strip()
+
+    # -- items -----------------------------------------------------------------------------
+    def lowered(self, n: Node):
+        xs = [self.s.graph.type_of(r) for r in n.inputs]
+        low = LOWERINGS[n.op](n, xs)
+        self.t.helpers |= set(low.helpers)
+        return low
+
+    def holes(self, n: Node, module_attr: str) -> dict:
+        holes = {f"x{i}": self.ref(r) for i, r in enumerate(n.inputs)}
+        holes["m"] = f"self.{module_attr}"
+        if n.op == "scan":
+            holes["cell"] = self.em.cell_class(n.attrs.cell.graph)
+        if n.op == "unembed":
+            holes["layer"] = f"self.{self.s.rel(n.attrs.layer.scope)}"
+        return holes
+
+    def node(self, n: Node, attr: str | None = None) -> None:
+        owner = n.layer if n.layer and n.layer != n.id else n.id
+        attr = attr or self.s.rel(owner)
+        low = self.lowered(n)
+        holes = self.holes(n, attr)
+        if low.module is not None and owner == n.id:
+            self.t.init.append([f"self.{attr} = "] + self.fill(low.module, holes))
+        targets = self.targets(n, low.unpack)
+        self.t.forward.append(([f"{targets} = "] + self.fill(low.expr, holes), self.comment(n)))
+
+    def targets(self, n: Node, unpack: str | None) -> str:
+        base = self.s.rel(n.id).replace(".", "_")
+        names = []
+        suffixes = {"lstm": ["", "_h", "_c"], "gru": ["", "_h"], "rnn": ["", "_h"]}.get(n.op)
+        for i in range(len(n.types)):
+            suffix = suffixes[i] if suffixes else ("" if len(n.types) == 1 else f"_{i}")
+            unused = len(n.types) > 1 and (n.id, i) not in self.em.consumed(self.s.graph)
+            names.append(self.fresh(("_" if unused else "") + base + suffix))
+            self.vars[(n.id, i)] = names[-1]
+        if unpack:
+            return unpack.format(*names)
+        return ", ".join(names)
+
+    def child(self, c: Scope) -> None:
+        cls = self.em.classes[id(c)]
+        self.t.children.append(c)
+        self.t.init.append([f"self.{c.local} = {cls.name}(", ChildArgs(c), ")"])
+        self.call(c, f"self.{c.local}", c.local)
+
+    def call(self, c: Scope, fn: str, base: str) -> None:
+        args = ", ".join(self.ref(r) for _, r in c.inputs)
+        names = [self.fresh(base if len(c.outputs) == 1 else f"{base}_{i}") for i in range(len(c.outputs))]
+        for r, name in zip(c.outputs, names):
+            self.vars[r] = name
+        shapes = ", ".join(self.s.graph.type_of(r).shape_str() for r in c.outputs)
+        where = f"{self.em.spec}:{c.span.line}" if c.span else ""
+        comment = f"{shapes}  {where}".strip()
+        self.t.forward.append(([f"{', '.join(names)} = {fn}({args})"], comment))
+
+    def group(self, g: Scope) -> None:
+        members = group_members(g)
+        if isinstance(members[0], Node):
+            self.op_group(g, members)
+        else:
+            self.block_group(g, members)
+
+    def op_group(self, g: Scope, members: list[Node]) -> None:
+        lows = [self.lowered(n) for n in members]
+        if lows[0].module is None or not is_chain(members, self.s.graph):
+            for n in members:
+                self.node(n, attr=self.s.rel(n.id).replace(".", "_"))
+            return
+        line = [f"self.{g.local} = nn.Sequential("]
+        for i, (n, low) in enumerate(zip(members, lows)):
+            line += ([", "] if i else []) + self.fill(low.module, self.holes(n, g.local))
+        self.t.init.append(line + [")"])
+        out = self.fresh(g.local)
+        self.t.forward.append(([f"{out} = self.{g.local}({self.ref(members[0].inputs[0])})"],
+                               self.comment(members[-1])))
+        self.vars[(members[-1].id, 0)] = out
+
+    def block_group(self, g: Scope, members: list[Scope]) -> None:
+        """``Block(...) * n``: a Sequential when each copy feeds the next, else a ModuleList
+        looped over when the copies share their other inputs, else called one by one."""
+        chain = is_chain(members, self.s.graph)
+        loop = not chain and self.loopable(members)
+        same = self.identical(members)
+        kind = "Sequential" if chain else "ModuleList"
+        if same:
+            m = members[0]
+            self.t.children.append(m)
+            ctor = [f"{self.em.classes[id(m)].name}(", ChildArgs(m), f") for _ in range({len(members)})"]
+            line = [f"self.{g.local} = nn.{kind}({'*' if chain else ''}["] + ctor + ["])"]
+        else:
+            line = [f"self.{g.local} = nn.{kind}({'' if chain else '['}"]
+            for i, m in enumerate(members):
+                self.t.children.append(m)
+                line += ([", "] if i else []) + [f"{self.em.classes[id(m)].name}(", ChildArgs(m), ")"]
+            line.append(")" if chain else "])")
+        self.t.init.append(line)
+        first, last = members[0], members[-1]
+        if chain:
+            stand_in = Scope(g.graph, g.path, "group", g.name, inputs=first.inputs, outputs=last.outputs,
+                             span=first.span)
+            self.call(stand_in, f"self.{g.local}", g.local)
+        elif loop:
+            var = self.fresh(g.local)
+            others = ", ".join(self.ref(r) for _, r in first.inputs[1:])
+            shape = self.s.graph.type_of(last.outputs[0]).shape_str()
+            comment = f"{shape}  {self.em.spec}:{first.span.line}" if first.span else shape
+            self.t.forward.append(([f"{var} = {self.ref(first.inputs[0][1])}"], ""))
+            self.t.forward.append(([f"for layer in self.{g.local}:"], ""))
+            self.t.forward.append(([f"    {var} = layer({var}, {others})"], comment))
+            self.vars[last.outputs[0]] = var
+        else:
+            for i, m in enumerate(members):
+                self.call(m, f"self.{g.local}[{i}]", f"{g.local}_{i}")
+
+    def identical(self, members: list[Scope]) -> bool:
+        """All copies are of one class, built with the same arguments."""
+        classes = {self.em.classes[id(m)].name for m in members}
+        return len(classes) == 1 and len({tuple(self.em.raw_vector(m)) for m in members}) == 1
+
+    def loopable(self, members: list[Scope]) -> bool:
+        """Each copy takes the previous copy's output first and the same other inputs."""
+        if any(len(m.outputs) != 1 or not m.inputs for m in members):
+            return False
+        rest = [tuple(r for _, r in m.inputs[1:]) for m in members]
+        chained = all(m.inputs[0][1] == p.outputs[0] for p, m in itertools.pairwise(members))
+        return chained and len(set(rest)) == 1 and self.identical(members)

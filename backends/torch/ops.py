@@ -1,0 +1,361 @@
+"""The torch lowering of every op in the catalogue.
+
+Each lowering gives the node's forward expression and, for an op with weights or state (and
+dropout, so that ``train()``/``eval()`` switch it), the constructor of its own module, whose
+``state_dict`` names are the catalogue's ``params()`` names. Sizes, flags and rates go through
+``{}`` holes; an argument equal to torch's default is left out when it is a rarely changed
+option (``bias``, ``dilation``, ``eps``), and always written when it usually varies from layer
+to layer (``kernel_size``, ``stride``, ``padding``), so that the template of an op stays the
+same across the instances of a block::
+
+    conv2d(out=64, kernel=3, padding=1)  on [N, 3, 32, 32]
+        module: nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1)
+        expr:   self.conv2d(x)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .lower import Code, Lowered, lowering
+
+# -- building templates ----------------------------------------------------------------------
+
+
+def _pos(label: str, value: Any) -> Code:
+    """A positional argument hole."""
+    return Code("{}", [(label, value)])
+
+
+def _kw(key: str, value: Any, label: str | None = None) -> Code:
+    """A keyword argument hole, ``key={}``."""
+    return Code(f"{key}={{}}", [(label or key, value)])
+
+
+def _opt(key: str, value: Any, default: Any) -> Code | None:
+    """``key={}``, or nothing when ``value`` is torch's default (an int default also matches
+    a tuple of that int: ``dilation=(1, 1)``)."""
+    same = value == default or (isinstance(value, tuple) and all(v == default for v in value))
+    return None if same else _kw(key, value)
+
+
+def _call(fn: str, *args: str | Code | None) -> Code:
+    """``fn(arg, arg, ...)``; a str argument is literal text, None is left out."""
+    parts = [Code(a) if isinstance(a, str) else a for a in args if a is not None]
+    return Code(f"{fn}({', '.join(p.template for p in parts)})", [v for p in parts for v in p.values])
+
+
+def _holes(label: str, values) -> Code:
+    """``{}, {}, ...``: one hole per value, labelled ``label0``, ``label1``..."""
+    return Code(", ".join("{}" for _ in values), [(f"{label}{i}", v) for i, v in enumerate(values)])
+
+
+def _layer(module: Code, *inputs: str, unpack: str | None = None, helpers=()) -> Lowered:
+    """A node that applies its own module to ``inputs`` (default ``{x0}``)."""
+    return Lowered(_call("{m}", *(inputs or ("{x0}",))), module, unpack, frozenset(helpers))
+
+
+def _fn(expr: Code, helpers=()) -> Lowered:
+    return Lowered(expr, helpers=frozenset(helpers))
+
+
+# -- ops whose expression is fixed text --------------------------------------------------------
+
+FIXED = {
+    "relu": "torch.relu({x0})",
+    "gelu": "F.gelu({x0})",
+    "silu": "F.silu({x0})",
+    "tanh": "torch.tanh({x0})",
+    "sigmoid": "torch.sigmoid({x0})",
+    "add": "{x0} + {x1}",
+    "sub": "{x0} - {x1}",
+    "mul": "{x0} * {x1}",
+    "div": "{x0} / {x1}",
+    "matmul": "{x0} @ {x1}",
+    "neg": "-{x0}",
+    "abs": "torch.abs({x0})",
+    "sqrt": "torch.sqrt({x0})",
+    "exp": "torch.exp({x0})",
+    "log": "torch.log({x0})",
+    "positions": "torch.arange({x0}.shape[1], device={x0}.device)",
+}
+
+
+def fixed(node, xs):
+    return _fn(Code(FIXED[node.op]))
+
+
+for _name in FIXED:
+    lowering(_name)(fixed)
+
+
+@lowering("constant")
+def constant(node, xs):
+    # A Python scalar: it broadcasts against a tensor of any dtype and device as torch's
+    # scalar promotion rules say, and the elaborator only makes constants beside a tensor.
+    a = node.attrs
+    value = {"float": float, "int": int, "bool": bool}[a.dtype](a.value)
+    return _fn(_pos("value", value))
+
+
+# -- activations -----------------------------------------------------------------------------
+
+@lowering("leaky_relu")
+def leaky_relu(node, xs):
+    return _fn(_call("F.leaky_relu", "{x0}", _pos("negative_slope", node.attrs.slope)))
+
+
+@lowering("softmax")
+def softmax(node, xs):
+    return _fn(_call("torch.softmax", "{x0}", _kw("dim", node.attrs.dim)))
+
+
+@lowering("log_softmax")
+def log_softmax(node, xs):
+    return _fn(_call("torch.log_softmax", "{x0}", _kw("dim", node.attrs.dim)))
+
+
+# -- dense -----------------------------------------------------------------------------------
+
+@lowering("linear")
+def linear(node, xs):
+    a = node.attrs
+    return _layer(_call("nn.Linear", _pos("in_features", xs[0].shape[-1]), _pos("out_features", a.out),
+                        _opt("bias", a.bias, True)))
+
+
+@lowering("embedding")
+def embedding(node, xs):
+    a = node.attrs
+    return _layer(_call("nn.Embedding", _pos("num_embeddings", a.num), _pos("embedding_dim", a.dim)))
+
+
+@lowering("unembed")
+def unembed(node, xs):
+    # The weights belong to the tied layer ({layer}); this node owns no module.
+    return _fn(Code("F.linear({x0}, {layer}.weight)"))
+
+
+# -- convolutions ----------------------------------------------------------------------------
+
+def _conv(cls: str, node, xs) -> Lowered:
+    a = node.attrs
+    return _layer(_call(cls, _pos("in_channels", xs[0].shape[1]), _pos("out_channels", a.out),
+                        _kw("kernel_size", a.kernel), _kw("stride", a.stride), _kw("padding", a.padding),
+                        _opt("dilation", a.dilation, 1), _opt("groups", a.groups, 1),
+                        _opt("bias", a.bias, True)))
+
+
+@lowering("conv1d")
+def conv1d(node, xs):
+    return _conv("nn.Conv1d", node, xs)
+
+
+@lowering("conv2d")
+def conv2d(node, xs):
+    return _conv("nn.Conv2d", node, xs)
+
+
+@lowering("conv_transpose2d")
+def conv_transpose2d(node, xs):
+    a = node.attrs
+    return _layer(_call("nn.ConvTranspose2d", _pos("in_channels", xs[0].shape[1]), _pos("out_channels", a.out),
+                        _kw("kernel_size", a.kernel), _kw("stride", a.stride), _kw("padding", a.padding),
+                        _opt("output_padding", a.output_padding, 0), _opt("bias", a.bias, True)))
+
+
+# -- pooling and resampling ------------------------------------------------------------------
+
+def _pool(fn: str, node) -> Lowered:
+    a = node.attrs
+    # stride None is torch's own default (the kernel size): leave it out.
+    return _fn(_call(fn, "{x0}", _pos("kernel_size", a.kernel), _opt("stride", a.stride, None),
+                     _opt("padding", a.padding, 0)))
+
+
+@lowering("maxpool1d")
+def maxpool1d(node, xs):
+    return _pool("F.max_pool1d", node)
+
+
+@lowering("maxpool2d")
+def maxpool2d(node, xs):
+    return _pool("F.max_pool2d", node)
+
+
+@lowering("avgpool1d")
+def avgpool1d(node, xs):
+    return _pool("F.avg_pool1d", node)  # count_include_pad=True, as the catalogue says
+
+
+@lowering("avgpool2d")
+def avgpool2d(node, xs):
+    return _pool("F.avg_pool2d", node)
+
+
+@lowering("adaptive_avgpool2d")
+def adaptive_avgpool2d(node, xs):
+    return _fn(_call("F.adaptive_avg_pool2d", "{x0}", _pos("output_size", node.attrs.size)))
+
+
+@lowering("global_avgpool")
+def global_avgpool(node, xs):
+    return _fn(Code("{x0}.mean(dim=(2, 3))" if xs[0].rank == 4 else "{x0}.mean(dim=2)"))
+
+
+@lowering("upsample")
+def upsample(node, xs):
+    a = node.attrs
+    return _fn(_call("F.interpolate", "{x0}", _kw("scale_factor", a.scale), _kw("mode", a.mode)))
+
+
+# -- normalisation and dropout ---------------------------------------------------------------
+
+@lowering("batchnorm")
+def batchnorm(node, xs):
+    a = node.attrs
+    cls = "nn.BatchNorm2d" if xs[0].rank == 4 else "nn.BatchNorm1d"
+    return _layer(_call(cls, _pos("num_features", xs[0].shape[1]), _opt("eps", a.eps, 1e-5),
+                        _opt("momentum", a.momentum, 0.1)))
+
+
+@lowering("layernorm")
+def layernorm(node, xs):
+    a = node.attrs
+    trailing = tuple(xs[0].shape[-a.dims:])
+    shape = trailing[0] if a.dims == 1 else trailing
+    return _layer(_call("nn.LayerNorm", _pos("normalized_shape", shape), _opt("eps", a.eps, 1e-5)))
+
+
+@lowering("groupnorm")
+def groupnorm(node, xs):
+    a = node.attrs
+    return _layer(_call("nn.GroupNorm", _pos("num_groups", a.groups), _pos("num_channels", xs[0].shape[1]),
+                        _opt("eps", a.eps, 1e-5)))
+
+
+@lowering("dropout")
+def dropout(node, xs):
+    return _layer(_call("nn.Dropout", _pos("p", node.attrs.p)))
+
+
+# -- shape -----------------------------------------------------------------------------------
+
+@lowering("flatten")
+def flatten(node, xs):
+    a = node.attrs
+    return _fn(_call("torch.flatten", "{x0}", _pos("start_dim", a.start), _opt("end_dim", a.end, -1)))
+
+
+@lowering("reshape")
+def reshape(node, xs):
+    return _fn(_call("{x0}.reshape", _holes("size", node.attrs.shape)))
+
+
+@lowering("transpose")
+def transpose(node, xs):
+    a = node.attrs
+    return _fn(_call("{x0}.transpose", _pos("dim0", a.a), _pos("dim1", a.b)))
+
+
+@lowering("permute")
+def permute(node, xs):
+    return _fn(_call("{x0}.permute", _holes("dim", node.attrs.dims)))
+
+
+@lowering("concat")
+def concat(node, xs):
+    tensors = ", ".join(f"{{x{i}}}" for i in range(len(xs)))
+    return _fn(_call("torch.cat", f"[{tensors}]", _kw("dim", node.attrs.dim)))
+
+
+@lowering("split")
+def split(node, xs):
+    a = node.attrs
+    if isinstance(a.sizes, int):
+        sizes = _pos("split_size", a.sizes)
+    else:  # one hole per size: each may be symbolic
+        sizes = _holes("size", a.sizes)
+        sizes = Code(f"[{sizes.template}]", sizes.values)
+    return _fn(_call("torch.split", "{x0}", sizes, _kw("dim", a.dim)))
+
+
+def _reduce(method: str, node) -> Lowered:
+    a = node.attrs
+    return _fn(_call(f"{{x0}}.{method}", _kw("dim", a.dim), _opt("keepdim", a.keepdim, False)))
+
+
+@lowering("mean")
+def mean(node, xs):
+    return _reduce("mean", node)
+
+
+@lowering("sum")
+def sum_(node, xs):
+    return _reduce("sum", node)
+
+
+# -- recurrent -------------------------------------------------------------------------------
+
+def _recurrent(cls: str, node, xs, *extra: Code | None) -> Code:
+    a = node.attrs
+    return _call(cls, _pos("input_size", xs[0].shape[2]), _pos("hidden_size", a.hidden),
+                 _opt("num_layers", a.layers, 1), *extra, "batch_first=True",
+                 _opt("dropout", a.dropout, 0.0), _opt("bidirectional", a.bidirectional, False))
+
+
+@lowering("rnn")
+def rnn(node, xs):
+    module = _recurrent("nn.RNN", node, xs, _opt("nonlinearity", node.attrs.nonlinearity, "tanh"))
+    return _layer(module, *("{x0}", "{x1}")[:len(xs)], unpack="{0}, {1}")
+
+
+@lowering("gru")
+def gru(node, xs):
+    return _layer(_recurrent("nn.GRU", node, xs), *("{x0}", "{x1}")[:len(xs)], unpack="{0}, {1}")
+
+
+@lowering("lstm")
+def lstm(node, xs):
+    inputs = ("{x0}", "({x1}, {x2})") if len(xs) == 3 else ("{x0}",)
+    return _layer(_recurrent("nn.LSTM", node, xs), *inputs, unpack="{0}, ({1}, {2})")
+
+
+@lowering("scan")
+def scan(node, xs):
+    a = node.attrs
+    # {cell}: the generated class of the cell; its forward(x, *states) returns the new state(s).
+    expr = _call("scan", "{m}", "{x0}", _pos("hidden", a.hidden), _pos("states", a.cell.states))
+    return Lowered(expr, Code("{cell}()"), helpers=frozenset({"scan"}))
+
+
+# -- attention -------------------------------------------------------------------------------
+
+def _multi_head(node, xs, *inputs: str) -> Lowered:
+    a = node.attrs
+    module = _call("Attention", _pos("dim", xs[0].shape[2]), _pos("heads", a.heads),
+                   _opt("causal", a.causal, False), _opt("dropout", a.dropout, 0.0), _opt("bias", a.bias, True))
+    return _layer(module, *inputs, helpers={"Attention"})
+
+
+@lowering("self_attention")
+def self_attention(node, xs):
+    return _multi_head(node, xs, "{x0}")
+
+
+@lowering("cross_attention")
+def cross_attention(node, xs):
+    return _multi_head(node, xs, "{x0}", "{x1}")
+
+
+@lowering("attention")
+def attention(node, xs):
+    a = node.attrs
+    return _fn(_call("F.scaled_dot_product_attention", "{x0}", "{x1}", "{x2}",
+                     "attn_mask={x3}" if len(xs) == 4 else None,
+                     _opt("is_causal", a.causal, False), _opt("scale", a.scale, None)))
+
+
+@lowering("positional_encoding")
+def positional_encoding(node, xs):
+    return _fn(Code("positional_encoding({x0})"), helpers={"positional_encoding"})

@@ -1,0 +1,51 @@
+"""The whole generated file for a spec: model classes, block classes, pair containers."""
+
+from __future__ import annotations
+
+from netc.compiler.pipeline import Compiled
+
+from .emit import Emitter
+from .write import stmt
+
+ROLE_METHODS = {"generator": "generate", "discriminator": "discriminate", "encoder": "encode", "decoder": "decode"}
+
+
+def torch_source(compiled: Compiled, names: list[str] | None = None) -> str:
+    """Standalone PyTorch source for the named models and pairs (default: all of them)."""
+    names = names or list(compiled.graphs) + list(compiled.pairs)
+    models = [m for n in names for m in ([r[1] for r in compiled.pairs[n].roles] if n in compiled.pairs else [n])]
+    em = Emitter(compiled.path)
+    classes = {m: em.model(compiled.graphs[m]) for m in dict.fromkeys(models)}
+    pairs = [pair_class(compiled, compiled.pairs[n], classes, em) for n in names if n in compiled.pairs]
+    return em.render(pairs)
+
+
+def pair_class(compiled: Compiled, pair, classes: dict[str, str], em: Emitter) -> str:
+    (role1, m1), (role2, m2) = pair.roles
+    g1, g2 = compiled.graphs[m1], compiled.graphs[m2]
+    in1 = [n.id for n in g1.input_nodes()]
+    in2 = [n.id for n in g2.input_nodes()]
+    outs = [name for name, _ in g1.outputs]
+    if outs and all(o in in2 for o in outs):
+        out_vars = outs
+        fed = {o: o for o in outs}
+    else:
+        out_vars = [f"{role1}_out" if len(outs) == 1 else f"{role1}_out{i}" for i in range(len(outs))]
+        fed = dict(zip(in2, out_vars))
+    rest = [i for i in in2 if i not in fed and i not in in1]
+    name = em.class_name(pair.name)
+    doc = f"Pair `{pair.name}` of {em.spec}: {role1} `{m1}` feeds {role2} `{m2}`."
+    out = [f"class {name}(nn.Module):", f'    """{doc}"""', ""]
+    out += stmt("    ", "def __init__(self):")
+    out += stmt("        ", "super().__init__()")
+    out += stmt("        ", f"self.{role1} = {classes[m1]}()")
+    out += stmt("        ", f"self.{role2} = {classes[m2]}()")
+    for role, ins in ((role1, in1), (role2, in2)):
+        out.append("")
+        out += stmt("    ", f"def {ROLE_METHODS[role]}({', '.join(['self'] + ins)}):")
+        out += stmt("        ", f"return self.{role}({', '.join(ins)})")
+    out.append("")
+    out += stmt("    ", f"def forward({', '.join(['self'] + in1 + rest)}):")
+    out += stmt("        ", f"{', '.join(out_vars)} = self.{role1}({', '.join(in1)})")
+    out += stmt("        ", f"return self.{role2}({', '.join(fed.get(i, i) for i in in2)})")
+    return "\n".join(out)

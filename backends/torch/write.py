@@ -1,0 +1,134 @@
+"""Classes and statements to text, laid out the way ``ruff format`` lays them out."""
+
+from __future__ import annotations
+
+from .emit import ChildArgs, ClassDef, Emitter, Slot, py_literal
+
+WIDTH = 88
+
+
+class ClassWriter:
+    def __init__(self, em: Emitter, cls: ClassDef):
+        self.em, self.cls = em, cls
+        self.first = cls.instances[0]
+        self.t = em.templates[id(self.first)]
+        self.params = dict(cls.params)
+        self.vec = cls.vectors[id(self.first)]
+
+    def source(self) -> str:
+        names = list(dict.fromkeys(n for _, n in self.cls.params))
+        out = [f"class {self.cls.name}(nn.Module):", f'    """{self.cls.doc}"""', ""]
+        out += stmt("    ", f"def __init__({', '.join(['self'] + names)}):")
+        out += stmt("        ", "super().__init__()")
+        used = self.forward_params()
+        for name in names:
+            if name in used:
+                out += stmt("        ", f"self.{name} = {name}")
+        for line in self.t.init:
+            out += stmt("        ", self.text(line, forward=False))
+        out.append("")
+        out += stmt("    ", f"def forward({', '.join(['self'] + self.t.args)}):")
+        for k, (line, comment) in enumerate(self.t.forward):
+            out += stmt("        ", self.text(line, forward=True), self.comment(k, comment))
+        return "\n".join(out)
+
+    def forward_params(self) -> set[str]:
+        return {self.params[p.index] for line, _ in self.t.forward for p in line
+                if isinstance(p, Slot) and p.index in self.params}
+
+    def comment(self, k: int, comment: str) -> str:
+        """Shapes only where every instance of the class has the same ones."""
+        others = [self.em.templates[id(s)].forward[k][1] for s in self.cls.instances]
+        if all(c == comment for c in others):
+            return comment
+        return comment.split("  ")[-1] if "  " in comment else ""
+
+    def value(self, index: int, forward: bool) -> str:
+        if index in self.params:
+            return ("self." if forward else "") + self.params[index]
+        return py_literal(self.vec[index])
+
+    def text(self, parts: list, forward: bool) -> str:
+        out = []
+        for p in parts:
+            if isinstance(p, Slot):
+                out.append(self.value(p.index, forward))
+            elif isinstance(p, ChildArgs):
+                out.append(", ".join(self.value(i, forward) for i in self.child_slots(p.scope)))
+            else:
+                out.append(p)
+        return "".join(out)
+
+    def child_slots(self, child) -> list[int]:
+        offset = len(self.t.values)
+        for c in self.t.children:
+            n = len(self.em.classes[id(c)].args())
+            if c is child:
+                return list(range(offset, offset + n))
+            offset += n
+        raise AssertionError("unknown child")
+
+
+def stmt(indent: str, code: str, comment: str = "") -> list[str]:
+    """One statement: its comment trailing when it fits, else on the line above."""
+    lead = len(code) - len(code.lstrip(" "))
+    indent, code = indent + code[:lead], code[lead:]
+    if comment and len(indent + code + "  # " + comment) <= WIDTH:
+        return [f"{indent}{code}  # {comment}"]
+    lines = [f"{indent}# {comment}"] if comment else []
+    return lines + split(indent, code)
+
+
+def split(indent: str, code: str) -> list[str]:
+    """Black's right-hand split: the last bracket's body on its own line, else one item a line."""
+    colon = ":" if code.endswith("):") else ""
+    code = code[:-1] if colon else code
+    if len(indent + code + colon) <= WIDTH or code[-1] not in ")]":
+        return [indent + code + colon]
+    open_at = _matching_open(code)
+    if open_at is None or open_at == len(code) - 2:
+        return [indent + code + colon]
+    head, body, tail = code[: open_at + 1], code[open_at + 1: -1], code[-1] + colon
+    inner = indent + "    "
+    if len(inner + body) <= WIDTH and "\n" not in body:
+        return [indent + head, inner + body, indent + tail]
+    lines = [indent + head]
+    for item in _top_level_items(body):
+        lines += split(inner, item + ",")
+    return lines + [indent + tail]
+
+
+def _matching_open(code: str) -> int | None:
+    depth, in_str = 0, None
+    for i in range(len(code) - 1, -1, -1):
+        ch = code[i]
+        if in_str:
+            if ch == in_str:
+                in_str = None
+            continue
+        if ch == '"':
+            in_str = ch
+        elif ch in ")]":
+            depth += 1
+        elif ch in "([":
+            depth -= 1
+            if depth == 0:
+                return i
+    return None
+
+
+def _top_level_items(body: str) -> list[str]:
+    items, depth, cur, in_str = [], 0, "", False
+    for ch in body:
+        if ch == '"':
+            in_str = not in_str
+        if not in_str:
+            depth += (ch in "([") - (ch in ")]")
+            if ch == "," and depth == 0:
+                items.append(cur.strip())
+                cur = ""
+                continue
+        cur += ch
+    if cur.strip():
+        items.append(cur.strip())
+    return items
