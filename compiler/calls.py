@@ -4,14 +4,15 @@ repetition (``Block(args) * n``) and ``scan`` over user-written cells."""
 from __future__ import annotations
 
 import difflib
-
-from pydantic import ValidationError
+import types
+import typing
 
 from netc.specs import catalogue
+from pydantic import ValidationError
 
 from . import ast
 from .dims import Expr, is_dim
-from .ir import Graph, Node
+from .ir import Graph, Node, ScopeInfo
 from .shapes import infer_op, match
 from .source import Span
 from .types import ShapeError, TensorType
@@ -55,8 +56,10 @@ class Calls:
             if n is POISON:
                 return POISON
             if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_REPEAT:
+                got = kind_of(n) + (f" {n}" if isinstance(n, float) else "")
                 return self.error(f"a repetition count must be an int from 1 to {MAX_REPEAT}; got "
-                                  f"{n if isinstance(n, int) else kind_of(n)}", repeat.span, frame)
+                                  f"{n if isinstance(n, int) and not isinstance(n, bool) else got}",
+                                  repeat.span, frame)
         if n == 1 and repeat is None:
             return self.apply(func, piped, pos, kw, span, frame, None)
         if not isinstance(piped, Tensor):
@@ -78,8 +81,8 @@ class Calls:
         return snake(func) if isinstance(decl, ast.FuncDecl) else func
 
     def apply(self, func: str, piped, pos, kw, span: Span, frame: Frame, local: str | None):
-        if len(frame.graph) > MAX_NODES:
-            return self.error(f"the model has more than {MAX_NODES} nodes", span, frame)
+        from .elaborate import MATH_FUNCS
+
         local_value = frame.env.get(func)
         if isinstance(local_value, Layer):
             return self.apply_layer(local_value, piped, pos, kw, span, frame, local)
@@ -88,17 +91,24 @@ class Calls:
         if local_value is not None:
             return self.error(f"`{func}` is {kind_of(local_value)}, not an op or block", span, frame)
         decl = self.namespace(frame).get(func)
-        if isinstance(decl, ast.FuncDecl):
-            return self.call_block(decl, piped, pos, kw, span, frame, local)
-        if decl is not None:
+        if decl is not None and not isinstance(decl, ast.FuncDecl):
+            if isinstance(decl, ast.ConstDecl) and self.const(decl, span, frame) is POISON:
+                return POISON  # the const's own error is reported
             return self.error(f"`{func}` is a {'const' if isinstance(decl, ast.ConstDecl) else 'pair'}, "
                               "not an op or block", span, frame)
+        if decl is None and func in MATH_FUNCS and piped is None and len(pos) == 1 and not kw \
+                and not isinstance(pos[0][0], Tensor):
+            return self.static_math(func, pos[0], span, frame)  # sqrt(64): compile-time arithmetic
+        if frame.graph is None:  # evaluating a const
+            return self.error(f"a const is a compile-time value; `{func}` cannot be used in one", span, frame,
+                              hint="build layers inside a block or model; to share one layer, bind it there with "
+                                   "`let`, like `let emb = embedding(V, D)`")
+        if len(frame.graph) > MAX_NODES:
+            return self.error(f"the model has more than {MAX_NODES} nodes", span, frame)
+        if isinstance(decl, ast.FuncDecl):
+            return self.call_block(decl, piped, pos, kw, span, frame, local)
         op = catalogue.get(func)
         if op is None:
-            from .elaborate import MATH_FUNCS
-
-            if func in MATH_FUNCS and piped is None and len(pos) == 1 and not kw:
-                return self.static_math(func, pos[0], span, frame)
             return self.error(f"unknown op or block `{func}`", span, frame, hint=self.did_you_mean(func, frame))
         return self.call_op(op, piped, pos, kw, span, frame, local)
 
@@ -124,8 +134,14 @@ class Calls:
                 return self.error(f"{op.name} got an unexpected tensor argument", s, frame,
                                   hint=f"signature: {op.signature}" if op.signature else None)
         if isinstance(piped, tuple):
-            return self.error(f"{op.name} needs a tensor; got a tuple of {len(piped)} values", span, frame,
+            first = piped[0] if piped and isinstance(piped[0], Tensor) else None
+            notes = [(f"the tuple comes from {frame.graph.producer(first.ref).op}",
+                      frame.graph.producer(first.ref).span)] if first else []
+            return self.error(f"{op.name} needs a tensor; got a tuple of {len(piped)} values", span, frame, notes,
                               hint="unpack it first: `seq, state = ...`")
+        if piped is not None and not isinstance(piped, Tensor):
+            got = kind_of(piped) + (f" {_show(piped)}" if isinstance(piped, (int, float, str)) else "")
+            return self.error(f"{op.name} needs a tensor input; got {got}", span, frame)
         lo, hi = op.arity
         if not lo <= len(tensors) <= (hi if hi is not None else len(tensors)):
             return self.arity_error(op, len(tensors), span, frame)
@@ -144,7 +160,7 @@ class Calls:
             inf = infer_op(op, xs, attrs)
         except ShapeError as e:
             notes = [self.origin(t, frame.graph) for t, _ in tensors]
-            return self.error(f"{op.name} {e}", span, frame, notes, e.hint)
+            return self.error(f"{_who(op)} {e}", span, frame, notes, e.hint)
         if local is None:
             weighted = "has_weights" in op.traits and layer is None
             local = frame.fresh(frame.preferred if weighted and frame.preferred else op.name)
@@ -211,8 +227,12 @@ class Calls:
         return v
 
     def attrs_error(self, op, e: ValidationError, data, spans, span, frame):
+        reported = set()
         for err in e.errors():
             field = str(err["loc"][0]) if err["loc"] else ""
+            if field in reported:
+                continue  # a union field fails once per alternative: one error says it
+            reported.add(field)
             at = spans.get(field, span)
             value = data.get(field)
             sig = f"signature: {op.signature}" if op.signature else None
@@ -225,6 +245,9 @@ class Calls:
             elif isinstance(value, Expr):
                 self.error(f"{op.name} argument `{field}` must be a concrete integer; got the symbolic size "
                            f"{value}", at, frame, hint="give that dimension a concrete size in the input type")
+            elif err["type"] not in ("value_error", "assertion_error") and field in op.Attrs.model_fields:
+                want = _type_words(op.Attrs.model_fields[field].annotation)
+                self.error(f"{op.name} argument `{field}` must be {want}; got {_show(value)}", at, frame)
             else:
                 msg = err["msg"][0].lower() + err["msg"][1:]
                 msg = msg.removeprefix("value error, ").removeprefix("assertion failed, ")
@@ -257,13 +280,17 @@ class Calls:
         if decl in frame.stack:
             chain = [d.name for d in frame.stack[frame.stack.index(decl):]] + [decl.name]
             return self.error(f"`{decl.name}` is recursive: {' -> '.join(chain)}", span, frame,
-                              [(f"`{decl.name}` is declared here", decl.name_span)])
+                              [(f"`{decl.name}` is declared", decl.name_span)],
+                              hint="blocks are inlined, so a block cannot use itself; to stack copies of a "
+                                   "block write `Block(...) * n`")
         if len(frame.stack) >= MAX_DEPTH:
             return self.error(f"blocks nest deeper than {MAX_DEPTH} levels", span, frame)
+        if self.duplicate_params(decl, Frame(None, frame.home, ())):
+            return POISON
         args = ([(piped, span)] if piped is not None else []) + list(pos)
         if len(args) > len(decl.params):
             return self.error(f"`{decl.name}` takes {len(decl.params)} argument(s); got {len(args)}", span,
-                              frame, [(f"`{decl.name}` is declared here", decl.name_span)])
+                              frame, [(f"`{decl.name}` is declared", decl.name_span)])
         bound = {p.name: a for p, a in zip(decl.params, args)}
         names = [p.name for p in decl.params]
         for k, a in kw.items():
@@ -283,10 +310,19 @@ class Calls:
         for p in decl.params:
             if self.bind_param(decl, p, bound.get(p.name), span, child, frame) is POISON:
                 return POISON
+        inputs = [(p.name, child.env[p.name].ref) for p in decl.params if p.is_tensor]
         value = self.body(decl, child)
         outputs = self.check_results(decl, value, child, decl.name_span)
         if outputs is None:
             return POISON
+        frame.graph.scope_info[".".join(child.scope)] = ScopeInfo(
+            decl.name,
+            inputs,
+            [t.ref for _, t in outputs],
+            {k: child.env[k] for k in [p.name for p in decl.params if not p.is_tensor] + list(child.env)
+             if is_dim(child.env[k])},
+            span,
+        )
         return value
 
     def bind_param(self, decl, p: ast.Param, arg, span, child: Frame, frame: Frame):
@@ -294,7 +330,7 @@ class Calls:
             if p.default is None:
                 what = "tensor input" if p.is_tensor else "argument"
                 return self.error(f"`{decl.name}` needs the {what} `{p.name}`", span, frame,
-                                  [(f"`{decl.name}` is declared here", decl.name_span)])
+                                  [(f"`{decl.name}` is declared", decl.name_span)])
             value, vspan = self.ev(p.default, child), p.default.span
         else:
             value, vspan = arg
@@ -307,9 +343,12 @@ class Calls:
             if isinstance(p.type, ast.TensorTypeExpr):
                 msg = match(p.type, value.type, child.env, lambda e: self.ev_dim(e, child), self.is_const_name(child))
                 if msg:
-                    return self.error(f"`{decl.name}` input `{p.name}`: {msg}", vspan, frame,
+                    from .elaborate import _pattern_str
+
+                    return self.error(f"`{decl.name}` input `{p.name}` must be {_pattern_str(p.type)}: {msg}",
+                                      vspan, frame,
                                       [self.origin(value, frame.graph),
-                                       (f"`{p.name}` is declared here", p.span)])
+                                       (f"`{p.name}` is declared", p.span)])
         else:
             if isinstance(value, Tensor):
                 return self.error(f"`{decl.name}` parameter `{p.name}` is a compile-time value; got a tensor",
@@ -327,6 +366,8 @@ class Calls:
         if x.rank != 3:
             return self.error(f"scan needs a 3-d input [N, T, I]; got {x}", span, frame,
                               [self.origin(tensors[0][0], frame.graph)])
+        if self.duplicate_params(decl, Frame(None, frame.home, ())):
+            return POISON
         tparams = [p for p in decl.params if p.is_tensor]
         if len(tparams) < 2 or not is_dim(hidden):
             return self.error(f"cell `{decl.name}` needs an input and at least one state, like "
@@ -353,6 +394,44 @@ class Calls:
                               f"{types[1]}; it returns {got}", decl.name_span, frame)
         graph.outputs = [(name, t.ref) for name, t in outputs]
         return catalogue.CellBody(decl.name, graph.weights(), graph.total_macs(), len(types) - 1, graph)
+
+
+def _who(op) -> str:
+    """How an op is named in messages: ``linear``, or the operator the user wrote: `+`, `@`."""
+    sig = op.signature.split()
+    if op.group == "math" and len(sig) == 3 and sig[0] == "x" and sig[2] == "y":
+        return f"`{sig[1]}`"
+    return op.name
+
+
+def _type_words(t) -> str:
+    """An attribute's type annotation in words: ``int | tuple[int, int]`` -> "an int or a pair of ints"."""
+    args = typing.get_args(t)
+    origin = typing.get_origin(t)
+    if origin in (typing.Union, types.UnionType):
+        words = [_type_words(a) for a in args if a is not type(None) and a is not Expr]
+        if "a number" in words and "an int" in words:
+            words.remove("an int")
+        return " or ".join(dict.fromkeys(words))
+    if origin is typing.Literal:
+        return " or ".join(_show(a) for a in args)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return "a tuple of " + _type_words(args[0]).removeprefix("an ").removeprefix("a ") + "s"
+        if len(args) == 2 and args[0] is args[1] is int:
+            return "a pair of ints"
+        return f"a tuple of {len(args)} values"
+    if origin is typing.Annotated:
+        return _type_words(args[0])
+    names = {bool: "a bool (true or false)", int: "an int", float: "a number", str: "a string",
+             Expr: "an int"}
+    if t in names:
+        return names[t]
+    if getattr(t, "__name__", "") == "LayerRef" or "LayerRef" in str(t):
+        return "a layer bound with `let`"
+    if "CellBody" in str(t):
+        return "a cell"
+    return getattr(t, "__name__", str(t))
 
 
 def _show(v) -> str:

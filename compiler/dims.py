@@ -54,7 +54,7 @@ def _mono_key(m: Monomial) -> tuple:
 class Expr:
     """A canonical integer polynomial over symbols and floor-division atoms."""
 
-    __slots__ = ("terms", "_hash")
+    __slots__ = ("_hash", "terms")
 
     def __init__(self, terms: dict[Monomial, int]):
         items = [(m, c) for m, c in terms.items() if c != 0]

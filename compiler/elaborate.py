@@ -14,12 +14,13 @@ import math
 from netc.specs import catalogue
 
 from . import ast
-from .calls import Calls
+from .calls import Calls, _show
 from .dims import Dim, DimError, Expr, exact_div, floordiv, is_dim
 from .ir import Graph
 from .loader import Workspace
 from .shapes import declare, match
 from .source import Diagnostics, Span
+from .types import DTYPES
 from .values import POISON, DeclRef, Frame, Layer, Tensor, has_poison, is_static, kind_of
 
 MATH_FUNCS = {"sqrt": math.sqrt, "exp": math.exp, "log": math.log, "abs": abs}
@@ -70,6 +71,8 @@ class Elaborator(Calls):
         graph = Graph(decl.name)
         frame = Frame(graph, self.ws.home[id(decl)], (), stack=(decl,))
         n_errors = len(self.diags.items)
+        if self.duplicate_params(decl, Frame(graph, frame.home, ())):
+            return None
         for p in decl.params:
             if not p.is_tensor:
                 frame.env[p.name] = self.model_param(decl, p, frame)
@@ -103,15 +106,20 @@ class Elaborator(Calls):
             return self.error(f"unknown type `{p.type.name}`", p.type.span, frame,
                               hint="scalar types are int, float, bool, str, tuple; tensors are written float[...]")
         if not check(value):
-            return self.error(f"`{p.name}` must be {p.type.name}; got {kind_of(value)}", span, frame)
+            want = {"int": "an int", "str": "a string"}.get(p.type.name, f"a {p.type.name}")
+            got = kind_of(value) + (f" {_show(value)}" if isinstance(value, (int, float, str)) else "")
+            notes = [(f"`{p.name}` is declared {p.type.name}", p.span)] if span != p.span else []
+            return self.error(f"`{p.name}` must be {want}; got {got}", span, frame, notes)
         return value
 
     def model_input(self, decl, p: ast.Param, frame: Frame):
         if not isinstance(p.type, ast.TensorTypeExpr):
             return self.error(f"model input `{p.name}` needs a full type", p.span, frame,
                               hint=f"write it like `{p.name}: float[N, 3, 32, 32]`")
+        if p.type.dtype is not None and p.type.dtype not in DTYPES:
+            return self.bad_dtype(p.type, frame)
         n = len(self.diags.items)
-        t = declare(p.type, frame.env, lambda e: self.ev_dim(e, frame))
+        t = declare(p.type, frame.env, lambda e: self.ev_dim(e, frame), lookup=self.is_const_name(frame))
         if len(self.diags.items) > n or any(not is_dim(d) for d in t.shape):
             return POISON
         from .ir import Node
@@ -119,12 +127,32 @@ class Elaborator(Calls):
         node = frame.graph.add(Node(p.name, "input", (), None, (t,), p.span))
         return Tensor((node.id, 0), t)
 
+    def bad_dtype(self, t: ast.TensorTypeExpr, frame: Frame):
+        close = difflib.get_close_matches(t.dtype, DTYPES, n=1, cutoff=0.5)
+        hint = "`float` is float32: write `float[...]`" if t.dtype.startswith("float") else (f"did you mean `{close[0]}`?" if close else None)
+        at = Span(t.span.source, t.span.line, t.span.column, t.span.line, t.span.column + len(t.dtype))
+        return self.error(f"unknown element type `{t.dtype}`; the element types are float, int and bool", at, frame,
+                          hint=hint)
+
+    def duplicate_params(self, decl: ast.FuncDecl, frame: Frame) -> bool:
+        """Report a parameter name used twice; True when there is one."""
+        seen: dict[str, ast.Param] = {}
+        for p in decl.params:
+            if p.name in seen:
+                at = Span(p.span.source, p.span.line, p.span.column, p.span.line, p.span.column + len(p.name))
+                self.error(f"parameter `{p.name}` is declared twice", at, frame,
+                           [(f"`{p.name}` is first declared", seen[p.name].span)], hint="rename one of them")
+                return True
+            seen[p.name] = p
+        return False
+
     # -- bodies and statements ---------------------------------------------------------------
     def body(self, decl: ast.FuncDecl, frame: Frame):
         result = None
         for stmt in decl.body:
             if result is not None:
-                self.error("statement after `return` is never run", stmt.span, frame)
+                self.error("statement after `return` is never run", stmt.span, frame,
+                           hint="move it before the `return`, or delete it")
                 break
             if isinstance(stmt, ast.Return):
                 vals = tuple(self.ev(v, frame) for v in stmt.values)
@@ -134,7 +162,11 @@ class Elaborator(Calls):
             else:
                 self.assign(stmt, frame)
         if result is None:
-            return self.error(f"{decl.kind} `{decl.name}` has no `return`", decl.name_span, frame)
+            last = decl.body[-1] if decl.body else None
+            hint = "end it with `return ...`"
+            if isinstance(last, ast.Assign) and len(last.targets) == 1:
+                hint = f"end it with `return ...`; did you mean `return {last.targets[0].id}`?"
+            return self.error(f"{decl.kind} `{decl.name}` has no `return`", decl.name_span, frame, hint=hint)
         return result
 
     def assign(self, stmt: ast.Assign, frame: Frame):
@@ -150,7 +182,12 @@ class Elaborator(Calls):
             return
         if value is not POISON and not (isinstance(value, tuple) and len(value) == len(targets)):
             n = len(value) if isinstance(value, tuple) else 1
-            self.error(f"cannot unpack {n} value{'s' * (n != 1)} into {len(targets)} names", stmt.span, frame)
+            hint = None
+            if isinstance(value, tuple) and any(isinstance(v, tuple) for v in value) and n < len(targets):
+                hint = "unpack in steps: `seq, state = ...`, then `h, c = state`"
+            span = targets[0].span.union(targets[-1].span)
+            self.error(f"cannot unpack {n} value{'s' * (n != 1)} into {len(targets)} names; the value is "
+                       f"{_structure(value)}", span, frame, hint=hint)
             value = POISON
         for i, t in enumerate(targets):
             if t.id != "_":
@@ -257,7 +294,9 @@ class Elaborator(Calls):
             if test is POISON:
                 return POISON
             if not isinstance(test, bool):
-                return self.error(f"`if` needs a bool condition; got {kind_of(test)}", e.test.span, frame)
+                hint = f"write a comparison, like `{ast.expr_str(e.test)} != 1`" if is_dim(test) else None
+                got = kind_of(test) + (f" {test}" if isinstance(test, (int, float)) else "")
+                return self.error(f"`if` needs a bool condition; got {got}", e.test.span, frame, hint=hint)
             return self.ev(e.then if test else e.orelse, frame)
         raise AssertionError(f"unknown expression {e!r}")
 
@@ -285,7 +324,25 @@ class Elaborator(Calls):
         if catalogue.get(name) is not None:
             return self.error(f"`{name}` is an op, not a value", span, frame,
                               hint=f"apply it: `x -> {name}` or `{name}(x)`")
-        return self.error(f"unknown name `{name}`", span, frame, hint=self.did_you_mean(name, frame))
+        return self.error(f"unknown name `{name}`", span, frame,
+                          hint=self.did_you_mean(name, frame) or self.how_to_bind(name, frame))
+
+    def how_to_bind(self, name: str, frame: Frame) -> str | None:
+        """A hint for an unknown name in a block: bind a dim with a shape pattern, or add a parameter."""
+        if name in ("True", "False"):
+            return f"the booleans are `true` and `false`; write `{name.lower()}`"
+        if not frame.stack:
+            return None
+        decl = frame.stack[-1]
+        bare = [p.name for p in decl.params if p.is_tensor and p.type is None]
+        if bare and name[:1].isupper():
+            x = frame.env.get(bare[0])
+            rank = x.type.rank if isinstance(x, Tensor) else 2
+            layout = {3: ["N", "T", "D"], 4: ["N", "C", "H", "W"]}.get(rank, ["N"] + [f"D{i}" for i in range(1, rank)])
+            if name not in layout and rank > 1:
+                layout[1] = name
+            return f"to name a dim of `{bare[0]}`, give it a shape pattern, like `{bare[0]}: [{', '.join(layout)}]`"
+        return f"declare it: a parameter of `{decl.name}`, or a `const`"
 
     def did_you_mean(self, name: str, frame: Frame, extra=()) -> str | None:
         pool = list(frame.env) + list(self.namespace(frame)) + list(catalogue.all_ops()) + list(extra)
@@ -297,7 +354,8 @@ class Elaborator(Calls):
             return self._consts[id(decl)]
         if decl in self._const_active:
             chain = " -> ".join(d.name for d in self._const_active[self._const_active.index(decl):])
-            return self.error(f"const `{decl.name}` depends on itself: {chain} -> {decl.name}", decl.span)
+            return self.error(f"const `{decl.name}` depends on itself: {chain} -> {decl.name}", decl.span,
+                              notes=[(f"`{self._const_active[-1].name}` uses `{decl.name}`", span)])
         if decl.name in self.defines:
             self.used_defines.add(decl.name)
             value = self.defines[decl.name][0]
@@ -340,7 +398,10 @@ class Elaborator(Calls):
         try:
             return static_arith(e.op, a, b)
         except DimError as err:
-            return self.error(str(err), e.span, frame)
+            hint = None
+            if e.op == "/" and isinstance(a, int) and isinstance(b, int) and b:
+                hint = f"`//` rounds down: {a} // {b} is {a // b}"
+            return self.error(str(err), e.span, frame, hint=hint)
         except (TypeError, ZeroDivisionError, OverflowError):
             return self.error(f"cannot compute {kind_of(a)} {e.op} {kind_of(b)}", e.span, frame)
 
@@ -406,6 +467,13 @@ def static_arith(op: str, a, b):
     if op == "+" and type(a) is type(b) and isinstance(a, (str, tuple)):
         return a + b
     raise TypeError(op)
+
+
+def _structure(v) -> str:
+    """A value's shape in messages: ``(float[N, T, 256], (float[1, N, 256], float[1, N, 256]))``."""
+    if isinstance(v, tuple):
+        return "(" + ", ".join(_structure(x) for x in v) + ")"
+    return str(v.type) if isinstance(v, Tensor) else kind_of(v)
 
 
 def _pattern_str(t: ast.TensorTypeExpr) -> str:

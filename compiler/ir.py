@@ -48,6 +48,18 @@ class Node:
         return [f"{self.layer or self.id}.{p}" for p in self.params]
 
 
+@dataclass(frozen=True)
+class ScopeInfo:
+    """The interface of one block instance: its tensor inputs and results, and the
+    compile-time values it was instantiated with (what a backend needs to emit a class)."""
+
+    block: str
+    inputs: list  # [(parameter name, ref)]
+    outputs: list  # [ref]
+    env: dict  # name -> int or symbolic size: compile-time parameters first, then bound dims
+    span: Span | None = None  # where the block is applied
+
+
 class Graph:
     """A model's IR: nodes in a MultiDiGraph (edge key = input position), named inputs and
     outputs, deterministic iteration."""
@@ -59,6 +71,7 @@ class Graph:
         self.outputs: list[tuple[str | None, Ref]] = []  # (result name, ref)
         self._order: list[str] = []  # insertion order, a topological order by construction
         self.scopes: dict[str, str] = {}  # block-instance scope path -> block name
+        self.scope_info: dict[str, ScopeInfo] = {}  # block-instance scope path -> its interface
 
     # -- verbs passes need ---------------------------------------------------------------
     def add(self, node: Node) -> Node:

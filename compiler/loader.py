@@ -111,43 +111,79 @@ def _load_file(path, shown, ws: Workspace, diags, stack: list[tuple[str, ast.Imp
 
 def _load_import(imp: ast.Import, key: str, ws: Workspace, diags, stack) -> None:
     target = os.path.realpath(_resolve(imp, key))
-    cycle = [i for i, (k, _) in enumerate(stack + [(key, imp)]) if k == target]
+    chain = stack + [(key, imp)]
+    cycle = [i for i, (k, _) in enumerate(chain) if k == target]
     if cycle:
-        first = (stack + [(key, imp)])[cycle[0]][1]
-        notes = [(f"{display_path(target)} is imported here", first.span)] if first else []
-        notes += [("the chain is " + " -> ".join(display_path(k) for k, _ in stack[cycle[0]:])
-                   + f" -> {display_path(key)} -> {display_path(target)}", None)]
-        diags.error(f'import cycle: "{imp.path}" imports a file that imports this one', imp.span, notes)
+        # Reported at the import that opens the cycle (in the file nearest the root); the note
+        # names the import that closes it.
+        first = chain[cycle[0]][1]
+        files = " -> ".join(display_path(k) for k, _ in chain[cycle[0]:]) + f" -> {display_path(target)}"
+        notes = [] if first is imp else [(f"{display_path(key)} imports {display_path(target)}", imp.span)]
+        diags.error(f"import cycle: {files}", first.span, notes,
+                    hint="move what both files need into a third file that each of them imports")
         return
     if len(stack) >= MAX_IMPORT_DEPTH:
         diags.error(f"imports nest deeper than {MAX_IMPORT_DEPTH} files", imp.span)
         return
     if not os.path.exists(target):
         where = "the standard library" if imp.path.startswith("std/") else display_path(os.path.dirname(key) or ".")
-        diags.error(f'cannot import "{imp.path}": no such file in {where}', imp.span)
+        diags.error(f'cannot import "{imp.path}": no such file in {where}', imp.span, hint=_close_file(imp.path, target))
         return
     _load_file(target, display_path(target), ws, diags, stack + [(key, imp)], imp.span)
+
+
+def _close_file(shown: str, target: str) -> str | None:
+    """`did you mean "std/resnet.net"?` for a misspelt import, from the files of its folder."""
+    import difflib
+
+    folder, name = os.path.split(target)
+    try:
+        files = [f for f in os.listdir(folder) if f.endswith(".net")]
+    except OSError:
+        return None
+    close = difflib.get_close_matches(name, files, n=1, cutoff=0.6)
+    if not close:
+        return None
+    return f'did you mean "{shown[: len(shown) - len(os.path.basename(shown))]}{close[0]}"?'
 
 
 def _namespace(key: str, ws: Workspace, diags) -> dict[str, ast.Decl]:
     module = ws.modules[key]
     names: dict[str, ast.Decl] = {}
+    via: dict[str, ast.Import | None] = {}  # name -> the import that brought it (None: declared here)
 
-    def add(decl, home):
+    def at(decl) -> Span:
+        return getattr(decl, "name_span", None) or decl.span
+
+    def add(decl, home, imp: ast.Import | None):
         prev = names.get(decl.name)
         if prev is not None and prev is not decl:
-            first, second = sorted([prev, decl], key=lambda d: (d.span.path != module.path, d.span.line))
-            diags.error(f"`{decl.name}` is declared twice", second.span,
-                        [(f"`{decl.name}` is first declared here", first.span)])
+            name, first_imp = decl.name, via[decl.name]
+            if imp is None:  # two declarations in this file
+                diags.error(f"`{name}` is declared twice", at(decl), [(f"`{name}` is first declared", at(prev))],
+                            hint="rename one of them")
+            elif first_imp is None:  # this file's declaration clashes with an imported one
+                diags.error(f"`{name}` is declared twice: here and in {prev_path(decl)}", at(prev),
+                            [(f"`{name}` is also declared", at(decl)),
+                             (f'{prev_path(decl)} is imported', imp.span)],
+                            hint="rename one of them")
+            else:  # two imported files declare it
+                diags.error(f"`{name}` is declared twice: in {prev_path(prev)} and in {prev_path(decl)}",
+                            imp.span, [(f"`{name}` is declared", at(prev)), (f"`{name}` is declared", at(decl))],
+                            hint="rename one of them")
             return
         names[decl.name] = decl
+        via[decl.name] = imp
         ws.home[id(decl)] = home
 
+    def prev_path(decl) -> str:
+        return decl.span.path
+
     for decl in module.decls:
-        add(decl, key)
+        add(decl, key, None)
     for imp in module.imports:
         target = os.path.realpath(_resolve(imp, key))
         if target in ws.modules and target != key:
             for decl in ws.modules[target].decls:
-                add(decl, target)
+                add(decl, target, imp)
     return names

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast as pyast
+import re
 from functools import lru_cache
 from importlib import resources
 
@@ -12,11 +13,28 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from . import ast
 from .source import Diagnostic, SourceFile, Span
 
+KEYWORDS = frozenset({"import", "const", "block", "model", "cell", "pair", "let", "return", "if", "then",
+                      "else", "and", "or", "not", "true", "false"})
+
+
+class _KeywordName(Exception):
+    """A keyword where the parser took a name (the contextual lexer lets it through)."""
+
+    def __init__(self, token: Token):
+        self.token = token
+
+
+def _check_name(tok: Token) -> Token:
+    if tok.value in KEYWORDS:
+        raise _KeywordName(tok)
+    return tok
+
 
 @lru_cache(maxsize=1)
 def parser() -> Lark:
     grammar = resources.files("netc.specs").joinpath("grammar.lark").read_text()
-    return Lark(grammar, parser="lalr", start=["start", "expr"], propagate_positions=True, maybe_placeholders=True)
+    return Lark(grammar, parser="lalr", start=["start", "expr"], propagate_positions=True, maybe_placeholders=True,
+                lexer_callbacks={"NAME": _check_name})
 
 
 def parse(source: SourceFile, start: str = "start"):
@@ -26,6 +44,8 @@ def parse(source: SourceFile, start: str = "start"):
         tree = parser().parse(source.text, start=start)
     except UnexpectedInput as e:
         return _syntax_diagnostic(source, e)
+    except _KeywordName as e:
+        return _keyword_diagnostic(source, e.token.value, e.token.line, e.token.column)
     return _ToAst(source).transform(tree)
 
 
@@ -53,32 +73,98 @@ def _describe(term: str) -> str:
     return f"'{pattern.value}'" if pattern.type == "str" else term.lower()
 
 
+def _keyword_diagnostic(source: SourceFile, word: str, line: int, col: int) -> Diagnostic:
+    return Diagnostic(f"syntax error: `{word}` is a keyword; it cannot be used as a name",
+                      Span(source, line, col, line, col + len(word)), hint=f"rename it, e.g. `{word}_`")
+
+
+_CLOSERS = {"(": ")", "[": "]", "{": "}"}
+_LOOKALIKES = {"→": "->", "×": "*", "−": "-", "“": '"', "”": '"', "≠": "!=", "≤": "<=", "≥": ">="}
+_EXPR_END = re.compile(r"(?:[A-Za-z0-9_)\]\"])$")
+
+
+def _position(text: str, pos: int) -> tuple[int, int]:
+    line = text.count("\n", 0, pos) + 1
+    return line, pos - (text.rfind("\n", 0, pos) + 1) + 1
+
+
+def _unclosed(text: str, end: int) -> list[tuple[str, int]]:
+    """The brackets opened before ``end`` and not closed by then: (bracket, offset), innermost last."""
+    stack: list[tuple[str, int]] = []
+    for m in re.finditer(r'#[^\n]*|"(?:[^"\\\n]|\\.)*"?|[()\[\]{}]', text[:end]):
+        ch = m.group()
+        if ch in _CLOSERS:
+            stack.append((ch, m.start()))
+        elif ch in _CLOSERS.values() and stack and _CLOSERS[stack[-1][0]] == ch:
+            stack.pop()
+    return stack
+
+
 def _syntax_diagnostic(source: SourceFile, e: UnexpectedInput) -> Diagnostic:
+    text = source.text
     line, col = max(e.line, 1), max(e.column, 1)
     width = 1
+    pos = getattr(e, "pos_in_stream", None)
+    hint, notes = None, []
     if isinstance(e, UnexpectedToken) and e.token.type == "$END":
-        e = UnexpectedEOF(e.expected)
+        e = UnexpectedEOF(e.accepts or e.expected)
+    expected_terms = set((getattr(e, "accepts", None) or getattr(e, "expected", None)) or ())
     if isinstance(e, UnexpectedCharacters):
-        ch = source.text[e.pos_in_stream] if e.pos_in_stream < len(source.text) else "?"
+        ch = text[e.pos_in_stream] if e.pos_in_stream < len(text) else "?"
+        if ch == '"':
+            rest = text[e.pos_in_stream:].split("\n", 1)[0]
+            span = Span(source, line, col, line, col + len(rest))
+            return Diagnostic("syntax error: unterminated string", span,
+                              hint='close the string with `"` on the same line')
         msg = f"unexpected character {ch!r}"
+        if ch == ";":
+            hint = "statements need no `;`: remove it"
+        elif ch in _LOOKALIKES:
+            hint = f"write `{_LOOKALIKES[ch]}`"
+        expected_terms = set()  # the lexer's list is every token of the language: no help
     elif isinstance(e, UnexpectedEOF):
-        lines = source.text.splitlines() or [""]
+        lines = text.splitlines() or [""]
         line, col = len(lines), len(lines[-1]) + 1
+        pos = len(text)
         msg = "unexpected end of file"
     else:
         tok = e.token
         width = max(1, len(str(tok)))
+        before = text[: tok.start_pos].rstrip()
+        word = re.search(r"[A-Za-z_][A-Za-z0-9_]*$", before)
+        if tok.type in ("EQUAL", "COLON", "COMMA") and word and word.group() in KEYWORDS \
+                and word.group() != "let":
+            return _keyword_diagnostic(source, word.group(), *_position(text, word.start()))
+        same_line = before[: word.start()].rsplit("\n", 1)[-1].rstrip(" \t") if word else ""
+        if word and expected_terms <= {"COLON", "COMMA", "EQUAL"} and _EXPR_END.search(same_line):
+            # `x -> linear(256) relu`: the name was taken as the start of a new statement
+            wl, wc = _position(text, word.start())
+            return Diagnostic(f"syntax error: missing `->` before `{word.group()}`",
+                              Span(source, wl, wc, wl, wc + len(word.group())),
+                              hint="stages of a pipeline are joined with `->`")
         what = "name" if tok.type == "NAME" else ("number" if tok.type in ("INT", "FLOAT") else "")
         msg = f"unexpected {what + ' ' if what else ''}{str(tok)!r}"
-    expected = sorted({_describe(t) for t in getattr(e, "expected", None) or () if t != "$END"})
-    hint = None
+    expected = sorted({_describe(t) for t in expected_terms if t != "$END"})
     if expected:
         shown = ", ".join(expected[:6]) + (", ..." if len(expected) > 6 else "")
         msg += f"; expected {shown}"
     if isinstance(e, UnexpectedToken) and e.token.type == "NAME" and "'->'" in expected:
         hint = "stages of a pipeline are joined with `->`"
+    if pos is not None and not isinstance(e, UnexpectedCharacters):
+        open_ = _unclosed(text, pos)
+        never_closed = {at for _, at in _unclosed(text, len(text))}
+        if open_ and open_[-1][1] in never_closed \
+                and _CLOSERS[open_[-1][0]] in {_describe(t).strip("'") for t in expected_terms}:
+            bracket, at = open_[-1]
+            bl, bc = _position(text, at)
+            notes.append((f"unclosed `{bracket}`", Span(source, bl, bc, bl, bc + 1)))
+            hint = hint or f"add the missing `{_CLOSERS[bracket]}`"
+        elif isinstance(e, UnexpectedToken) and str(e.token) in _CLOSERS.values() \
+                and not (open_ and _CLOSERS[open_[-1][0]] == str(e.token)):
+            opener = {v: k for k, v in _CLOSERS.items()}[str(e.token)]
+            hint = f"this `{e.token}` has no matching `{opener}`: remove it"
     span = Span(source, line, col, line, col + width)
-    return Diagnostic(f"syntax error: {msg}", span, hint=hint)
+    return Diagnostic(f"syntax error: {msg}", span, notes, hint)
 
 
 # -- tree to AST --------------------------------------------------------------------------

@@ -50,9 +50,10 @@ def parse_defines(defines: dict | None) -> tuple[dict, list[Diagnostic]]:
         if not isinstance(raw, str):
             out[name] = (raw, at)
             continue
-        value = _literal(raw, src, len(shown) - len(raw) + 1, diags)
+        col = len(shown) - len(raw) + 1
+        value = _literal(raw, src, col, diags)
         if value is not None:
-            out[name] = (value, at)
+            out[name] = (value, Span(src, 1, col, 1, col + max(len(raw), 1)))
     return out, diags
 
 
@@ -77,8 +78,9 @@ def _literal(raw: str, src: SourceFile, col: int, diags: list):
 
     value = lit(tree)
     if value is None:
+        hint = f'a string needs quotes: "{raw}" (in a shell, \'"{raw}"\')' if raw.isidentifier() else None
         diags.append(Diagnostic("bad -D value: expected a literal (int, float, bool, \"string\" or tuple)",
-                                Span(src, 1, col, 1, col + len(raw))))
+                                Span(src, 1, col, 1, col + len(raw)), hint=hint))
     return value
 
 
@@ -99,7 +101,8 @@ def compile_spec(path: str, defines: dict | None = None, models: list[str] | Non
     pairs = [d for d in root.decls if isinstance(d, ast.PairDecl)]
     need = [d for d in root.decls if isinstance(d, ast.FuncDecl) and d.kind == "model"]
     for p in pairs:
-        need += [ns[r.model] for r in p.roles if isinstance(ns.get(r.model), ast.FuncDecl)]
+        need += [ns[r.model] for r in p.roles if isinstance(ns.get(r.model), ast.FuncDecl)
+                 and ns[r.model].kind == "model"]
     if wanted:
         need = [d for d in need if d.name in wanted or any(p.name in wanted and d.name in [r.model for r in p.roles]
                                                              for p in pairs)]
@@ -107,6 +110,9 @@ def compile_spec(path: str, defines: dict | None = None, models: list[str] | Non
         graph = el.model(decl)
         if graph is not None:
             out.graphs[decl.name] = graph
+    for d in root.decls:
+        if isinstance(d, ast.ConstDecl):
+            el.const(d, d.span, None)  # an unused const's errors are errors too
     for p in pairs:
         if wanted is None or p.name in wanted:
             check_pair(p, ns, out, diags)
@@ -114,7 +120,8 @@ def compile_spec(path: str, defines: dict | None = None, models: list[str] | Non
     if unused and not diags:
         known = sorted({p.name for d in need for p in d.params if not p.is_tensor}
                        | {d.name for d in ns.values() if isinstance(d, ast.ConstDecl)})
-        raise UsageError([Diagnostic(f"-D {n}: no model parameter or const is named `{n}`", values[n][1],
+        raise UsageError([Diagnostic(f"-D {n}: no model parameter or const is named `{n}`",
+                                     Span(values[n][1].source, 1, 4, 1, 4 + len(n)),
                                      hint=_close(n, known)) for n in unused])
     diags.items = _dedupe(diags.items)
     usage = [d for d in diags.items if d.span and d.span.path == "<command line>"]
@@ -134,7 +141,11 @@ def check_pair(p: ast.PairDecl, ns: dict, out: Compiled, diags: Diagnostics) -> 
         decl = ns.get(r.model)
         if not isinstance(decl, ast.FuncDecl) or decl.kind != "model":
             what = f"a {decl.kind}" if isinstance(decl, ast.FuncDecl) else "not declared"
-            diags.error(f"pair `{p.name}`: `{r.model}` is {what}; a role names a model", r.span)
+            notes = [(f"`{r.model}` is declared", decl.name_span)] if isinstance(decl, ast.FuncDecl) else []
+            hint = ("declare it as a `model`, with full input types like `float[N, 784]`"
+                    if isinstance(decl, ast.FuncDecl) else _close(r.model, [n for n, d in ns.items()
+                                                                           if isinstance(d, ast.FuncDecl)]))
+            diags.error(f"pair `{p.name}`: `{r.model}` is {what}; a role names a model", r.span, notes, hint)
             return
     first, second = (out.graphs.get(r.model) for r in p.roles)
     if first is None or second is None:

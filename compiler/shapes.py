@@ -8,12 +8,12 @@ time they are seen (``x: [N, C, H, W]`` binds C) and checks them every time afte
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from . import ast
 from .dims import Dim, Expr, is_dim, sym
-from .types import ShapeError, TensorType
+from .types import DTYPES, ShapeError, TensorType
 
 
 @dataclass(frozen=True)
@@ -48,14 +48,29 @@ def infer(graph) -> None:
 EvalDim = Callable[[ast.Expr], Dim]
 
 
-def declare(pattern: ast.TensorTypeExpr, env: dict, ev: EvalDim, default_dtype="float") -> TensorType:
-    """The type a model input declares: its unbound dim names become symbols (and bound)."""
+def declare(pattern: ast.TensorTypeExpr, env: dict, ev: EvalDim, default_dtype="float",
+            lookup: Callable[[str], bool] = lambda name: False) -> TensorType:
+    """The type a model input declares: its unbound dim names become symbols (and bound), also
+    inside expressions (``float[N, 2 * D]``). ``lookup(name)`` says whether a name is bound
+    outside ``env`` (a const), which then keeps its value."""
     dims = []
     for d in pattern.dims:
-        if isinstance(d, ast.Name) and d.id not in env:
-            env[d.id] = sym(d.id)
+        for name in _names(d):
+            if name not in env and not lookup(name):
+                env[name] = sym(name)
         dims.append(ev(d))
     return TensorType(pattern.dtype or default_dtype, tuple(dims))
+
+
+def _names(e) -> list[str]:
+    """The names an expression reads, in order (not the functions it calls)."""
+    if isinstance(e, ast.Name):
+        return [e.id]
+    if isinstance(e, ast.BinOp):
+        return _names(e.left) + _names(e.right)
+    if isinstance(e, ast.Unary):
+        return _names(e.operand)
+    return []
 
 
 def match(pattern: ast.TensorTypeExpr, actual: TensorType, env: dict, ev: EvalDim,
@@ -65,6 +80,8 @@ def match(pattern: ast.TensorTypeExpr, actual: TensorType, env: dict, ev: EvalDi
     Returns None when it matches, else a message saying where not. ``lookup(name)`` says
     whether a name is bound outside ``env`` (a const), in which case it is checked, not bound.
     """
+    if pattern.dtype and pattern.dtype not in DTYPES:
+        return f"unknown element type `{pattern.dtype}`; the element types are float, int and bool"
     if pattern.dtype and pattern.dtype != actual.dtype:
         return f"expected {pattern.dtype} elements, got {actual.dtype}"
     if len(pattern.dims) != actual.rank:
@@ -101,4 +118,4 @@ def unify(want: TensorType, got: TensorType, env: dict[str, Dim]) -> str | None:
     return None
 
 
-__all__ = ["ShapeError", "Inferred", "infer_op", "infer", "declare", "match", "unify"]
+__all__ = ["Inferred", "ShapeError", "declare", "infer", "infer_op", "match", "unify"]

@@ -147,7 +147,8 @@ class Diagnostics:
             raise SpecError(self.items)
 
 
-def print_diagnostics(diags: list[Diagnostic], stream=sys.stderr) -> None:
+def print_diagnostics(diags: list[Diagnostic], stream=None) -> None:
+    stream = stream if stream is not None else sys.stderr  # looked up now: it may be redirected
     color = use_color(stream)
     for d in sorted(diags, key=Diagnostic.sort_key):
         print(d.render(color), file=stream)

@@ -72,12 +72,14 @@ class TensorType:
 
 def normalize_axis(axis: int, rank: int) -> int:
     if not -rank <= axis < max(rank, 1):
-        raise ShapeError(f"dim {axis} is out of range for a {rank}-d tensor")
+        valid = f" (its dims are {-rank} to {rank - 1})" if rank else ""
+        raise ShapeError(f"dim {axis} is out of range for a {rank}-d tensor{valid}")
     return axis % rank if rank else 0
 
 
 def concrete(d: Dim, what: str) -> int:
     """``d`` as an int, or a ShapeError saying that ``what`` must be known at compile time."""
     if isinstance(d, Expr):
-        raise ShapeError(f"{what} must be a concrete size to size the weights; got {d}")
+        raise ShapeError(f"cannot size its weights: {what} must be a concrete size; got {d}",
+                         hint="give that dimension a concrete size in the model's input type")
     return d

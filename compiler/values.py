@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+import keyword
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +53,23 @@ class _Poison:
 POISON = _Poison()
 
 
+RESERVED = frozenset(keyword.kwlist) | frozenset(dir(builtins)) | {
+    name for name in ("training", "forward", "parameters", "buffers", "children", "modules", "state_dict",
+                      "load_state_dict", "train", "eval", "to", "cuda", "cpu", "float", "double", "half",
+                      "type", "apply", "zero_grad", "register_buffer", "register_parameter", "add_module",
+                      "named_parameters", "named_modules", "named_buffers", "requires_grad_", "extra_repr",
+                      "self", "torch", "nn", "F", "math",
+                      # the rest of nn.Module's public attributes (torch 2.x)
+                      "T_destination", "bfloat16", "call_super_init", "dump_patches", "get_buffer",
+                      "get_extra_state", "get_parameter", "get_submodule", "ipu", "mtia", "named_children",
+                      "register_backward_hook", "register_forward_hook", "register_forward_pre_hook",
+                      "register_full_backward_hook", "register_full_backward_pre_hook",
+                      "register_load_state_dict_post_hook", "register_load_state_dict_pre_hook",
+                      "register_module", "register_state_dict_post_hook", "register_state_dict_pre_hook",
+                      "set_extra_state", "set_submodule", "share_memory", "to_empty", "xpu")
+}
+
+
 @dataclass
 class Frame:
     """One block instance being elaborated."""
@@ -65,7 +84,13 @@ class Frame:
     preferred: str | None = None  # a name for the one layer the current statement creates
 
     def fresh(self, base: str) -> str:
-        """A local name unique in this scope: base, base_1, base_2, ..."""
+        """A local name unique in this scope: base, base_1, base_2, ... Names that generated
+        Python code could not use as a module attribute get a trailing underscore, and leading
+        underscores are dropped (nn.Module keeps ``_modules``, ``__init__``… for itself, and
+        Python mangles ``self.__name`` in a class body)."""
+        base = base.lstrip("_") or base
+        if base in RESERVED:
+            base += "_"
         n = self.used_names.get(base, 0)
         name = base if n == 0 else f"{base}_{n}"
         while name in self.used_names and n:

@@ -10,5 +10,5 @@ from netc.compiler.pipeline import UsageError
 from netc.compiler.source import SpecError
 from netc.program import Program, compile_file
 
-__all__ = ["compile_file", "Program", "SpecError", "UsageError"]
+__all__ = ["Program", "SpecError", "UsageError", "compile_file"]
 __version__ = "0.1.0"

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 
+from netc.backends.render import FORMATS, RANKDIRS, RenderError, format_for, to_bytes
 from netc.compiler.pipeline import UsageError
 from netc.compiler.source import Diagnostic, SpecError, print_diagnostics, use_color
 from netc.compiler.summary import fmt_count, render_table
@@ -40,7 +41,29 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", action="append", help="model or pair to summarise (default: all)")
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.add_argument("--depth", type=_depth, default=None, help="fold blocks nested deeper than K levels")
+    c = spec_command("compile", "emit standalone source for the spec's models and pairs")
+    c.add_argument("--backend", choices=["torch", "numpy"], required=True,
+                   help="what to emit (numpy: one model or pair, default the first model)")
+    c.add_argument("-o", "--output", help="write here instead of to stdout")
+    c.add_argument("--model", action="append", help="model or pair to emit (default: all)")
+    r = spec_command("render", "draw the architecture (graphviz): svg, png, pdf or dot source")
+    r.add_argument("-o", "--output", required=True, metavar="FILE", help="where to write ('-': stdout)")
+    r.add_argument("--format", choices=FORMATS, help="default: from the -o extension, else svg")
+    r.add_argument("--model", action="append", help="model or pair to draw (default: all)")
+    r.add_argument("--depth", type=_render_depth, default=None, metavar="K|all",
+                   help="fold blocks nested deeper than K levels into boxes; 'all' draws every node "
+                        "(default: every block open, one copy of each repeated stack)")
+    r.add_argument("--optimized", action="store_true", help="draw the optimised graph (no passes exist yet: the same graph, with a note)")
+    r.add_argument("--rankdir", choices=RANKDIRS, default="TB", help="top-to-bottom or left-to-right")
     return p
+
+
+def _render_depth(text: str) -> int | str:
+    if text == "all":
+        return text
+    if not text.lstrip("-").isdigit():
+        raise argparse.ArgumentTypeError(f"--depth needs a whole number or 'all'; got {text!r}")
+    return _depth(text)
 
 
 def _depth(text: str) -> int:
@@ -79,10 +102,13 @@ def cmd_check(args) -> int:
             print(f"{name}: pair ({roles}) fits")
             continue
         s = prog.summary(name)
-        ins = ", ".join(t for _, t in s.inputs)
-        outs = ", ".join(t for _, t in s.outputs)
-        print(f"{name}: ({ins}) -> {outs}  params {s.params:,}  MACs {fmt_count(s.macs)}")
-    print(f"{args.spec}: ok, {len(prog.models)} model{'s' * (len(prog.models) != 1)}")
+        ins = ", ".join(f"{n}: {t}" for n, t in s.inputs)
+        outs = ", ".join(f"{n}: {t}" if n else t for n, t in s.outputs)
+        outs = f"({outs})" if len(s.outputs) > 1 else outs
+        print(f"{name}({ins}) -> {outs}  params {s.params:,}  MACs {fmt_count(s.macs)}")
+    models, pairs = len(prog.models) - len(prog.pairs), len(prog.pairs)
+    counts = f"{models} model{'s' * (models != 1)}" + (f", {pairs} pair{'s' * (pairs != 1)}" if pairs else "")
+    print(f"{args.spec}: ok, {counts}")
     return 0
 
 
@@ -96,7 +122,8 @@ def cmd_summary(args) -> int:
     models = list(dict.fromkeys(m for n in names for m in prog.members(n)))
     summaries = [prog.summary(m, args.depth) for m in models]
     if args.json:
-        pairs = [{"name": n, "roles": dict(prog.pairs[n].roles)} for n in names if n in prog.pairs]
+        shown = names if args.model else list(prog.pairs)
+        pairs = [{"name": n, "roles": dict(prog.pairs[n].roles)} for n in shown if n in prog.pairs]
         print(json.dumps({"spec": args.spec, "models": [s.as_json() for s in summaries], "pairs": pairs},
                          indent=2))
     else:
@@ -105,7 +132,67 @@ def cmd_summary(args) -> int:
     return 0
 
 
-COMMANDS = {"check": cmd_check, "summary": cmd_summary}
+def cmd_compile(args) -> int:
+    prog = _load(args)
+    for name in args.model or []:
+        if name not in prog.models:
+            raise UsageError([Diagnostic(f"--model {name}: no such model or pair; the spec has "
+                                         f"{', '.join(prog.models) or 'none'}", None)])
+    if not prog.models:
+        raise UsageError([Diagnostic(f"{args.spec} declares no model to compile", None)])
+    if args.backend == "numpy":
+        source = _numpy_source(prog, args.model or [])
+    else:
+        source = prog.torch_source(*(args.model or []))
+    if args.output:
+        try:
+            with open(args.output, "w") as f:
+                f.write(source)
+        except OSError as e:
+            raise UsageError([Diagnostic(f"cannot write {args.output}: {e.strerror or e}", None)]) from None
+    else:
+        sys.stdout.write(source)
+    return 0
+
+
+def _numpy_source(prog: Program, names: list[str]) -> str:
+    """A NumPy program holds one model or pair: the one --model names, else the first model."""
+    from netc.backends.numpy.emit import EmitError
+
+    if len(names) > 1:
+        raise UsageError([Diagnostic("--backend numpy emits one model or pair; give --model once", None)])
+    try:
+        return prog.numpy_source(names[0] if names else None)
+    except EmitError as e:
+        raise SpecError([Diagnostic(f"cannot emit NumPy source: {e}", None)]) from None
+
+
+def cmd_render(args) -> int:
+    prog = _load(args)
+    for name in args.model or []:
+        if name not in prog.models:
+            raise UsageError([Diagnostic(f"--model {name}: no such model or pair; the spec has "
+                                         f"{', '.join(prog.models) or 'none'}", None)])
+    if args.optimized:  # TODO(passes): draw the optimised IR once the pass pipeline exists
+        print("netc: note: no optimisation passes exist yet; drawing the graph as written", file=sys.stderr)
+    fmt = format_for(args.output, args.format)
+    try:
+        data = to_bytes(prog.diagram(args.model, args.depth, args.rankdir), fmt)
+    except RenderError as e:
+        print(f"netc: error: {e}", file=sys.stderr)
+        return 2
+    if args.output == "-":
+        sys.stdout.buffer.write(data)
+        return 0
+    try:
+        with open(args.output, "wb") as f:
+            f.write(data)
+    except OSError as e:
+        raise UsageError([Diagnostic(f"cannot write {args.output}: {e.strerror or e}", None)]) from None
+    return 0
+
+
+COMMANDS = {"check": cmd_check, "summary": cmd_summary, "render": cmd_render, "compile": cmd_compile}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -47,9 +47,160 @@ class Program:
         self.graph(name)
         return [name]
 
+    def torch_source(self, *names: str) -> str:
+        """Standalone PyTorch source for the named models and pairs (default: all)."""
+        from netc.backends.torch.source import torch_source
+
+        for n in names:
+            if n not in self.models:
+                raise KeyError(f"no model or pair named {n!r}; the spec has {', '.join(self.models) or 'none'}")
+        return torch_source(self._c, list(names) or None)
+
+    def to_torch(self, name: str):
+        """A fresh ``nn.Module`` for a model or pair, built from :meth:`torch_source`.
+
+        Example:
+            >>> import torch, netc
+            >>> net = netc.compile_file("examples/lenet.net").to_torch("LeNet")
+            >>> net(torch.randn(2, 1, 28, 28)).shape
+            torch.Size([2, 10])
+        """
+        from netc.runtime.torch_modules import load_source
+
+        module = load_source(self.torch_source(name), stem=name)
+        return getattr(module, _class_name(module, name))()
+
+    def numpy_source(self, name: str | None = None) -> str:
+        """The standalone NumPy program (imports only numpy and math) of one model or pair
+        (default: the first model): ``load_weights(path)`` and ``forward(weights, *inputs)``;
+        a pair's program has ``forward_<Model>`` for both models and ``forward``, the first's."""
+        from netc.backends.numpy.emit import numpy_source
+
+        if name is not None and name not in self.models:
+            raise KeyError(f"no model or pair named {name!r}; the spec has {', '.join(self.models) or 'none'}")
+        return numpy_source(self._c, name)
+
+    def to_numpy(self, name: str, weights=None, seed: int = 0):
+        """The NumPy program of a model or pair as a callable on arrays (eval-mode semantics).
+
+        ``weights``: a torch ``state_dict``, a dict of arrays, or a path to an ``.npz``
+        (``netc.runtime.weights.save_npz``); None gives seeded weights of the model's shapes.
+        They are checked first (``WeightError`` names a missing, unexpected or misshaped
+        weight). A pair runs its first model; ``.run(model, *inputs)`` runs either, and its
+        weights are named as the pair module's state_dict names them (``encoder.linear.weight``).
+
+        Example:
+            >>> import numpy as np, netc
+            >>> prog = netc.compile_file("examples/lenet.net")
+            >>> net = prog.to_torch("LeNet").eval()
+            >>> ex = prog.to_numpy("LeNet", weights=net.state_dict())
+            >>> ex(np.zeros((2, 1, 28, 28), np.float32)).shape
+            (2, 10)
+        """
+        from netc.runtime.numpy_program import build
+
+        graphs = {m: self.graph(m) for m in self.members(name)}
+        roles = {m: r for r, m in self._c.pairs[name].roles} if name in self._c.pairs else None
+        return build(self.numpy_source(name), f"numpy_{name}", graphs, weights, roles, seed)
+
     def summary(self, name: str, depth: int | None = None) -> Summary:
         """Rows (scope, op, output shape, params, MACs) and totals of one model."""
         return summarize(self.graph(name), depth)
+
+    # -- diagrams: the graphviz package builds them, graphviz's `dot` draws them ------------
+    def diagram(self, name: str | list[str] | None = None, depth: int | str | None = None,
+                rankdir: str = "TB"):
+        """A ``graphviz.Digraph`` of a model, a pair (both models and the hand-off), a list
+        of names, or (None) every model. ``depth``: see :meth:`render`."""
+        from netc.backends.render import diagram
+
+        graphs, pairs = self._drawn(name)
+        return diagram(graphs, pairs, depth, rankdir)
+
+    def render(self, name: str | list[str] | None, path: str, format: str | None = None,
+               depth: int | str | None = None, rankdir: str = "TB") -> str:
+        """Draw a model or pair to ``path`` (svg, png, pdf or dot: ``format``, else the file's
+        extension, else svg). Returns ``path``.
+
+        ``depth``: None draws every block unfolded and one copy of each repeated stack
+        (``GPT2Block ×12``); ``k`` folds blocks nested deeper than ``k`` levels into one box
+        each; ``"all"`` draws every node. Raises ``RenderError`` without graphviz.
+
+        Example:
+            >>> import netc
+            >>> prog = netc.compile_file("examples/lenet.net")
+            >>> prog.render("LeNet", "/tmp/lenet.svg")
+            '/tmp/lenet.svg'
+        """
+        from netc.backends.render import render
+
+        graphs, pairs = self._drawn(name)
+        return render(graphs, path, pairs, format, depth, rankdir)
+
+    def model(self, name: str) -> ModelView:
+        """One model, shown as its diagram in a notebook."""
+        if name in self._c.pairs:
+            raise KeyError(f"{name!r} is a pair, not a model; draw it with .diagram({name!r})")
+        self.graph(name)
+        return ModelView(self, name)
+
+    def _repr_svg_(self) -> str | None:
+        return _svg(self, None)
+
+    def _drawn(self, name: str | list[str] | None) -> tuple[dict[str, Graph], list]:
+        """The graphs and pairs a diagram of ``name`` (None = everything) holds."""
+        names = self.models if name is None else [name] if isinstance(name, str) else list(name)
+        for n in names:
+            if n not in self.models:
+                raise KeyError(f"no model or pair named {n!r}; the spec has {', '.join(self.models) or 'none'}")
+        graphs = {m: self.graph(m) for n in names for m in self.members(n)}
+        return graphs, [self._c.pairs[n] for n in names if n in self._c.pairs]
+
+
+class ModelView:
+    """One model of a :class:`Program`: its graph, summary and diagram (``_repr_svg_`` shows
+    it inline in a notebook).
+
+    Example:
+        >>> import netc
+        >>> m = netc.compile_file("examples/lenet.net").model("LeNet")
+        >>> m.summary().params
+        421642
+    """
+
+    def __init__(self, program: Program, name: str):
+        self.program = program
+        self.name = name
+
+    @property
+    def graph(self) -> Graph:
+        return self.program.graph(self.name)
+
+    def summary(self, depth: int | None = None) -> Summary:
+        return self.program.summary(self.name, depth)
+
+    def diagram(self, depth: int | str | None = None, rankdir: str = "TB"):
+        return self.program.diagram(self.name, depth, rankdir)
+
+    def render(self, path: str, format: str | None = None, depth: int | str | None = None,
+               rankdir: str = "TB") -> str:
+        return self.program.render(self.name, path, format, depth, rankdir)
+
+    def _repr_svg_(self) -> str | None:
+        return _svg(self.program, self.name)
+
+    def __repr__(self) -> str:
+        return f"<netc model {self.name} of {self.program.path}>"
+
+
+def _svg(program: Program, name: str | None) -> str | None:
+    """SVG text for a notebook; None (the plain repr) when graphviz cannot draw."""
+    from netc.backends.render import RenderError, to_bytes
+
+    try:
+        return to_bytes(program.diagram(name), "svg").decode()
+    except RenderError:
+        return None
 
 
 def compile_file(path: str, defines: dict | None = None, models: list[str] | None = None) -> Program:
@@ -59,3 +210,13 @@ def compile_file(path: str, defines: dict | None = None, models: list[str] | Non
     as .net literals, as ``-D classes=10`` is).
     """
     return Program(compile_spec(str(path), defines, models))
+
+
+def _class_name(module, name: str) -> str:
+    """The generated class of a model or pair: its name, unless it had to be renamed (a
+    keyword, a builtin, a prelude class); then the class whose docstring names it."""
+    for attr, value in vars(module).items():
+        doc = getattr(value, "__doc__", None) or ""
+        if isinstance(value, type) and doc.startswith((f"Model `{name}` of ", f"Pair `{name}` of ")):
+            return attr
+    raise KeyError(f"generated source has no class for {name!r}")

@@ -22,10 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
-
 from netc.compiler.dims import Dim
 from netc.compiler.types import TensorType
+from pydantic import BaseModel, ConfigDict
 
 
 class Attrs(BaseModel):

@@ -9,9 +9,8 @@ import inspect
 import re
 import sys
 
-from pydantic_core import PydanticUndefined
-
 from netc.specs.catalogue import all_ops
+from pydantic_core import PydanticUndefined
 
 GROUPS = ["dense", "conv", "pool", "norm", "activation", "shape", "recurrent", "attention", "math"]
 

@@ -22,7 +22,7 @@ def test_check_ok_prints_model_signature_and_exits_0():
     r = netc("check", "lenet.net")
     assert r.returncode == 0, r.stderr
     assert r.stderr == ""
-    assert "LeNet: (float[N, 1, 28, 28]) -> float[N, 10]  params 421,642" in r.stdout
+    assert "LeNet(image: float[N, 1, 28, 28]) -> float[N, 10]  params 421,642" in r.stdout
 
 
 def test_check_error_goes_to_stderr_with_location_and_exit_1():

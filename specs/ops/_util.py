@@ -68,7 +68,9 @@ def window_out(sizes, kernel, stride, padding, dilation) -> tuple[Dim, ...]:
         if isinstance(o, int) and o < 1:
             detail = "".join(f", {n} {v}" for n, v, dflt in
                              (("dilation", d, 1), ("padding", p, 0), ("stride", s, 1)) if v != dflt)
-            raise ShapeError(f"output {axis} would be {max(o, 0)} (input {i}, kernel {k}{detail})")
+            fits = (i + 2 * p - 1) // d + 1  # the largest kernel that gives an output
+            hint = f"a kernel of at most {fits} fits this input" if isinstance(fits, int) and fits >= 1 else None
+            raise ShapeError(f"output {axis} would be {max(o, 0)} (input {i}, kernel {k}{detail})", hint=hint)
         out.append(o)
     return tuple(out)
 

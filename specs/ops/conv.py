@@ -33,7 +33,8 @@ class _Conv(Op):
         n, c, *size = expect(xs[0], cls.dims + 2, spatial_layout(cls.dims))
         check_min(1, out=a.out, kernel=a.kernel, stride=a.stride, dilation=a.dilation, groups=a.groups)
         if c % a.groups != 0:
-            raise ShapeError(f"needs input channels divisible by groups; got {c} channels, groups={a.groups}")
+            raise ShapeError(f"needs input channels divisible by groups; got {c} channels, groups={a.groups}",
+                             hint=f"for a depthwise convolution use groups={c}" if a.out % c == 0 else None)
         if a.out % a.groups:
             raise ShapeError(f"needs out divisible by groups; got out={a.out}, groups={a.groups}")
         k, s, d = (pair(v, cls.dims) for v in (a.kernel, a.stride, a.dilation))

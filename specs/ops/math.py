@@ -97,7 +97,8 @@ class Matmul(Op):
         sy = y.shape + (1,) if y.rank == 1 else y.shape
         if sx[-1] != sy[-2]:
             which = "first" if y.rank == 1 else "second-last"
-            raise ShapeError(f"needs the last dim of x equal to the {which} dim of y; got {x} @ {y}")
+            hint = "transpose the right operand: `x @ transpose(y, -2, -1)`" if y.rank > 1 and sx[-1] == sy[-1] else None
+            raise ShapeError(f"needs the last dim of x equal to the {which} dim of y; got {x} @ {y}", hint=hint)
         batch = broadcast(sx[:-2], sy[:-2], what="the batch dims ")
         rows = () if x.rank == 1 else (sx[-2],)
         cols = () if y.rank == 1 else (sy[-1],)

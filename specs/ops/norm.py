@@ -105,7 +105,9 @@ class GroupNorm(_Norm):
         _, c, *_ = expect_min_rank(x, 2, "[N, C, ...]")
         check_min(1, groups=a.groups)
         if c % a.groups != 0:
-            raise ShapeError(f"needs channels divisible by groups; got {c} channels, groups={a.groups}")
+            fit = next((g for g in range(min(a.groups, c), 0, -1) if c % g == 0), None) if isinstance(c, int) else None
+            raise ShapeError(f"needs channels divisible by groups; got {c} channels, groups={a.groups}",
+                             hint=f"use a number of groups that divides {c}, like {fit}" if fit and fit > 1 else None)
         _check_eps(a.eps)
         return x
 

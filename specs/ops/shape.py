@@ -85,6 +85,8 @@ class Transpose(_Shape):
     def shape(cls, xs, attrs):
         x = xs[0]
         i, j = normalize_axis(attrs.a, x.rank), normalize_axis(attrs.b, x.rank)
+        if x.rank == 0:
+            return x  # a 0-d tensor: dims 0 and -1 name it, and swapping changes nothing
         dims = list(x.shape)
         dims[i], dims[j] = dims[j], dims[i]
         return x.with_shape(dims)

@@ -1,0 +1,333 @@
+"""Graph IR to a standalone NumPy reference program (imports only numpy and math).
+
+The program holds the sources of the kernels the model uses (copied from ``kernels/``),
+``load_weights(path)``, one function per scan cell and ``forward(weights, <inputs>)``: one
+statement per node, the output shapes and the ``.net`` line in a trailing comment::
+
+    conv2d_ = conv2d(image, weights["conv2d.weight"], weights["conv2d.bias"], padding=1)  # [N, 32, 28, 28]  lenet.net:5
+
+How a node calls its kernel follows from the kernel's signature (see ``kernels/__init__``):
+tensor inputs first, then weights by name, then attributes by name as keywords (left out
+when equal to the kernel's default). Symbolic sizes are read from the input shapes at run
+time, so any batch size works. The same spec always gives byte-identical source.
+"""
+
+from __future__ import annotations
+
+import builtins
+import inspect
+import keyword
+import math
+import os
+import re
+
+from netc.compiler.dims import Expr, symbols
+from netc.compiler.ir import Graph, Node, Ref
+from netc.specs.catalogue import Op, all_ops
+
+from .kernels import KERNELS, ORDER, closure, source
+
+WIDTH = 88  # code, as ruff formats it
+COMMENT_WIDTH = 110  # a line with its trailing comment
+# Kernel parameters that take a weight: the catalogue's param name with "." as "_".
+WEIGHT_PARAMS = {"weight", "bias", "running_mean", "running_var", "in_proj_weight", "in_proj_bias",
+                 "out_proj_weight", "out_proj_bias"}
+RESERVED = set(keyword.kwlist) | set(dir(builtins)) | {"np", "math", "weights", "prefix", "load_weights"}
+
+LOAD_WEIGHTS = '''\
+def load_weights(path):
+    """The weights of an .npz written by netc: a dict of name -> array."""
+    with np.load(path) as f:
+        return {name: f[name] for name in f.files}
+'''
+
+
+class EmitError(ValueError):
+    """A graph the NumPy emitter cannot write (a size it cannot compute at run time)."""
+
+
+def numpy_source(compiled, name: str | None = None) -> str:
+    """The standalone NumPy program of one model, or of a pair (both models' forwards).
+
+    ``compiled`` is a :class:`netc.compiler.pipeline.Compiled`; ``name`` defaults to the
+    first model. A model's program has ``forward(weights, *inputs)``; a pair's has
+    ``forward_<Model>`` for each model, and ``forward``, the first model's.
+    """
+    name = name or next(iter(compiled.graphs))
+    if name in compiled.pairs:
+        models = list(dict.fromkeys(m for _, m in compiled.pairs[name].roles))
+    elif name in compiled.graphs:
+        models = [name]
+    else:
+        raise KeyError(f"no model or pair named {name!r}")
+    w = ProgramWriter(compiled.path, [compiled.graphs[m] for m in models])
+    if len(models) == 1 and name not in compiled.pairs:
+        w.function(compiled.graphs[name], "forward")
+    else:
+        for m in models:
+            w.function(compiled.graphs[m], f"forward_{m}")
+        w.alias("forward", f"forward_{models[0]}", models[0])
+    return w.render(name, pair=name in compiled.pairs)
+
+
+def _cells(graph: Graph) -> list[Graph]:
+    """The cell graphs that scan nodes of ``graph`` run, nested ones first, each once."""
+    out: list[Graph] = []
+    for n in graph.nodes():
+        if n.op == "scan":
+            cg = n.attrs.cell.graph
+            for c in _cells(cg) + [cg]:
+                if all(c is not o for o in out):
+                    out.append(c)
+    return out
+
+
+class ProgramWriter:
+    """Collects the functions of one program and renders the file."""
+
+    def __init__(self, spec_path: str, graphs: list[Graph]):
+        self.spec = os.path.basename(spec_path)
+        self.ops: set[str] = set()
+        self.cells: dict[int, str] = {}  # id(cell graph) -> its function's name
+        self.taken = set(RESERVED) | set(ORDER) | {"forward"} | {f"forward_{g.name}" for g in graphs}
+        self.functions: list[str] = []
+        self.inputs: dict[str, list[str]] = {}  # model -> its forward's input parameters
+        cells = {id(c): c for g in graphs for c in _cells(g)}
+        for key, c in cells.items():  # every name first: a cell's function may call another's
+            self.cells[key] = self.unique(f"cell_{c.name}")
+        for key, c in cells.items():
+            self.function(c, self.cells[key], cell=True)
+
+    def unique(self, base: str) -> str:
+        name, k = base, 2
+        while name in self.taken:
+            name, k = f"{base}_{k}", k + 1
+        self.taken.add(name)
+        return name
+
+    def function(self, graph: Graph, name: str, cell: bool = False) -> None:
+        self.functions.append(FunctionWriter(self, graph, name, cell).source())
+
+    def alias(self, name: str, target: str, model: str) -> None:
+        args = ", ".join(["weights"] + self.inputs[model])
+        self.functions.append(f'def {name}({args}):\n    """The first model of the pair, `{model}`."""\n'
+                              f"    return {target}({args})\n")
+
+    def render(self, name: str, pair: bool) -> str:
+        kernels = [source(f) for f in closure([KERNELS[op] for op in sorted(self.ops)])]
+        parts = [s.rstrip("\n") for s in kernels + [LOAD_WEIGHTS] + self.functions]
+        imports = (["import math", ""] if any(re.search(r"\bmath\.", p) for p in parts) else [])
+        usage = "forward_<Model>(weights, ...)" if pair else "forward(weights, ...)"
+        kind = "pair" if pair else "model"
+        head = [(f"# Generated by netc from {self.spec}; do not edit "
+                 f"(netc compile {self.spec} --backend numpy --model {name})."),
+                f'"""NumPy reference program for the {kind} `{name}` of {self.spec} (eval-mode semantics).',
+                "",
+                f"    weights = load_weights(path)  # an .npz of name -> array; then {usage}",
+                '"""',
+                "",
+                *imports,
+                "import numpy as np"]
+        return "\n\n\n".join(["\n".join(head)] + parts) + "\n"
+
+
+def _ident(text: str) -> str:
+    return re.sub(r"\W", "_", text)
+
+
+class FunctionWriter:
+    """One function: a model's ``forward`` or a cell's step."""
+
+    def __init__(self, prog: ProgramWriter, graph: Graph, name: str, cell: bool):
+        self.prog, self.g, self.name, self.cell = prog, graph, name, cell
+        self.used = set(prog.taken)
+        self.vars: dict[Ref, str] = {}
+        self.sym_var: dict[str, str] = {}  # symbol -> local variable
+        self.sym_src: dict[str, str] = {}  # symbol -> where its value comes from
+        self.sym_used: set[str] = set()
+        self.consumed = {r for n in graph.nodes() for r in n.inputs} | {r for _, r in graph.outputs}
+
+    def fresh(self, base: str) -> str:
+        base = _ident(base)
+        name = base + "_" if base in self.used else base
+        k = 2
+        while name in self.used:
+            name, k = f"{base}_{k}", k + 1
+        self.used.add(name)
+        return name
+
+    def source(self) -> str:
+        params = []
+        for n in self.g.input_nodes():
+            var = self.fresh(n.id)
+            self.vars[(n.id, 0)] = var
+            params.append(var)
+            for i, d in enumerate(n.type.shape):
+                if isinstance(d, Expr) and str(d) in symbols(d) and str(d) not in self.sym_src:
+                    self.sym_src[str(d)] = f"{var}.shape[{i}]"
+                    self.sym_var[str(d)] = self.fresh(str(d))
+        if not self.cell:
+            self.prog.inputs[self.g.name] = params
+        body: list[str] = []
+        for n in self.g.nodes():
+            if n.op not in ("input", "constant"):
+                body += self.statement(n)
+        outs = [self.ref(r) for _, r in self.g.outputs]
+        body.append(f"return {', '.join(outs)}")
+        binds = [f"{self.sym_var[s]} = {self.sym_src[s]}" for s in sorted(self.sym_used)]
+        args = ["weights"] + (["prefix"] if self.cell else []) + params
+        lines = [f"def {self.name}({', '.join(args)}):", f'    """{self.doc()}"""']
+        lines += ["    " + line if line else "" for line in binds + body]
+        return "\n".join(lines) + "\n"
+
+    def doc(self) -> str:
+        ins = ", ".join(f"{self.vars[(n.id, 0)]} {n.type}" for n in self.g.input_nodes())
+        outs = ", ".join(str(t) for t in self.g.output_types())
+        outs = f"({outs})" if len(self.g.outputs) > 1 else outs
+        if self.cell:
+            return f"One step of the cell `{self.g.name}`: {ins} -> {outs}; weights under `prefix`."
+        return f"The model `{self.g.name}`: {ins} -> {outs}."
+
+    # -- values ------------------------------------------------------------------------------
+    def ref(self, r: Ref) -> str:
+        n = self.g.producer(r)
+        if n.op == "constant":
+            return _literal({"float": float, "int": int, "bool": bool}[n.attrs.dtype](n.attrs.value))
+        return self.vars[r]
+
+    def dim(self, d) -> str:
+        """A size as code: an int, or an expression over symbols read from the input shapes."""
+        if not isinstance(d, Expr):
+            return str(d)
+        if symbols(d) - self.sym_src.keys():
+            raise EmitError(f"`{self.g.name}`: the size {d} cannot be computed from the input shapes")
+        self.sym_used |= symbols(d)
+        text = str(d)
+        for s in sorted(symbols(d), key=len, reverse=True):
+            text = re.sub(rf"\b{re.escape(s)}\b", self.sym_var[s], text)
+        return text
+
+    def value(self, v) -> str:
+        if isinstance(v, Expr):
+            return self.dim(v)
+        if isinstance(v, tuple):
+            return _tuple([self.value(x) for x in v])
+        return _literal(v)
+
+    def shape_value(self, shape: tuple) -> str:
+        """reshape's sizes; the one size that no input shape gives becomes -1 (NumPy infers it)."""
+        unknown = [d for d in shape if isinstance(d, Expr) and symbols(d) - self.sym_src.keys()]
+        if len(unknown) == 1 and -1 not in shape:
+            return _tuple(["-1" if d is unknown[0] else self.value(d) for d in shape])
+        return self.value(shape)
+
+    def weight(self, owner: str, name: str) -> str:
+        key = _literal(f"{owner}.{name}")
+        return f"weights[prefix + {key}]" if self.cell else f"weights[{key}]"
+
+    def prefix(self, owner: str) -> str:
+        key = _literal(f"{owner}.")
+        return f"prefix + {key}" if self.cell else key
+
+    # -- statements ----------------------------------------------------------------------------
+    def statement(self, n: Node) -> list[str]:
+        fn = KERNELS[n.op]
+        self.prog.ops.add(n.op)
+        args = self.arguments(n, fn)
+        targets = self.targets(n)
+        code = f"{targets} = {fn.__name__}("
+        where = f"{os.path.basename(n.span.path)}:{n.span.line}" if n.span and n.span.path else ""
+        comment = f"{', '.join(t.shape_str() for t in n.types)}  {where}".strip()
+        return _layout(code, args, ")", comment)
+
+    def targets(self, n: Node) -> str:
+        base = _ident(n.id)
+        suffixes = {"lstm": ["", "_h", "_c"], "gru": ["", "_h"], "rnn": ["", "_h"]}.get(n.op)
+        names = []
+        for i in range(len(n.types)):
+            suffix = suffixes[i] if suffixes else ("" if len(n.types) == 1 else f"_{i}")
+            unused = len(n.types) > 1 and (n.id, i) not in self.consumed
+            names.append(self.fresh(("_" if unused else "") + base + suffix))
+            self.vars[(n.id, i)] = names[-1]
+        op = all_ops()[n.op]
+        if len(names) == 1 and op.pack.__func__ is not Op.pack.__func__:
+            return f"({names[0]},)"  # a kernel that returns a tuple of one
+        return ", ".join(names)
+
+    def arguments(self, n: Node, fn) -> list[str]:
+        """The call's arguments, from the kernel's signature (see kernels/__init__): tensors
+        and weights by position, attributes by keyword; once one is left out (an optional
+        tensor not given, an attribute at its default), the rest go by keyword too."""
+        tensors = [self.ref(r) for r in n.inputs]
+        out, keywords = [], False
+        for p in inspect.signature(fn).parameters.values():
+            if p.kind is p.VAR_POSITIONAL:
+                out, tensors = out + tensors, []
+                continue
+            code, is_attr = self.argument(n, p, tensors)
+            if code is None:
+                keywords = True
+            elif is_attr or keywords or p.kind is p.KEYWORD_ONLY:
+                keywords = True
+                out.append(f"{p.name}={code}")
+            else:
+                out.append(code)
+        if tensors:
+            raise EmitError(f"the kernel {fn.__name__} takes fewer tensors than node `{n.id}` gives")
+        return out
+
+    def argument(self, n: Node, p: inspect.Parameter, tensors: list[str]) -> tuple[str | None, bool]:
+        """The code for one kernel parameter (None: leave it out) and whether it is an attribute."""
+        owner, params = n.layer or n.id, n.params
+        if n.op == "unembed":  # the tied layer's weights
+            owner, params = n.attrs.layer.scope, n.attrs.layer.params
+        if p.name in WEIGHT_PARAMS:
+            name = p.name.replace("out_proj_", "out_proj.")
+            return (self.weight(owner, name) if name in params else "None"), False
+        if p.name == "weights":
+            return "weights", False
+        if p.name == "prefix":
+            return self.prefix(owner), False
+        if n.op == "scan" and p.name == "cell":
+            return self.prog.cells[id(n.attrs.cell.graph)], False
+        attrs = dict(n.attrs) if n.attrs is not None else {}
+        if n.op == "scan":
+            attrs["states"] = n.attrs.cell.states
+        if p.name in attrs:
+            v = attrs[p.name]
+            if p.default is not p.empty and type(v) is type(p.default) and v == p.default:
+                return None, True
+            return (self.shape_value(v) if n.op == "reshape" else self.value(v)), True
+        return (tensors.pop(0) if tensors else None), False
+
+
+def _literal(v) -> str:
+    if isinstance(v, bool) or v is None:
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, float):
+        return repr(v) if math.isfinite(v) else f'float("{v}")'
+    if isinstance(v, tuple):
+        return _tuple([_literal(x) for x in v])
+    return str(v)
+
+
+def _tuple(items: list[str]) -> str:
+    return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+
+
+def _layout(head: str, args: list[str], tail: str, comment: str) -> list[str]:
+    """One call statement: on one line when it fits, else its arguments on one indented line,
+    else one argument a line (as ruff formats it); the comment trails the statement when the
+    line stays within COMMENT_WIDTH, else it goes above."""
+    one = f"{head}{', '.join(args)}{tail}"
+    if len(one) + 4 <= WIDTH:
+        if comment and len(one) + 8 + len(comment) <= COMMENT_WIDTH:
+            return [f"{one}  # {comment}"]
+        return ([f"# {comment}"] if comment else []) + [one]
+    above = [f"# {comment}"] if comment else []
+    inner = ", ".join(args)
+    if len(inner) + 8 <= WIDTH:
+        return above + [head, f"    {inner}", tail]
+    return above + [head] + [f"    {a}," for a in args] + [tail]

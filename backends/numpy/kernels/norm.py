@@ -1,0 +1,43 @@
+"""Normalisation kernels, inference form: ``batchnorm`` (running statistics), ``layernorm``,
+``groupnorm``; ``dropout`` is the identity (the reference runs eval-mode semantics).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._table import kernel
+
+
+@kernel("batchnorm")
+def batchnorm(x, weight, bias, running_mean, running_var, eps=1e-5):
+    """(x - running_mean) / sqrt(running_var + eps) * weight + bias per channel (dim 1)."""
+    shape = (-1,) + (1,) * (x.ndim - 2)
+    scale = (weight / np.sqrt(running_var + eps)).reshape(shape)
+    return (x - running_mean.reshape(shape)) * scale + bias.reshape(shape)
+
+
+@kernel("layernorm")
+def layernorm(x, weight, bias, eps=1e-5):
+    """Normalise over the trailing dims that ``weight`` covers, then scale and shift."""
+    axes = tuple(range(x.ndim - weight.ndim, x.ndim))
+    mean = x.mean(axis=axes, keepdims=True)
+    var = np.square(x - mean).mean(axis=axes, keepdims=True)
+    return (x - mean) / np.sqrt(var + eps) * weight + bias
+
+
+@kernel("groupnorm")
+def groupnorm(x, weight, bias, groups, eps=1e-5):
+    """Normalise over each group of channels and all positions of [N, C, ...]."""
+    g = x.reshape(x.shape[0], groups, -1)
+    mean = g.mean(axis=-1, keepdims=True)
+    var = np.square(g - mean).mean(axis=-1, keepdims=True)
+    y = ((g - mean) / np.sqrt(var + eps)).reshape(x.shape)
+    shape = (-1,) + (1,) * (x.ndim - 2)
+    return y * weight.reshape(shape) + bias.reshape(shape)
+
+
+@kernel("dropout")
+def dropout(x):
+    """The identity: dropout is off at inference."""
+    return x

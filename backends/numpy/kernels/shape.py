@@ -1,0 +1,62 @@
+"""Data movement and reduction kernels."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._table import kernel
+
+
+@kernel("flatten")
+def flatten(x, start=1, end=-1):
+    """Merge dims ``start`` to ``end`` (inclusive) into one."""
+    start, end = start % x.ndim, end % x.ndim
+    return x.reshape(*x.shape[:start], -1, *x.shape[end + 1:])
+
+
+@kernel("reshape")
+def reshape(x, shape):
+    return x.reshape(shape)
+
+
+@kernel("transpose")
+def transpose(x, a, b):
+    """Swap dims ``a`` and ``b``."""
+    return np.swapaxes(x, a, b) if x.ndim else x
+
+
+@kernel("permute")
+def permute(x, dims):
+    return np.transpose(x, dims)
+
+
+@kernel("concat")
+def concat(*xs, dim=-1):
+    return np.concatenate(xs, axis=dim)
+
+
+@kernel("split")
+def split(x, sizes, dim=-1):
+    """Cut along ``dim`` into chunks of ``sizes`` (an int: equal chunks, the last may be smaller)."""
+    n = x.shape[dim]
+    if isinstance(sizes, int):
+        sizes = [sizes] * (n // sizes) + ([n % sizes] if n % sizes else [])
+    cuts = np.cumsum(sizes)[:-1]
+    return tuple(np.split(x, cuts, axis=dim))
+
+
+@kernel("mean")
+def mean(x, dim, keepdim=False):
+    return np.mean(x, axis=dim, keepdims=keepdim)
+
+
+@kernel("sum")
+def sum_(x, dim, keepdim=False):
+    """Sum over ``dim``; bools count as ints."""
+    return np.sum(x, axis=dim, keepdims=keepdim)
+
+
+@kernel("positions")
+def positions(x):
+    """0 .. T-1 for a sequence [N, T, ...], as int64."""
+    return np.arange(x.shape[1], dtype=np.int64)

@@ -1,0 +1,102 @@
+"""Architecture diagrams: the graph IR drawn with graphviz (``netc render``).
+
+``fold`` decides what is drawn (boxes, block clusters, folded blocks, edges with shapes),
+``labels`` the words in the boxes, ``dot`` the graphviz source and the call to ``dot``.
+
+Example:
+    >>> import netc
+    >>> from netc.backends.render import diagram
+    >>> prog = netc.compile_file("examples/lenet.net")
+    >>> g = diagram({"LeNet": prog.graph("LeNet")})   # a graphviz.Digraph
+    >>> g.source.splitlines()[0]
+    'digraph LeNet {'
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from netc.compiler.ir import Graph
+
+from .fold import Depth, fold
+
+FORMATS = ("svg", "png", "pdf", "dot")
+RANKDIRS = ("TB", "LR")
+
+
+class RenderError(Exception):
+    """The diagram could not be drawn: graphviz (the package or ``dot``) missing, or failing."""
+
+
+def format_for(path: str, fmt: str | None = None) -> str:
+    """The format asked for, else the one the file name ends with, else svg."""
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise ValueError(f"format must be one of {', '.join(FORMATS)}; got {fmt!r}")
+        return fmt
+    ext = os.path.splitext(str(path))[1].lower().lstrip(".")
+    return "dot" if ext == "gv" else ext if ext in FORMATS else "svg"
+
+
+def diagram(graphs: dict[str, Graph], pairs: Iterable = (), depth: int | str | None = None,
+            rankdir: str = "TB"):
+    """A ``graphviz.Digraph`` of ``graphs`` (name -> Graph), side by side when more than one.
+
+    ``pairs`` (``compiler.pipeline.Pair``) whose two models are both drawn get their hand-off
+    edge, from the first model's outputs to the second's inputs. ``depth``: None (every
+    block unfolded, one copy of each repeated stack), an int k (blocks nested deeper than k
+    levels folded into one box, like ``netc summary --depth k``), or "all" (every node).
+    """
+    if rankdir not in RANKDIRS:
+        raise ValueError(f"rankdir must be one of {', '.join(RANKDIRS)}; got {rankdir!r}")
+    dot = _dot()
+    d = Depth.of(depth)
+    views = [fold(g, d) for g in graphs.values()]
+    handoffs, roles, titles = [], {}, []
+    for p in pairs:
+        (r1, m1), (r2, m2) = p.roles
+        if m1 in graphs and m2 in graphs:
+            roles.setdefault(m1, r1)
+            roles.setdefault(m2, r2)
+            handoffs += _handoffs(graphs[m1], graphs[m2])
+            titles.append(f"{p.name}: {r1} {m1} → {r2} {m2}")
+    title = titles[0] if len(titles) == 1 and len(graphs) == 2 else None
+    return dot.digraph(views, handoffs, roles, rankdir, title)
+
+
+def to_bytes(g, fmt: str) -> bytes:
+    """Draw a ``diagram`` in ``fmt`` (svg, png, pdf) with ``dot``; "dot" gives the source."""
+    return _dot().pipe(g, format_for("", fmt))
+
+
+def render(graphs: dict[str, Graph], path: str, pairs: Iterable = (), fmt: str | None = None,
+           depth: int | str | None = None, rankdir: str = "TB") -> str:
+    """Draw and write ``path``; nothing is written when drawing fails. Returns ``path``."""
+    data = to_bytes(diagram(graphs, pairs, depth, rankdir), format_for(path, fmt))
+    with open(path, "wb") as f:
+        f.write(data)
+    return str(path)
+
+
+def _handoffs(first: Graph, second: Graph) -> list[tuple[str, str, str]]:
+    """Outputs of ``first`` to inputs of ``second``: by name when every output is named after
+    an input, else in order (as the pair check matches them)."""
+    ins = [n.id for n in second.input_nodes()]
+    names = [name for name, _ in first.outputs]
+    targets = names if all(n in ins for n in names) else ins[:len(names)]
+    return [(f"{first.name}/return.{i}", f"{second.name}/{t}", first.type_of(ref).shape_str())
+            for i, ((_, ref), t) in enumerate(zip(first.outputs, targets))]
+
+
+def _dot():
+    try:
+        from . import dot
+    except ModuleNotFoundError as e:
+        if e.name != "graphviz":
+            raise
+        raise RenderError("diagrams need the graphviz Python package: pip install 'netc[render]'") from None
+    return dot
+
+
+__all__ = ["FORMATS", "Depth", "RenderError", "diagram", "format_for", "render", "to_bytes"]

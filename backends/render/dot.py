@@ -1,0 +1,169 @@
+"""Views -> graphviz source (through the ``graphviz`` package); the ``dot`` program draws it.
+
+Everything here is a pure function of the views: names come from the spec's scopes, the
+order is the graph's, colours come from the op's catalogue group. The same spec gives the
+same bytes.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import graphviz
+
+from . import RenderError
+from .fold import Box, Cluster, View
+
+FONT = "Helvetica,Arial,sans-serif"
+
+# One fill per op family (the catalogue's `group`), pale enough for black text.
+FAMILY_FILL = {
+    "conv": "#cfe2f3",
+    "dense": "#d9ead3",
+    "norm": "#fff2cc",
+    "activation": "#fce5cd",
+    "pool": "#d0e0e3",
+    "shape": "#eeeeee",
+    "recurrent": "#ead1dc",
+    "attention": "#d9d2e9",
+    "math": "#ffffff",
+    "block": "#c9d6e3",
+}
+IO_FILL = "#37474f"
+CLUSTER_FILL = ("#f5f7f9", "#eaeef2", "#dfe5eb", "#d4dce4")
+NOTE = "#555555"
+IO_NOTE = "#cfd8dc"
+HANDOFF = "#c62828"
+
+
+def digraph(views: list[View], handoffs: list[tuple[str, str, str]], roles: dict[str, str],
+            rankdir: str = "TB", title: str | None = None) -> graphviz.Digraph:
+    """One picture of the views; more than one view puts each in its own cluster.
+
+    ``handoffs`` are (``model/return.i``, ``model/input``, shape) edges between the views;
+    ``roles`` names a model's role in a pair (``generator``) for its cluster label.
+    """
+    name = title or (views[0].model if len(views) == 1 else "netc")
+    g = graphviz.Digraph(name=name)
+    g.attr(rankdir=rankdir, fontname=FONT, fontsize="12", nodesep="0.3", ranksep="0.35",
+           newrank="true", labelloc="t", label=_title(views, title))
+    g.attr("node", shape="box", style="rounded,filled", fontname=FONT, fontsize="11",
+           margin="0.14,0.06", penwidth="0.8", color="#5f6b73", height="0.3")
+    g.attr("edge", fontname=FONT, fontsize="9", fontcolor=NOTE, color="#5f6b73", arrowsize="0.6",
+           penwidth="0.9")
+    if len(views) == 1:
+        _emit_view(g, views[0])
+    for v in views if len(views) > 1 else []:
+        with g.subgraph(name=f"cluster_{v.model}") as sub:
+            role = roles.get(v.model)
+            head = _bold(f"{role}: {v.model}" if role else v.model)
+            sub.attr(label=_html(head + _small(v.title.partition(" · ")[2], left=True) + '<BR ALIGN="LEFT"/>'),
+                     style="rounded", color=IO_FILL, penwidth="1.4", labeljust="l", margin="14")
+            _emit_view(sub, v)
+    for src, dst, shape in handoffs:
+        g.edge(src, dst, label=f" hand-off {shape}", color=HANDOFF, fontcolor=HANDOFF, penwidth="1.6",
+               style="bold", constraint="false")
+    return g
+
+
+def pipe(g: graphviz.Digraph, fmt: str) -> bytes:
+    """The drawing in ``fmt`` (svg, png, pdf; dot is the source itself)."""
+    if fmt == "dot":
+        return g.source.encode()
+    if fmt == "png":
+        g = g.copy()
+        g.attr(dpi="144")
+    try:
+        data = g.pipe(format=fmt, quiet=True)
+        return _undated(data) if fmt == "pdf" else data
+    except graphviz.ExecutableNotFound:
+        raise RenderError("graphviz's `dot` program is not installed or not on PATH "
+                          "(Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz)") from None
+    except graphviz.CalledProcessError as e:
+        err = (e.stderr or b"").decode(errors="replace").strip()
+        raise RenderError(f"dot failed: {err or e}") from None
+
+
+def _undated(pdf: bytes) -> bytes:
+    """cairo stamps a PDF with the time it was made; a fixed stamp of the same length keeps
+    the file byte-stable (and its cross-reference offsets right)."""
+    return re.sub(rb"/CreationDate \(D:\d{14}Z\)", b"/CreationDate (D:19700101000000Z)", pdf)
+
+
+# -- one model -----------------------------------------------------------------------------------
+def _emit_view(g, v: View) -> None:
+    def emit(container, parent: str | None) -> None:
+        for kind, key in v.members.get(parent, []):
+            if kind == "box":
+                container.node(_id(v, key), **_box_attrs(v.boxes[key]))
+                continue
+            with container.subgraph(name=f"cluster_{v.model}/{key}") as sub:
+                sub.attr(**_cluster_attrs(v.clusters[key]))
+                emit(sub, key)
+
+    emit(g, None)
+    for src, dst, shape in v.edges:
+        g.edge(_id(v, src), _id(v, dst), label=f" {shape}")
+
+
+def _id(v: View, key: str) -> str:
+    return f"{v.model}/{key}"
+
+
+def _box_attrs(b: Box) -> dict[str, str]:
+    io = b.kind in ("input", "output")
+    first = _bold(b.title) + (" " + _esc(b.detail) if b.detail else "")
+    label = _html(first + "".join(_small(n, IO_NOTE if io else NOTE) for n in b.notes))
+    if io:
+        return dict(label=label, shape="invhouse" if b.kind == "input" else "house", style="filled",
+                    fillcolor=IO_FILL, fontcolor="white", color=IO_FILL, margin="0.1,0.04",
+                    **{"class": b.kind})
+    attrs = dict(label=label, fillcolor=FAMILY_FILL.get(b.family, "#ffffff"), **{"class": f"{b.kind} {b.family}"})
+    if b.kind == "block":
+        attrs.update(style="filled,bold" if not b.repeat else "filled", penwidth="1.2")
+        if b.repeat:
+            attrs.update(shape="box3d")
+    return attrs
+
+
+def _cluster_attrs(c: Cluster) -> dict[str, str]:
+    head = _bold(c.path) + ": " + _esc(c.block) + (_bold(f" ×{c.repeat}") if c.repeat else "")
+    sub = [f"{c.params:,} params" if c.params else ""]
+    if c.one_copy:
+        sub.append(f"one of {c.repeat} copies drawn")
+    lines = "".join(_small(s, left=True) for s in sub if s)
+    attrs = {"label": _html(head + lines + '<BR ALIGN="LEFT"/>'), "labeljust": "l",
+             "style": "rounded,filled", "fillcolor": CLUSTER_FILL[min(c.level, len(CLUSTER_FILL) - 1)],
+             "color": "#9aa5b1", "fontsize": "10", "margin": "10"}
+    if c.repeat:
+        attrs.update(style="rounded,filled,bold", color="#37474f", penwidth="1.6", fontsize="11")
+    return attrs
+
+
+def _title(views: list[View], title: str | None) -> str:
+    if title:
+        return _html(_bold(title))
+    if len(views) == 1:
+        head, _, rest = views[0].title.partition(" · ")
+        return _html(_bold(head) + _small(rest))
+    return ""
+
+
+# -- HTML-like labels ----------------------------------------------------------------------------
+def _esc(text: str) -> str:
+    return html.escape(str(text), quote=False)
+
+
+def _bold(text: str) -> str:
+    return f"<B>{_esc(text)}</B>" if text else ""
+
+
+def _small(text: str, colour: str = NOTE, left: bool = False) -> str:
+    """A line break (ending the line before it; ``left``-aligned) and a line of small text."""
+    br = '<BR ALIGN="LEFT"/>' if left else "<BR/>"
+    return f'{br}<FONT POINT-SIZE="9" COLOR="{colour}">{_esc(text)}</FONT>' if text else ""
+
+
+def _html(inner: str) -> str:
+    return f"<{inner}>"
