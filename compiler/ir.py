@@ -11,6 +11,7 @@ layer (``layer``). ``str(graph)`` prints a jaxpr-like listing::
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,6 +84,48 @@ class Graph:
         if node.op == "input":
             self.inputs.append(node.id)
         return node
+
+    def replace(self, node: Node) -> Node:
+        """Put ``node`` in the place of the node with its id (new inputs, attrs or types)."""
+        assert node.id in self.g, node.id
+        self.g.remove_edges_from(list(self.g.in_edges(node.id, keys=True)))
+        self.g.nodes[node.id]["node"] = node
+        for i, (src, port) in enumerate(node.inputs):
+            self.g.add_edge(src, node.id, key=i, port=port)
+        return node
+
+    def insert_before(self, anchor: str, node: Node) -> Node:
+        """Add ``node`` just before ``anchor`` in the order (its inputs must come earlier)."""
+        self.add(node)
+        self._order.remove(node.id)
+        self._order.insert(self._order.index(anchor), node.id)
+        return node
+
+    def remove(self, nid: str) -> None:
+        assert not list(self.g.successors(nid)), f"{nid} still has users"
+        assert all(src != nid for _, (src, _p) in self.outputs), f"{nid} is an output"
+        self.g.remove_node(nid)
+        self._order.remove(nid)
+
+    def replace_uses(self, old: Ref, new: Ref) -> None:
+        """Every reader of ``old`` (nodes and results) reads ``new`` instead."""
+        for user in self.users(old[0]):
+            if old in user.inputs and user.id != new[0]:
+                self.replace(dataclasses.replace(user, inputs=tuple(new if r == old else r for r in user.inputs)))
+        self.outputs = [(name, new if r == old else r) for name, r in self.outputs]
+        for path, info in list(self.scope_info.items()):
+            if old in info.outputs or any(r == old for _, r in info.inputs):
+                self.scope_info[path] = dataclasses.replace(
+                    info, outputs=[new if r == old else r for r in info.outputs],
+                    inputs=[(name, new if r == old else r) for name, r in info.inputs])
+
+    def copy(self) -> Graph:
+        """An independent graph with the same (immutable) nodes: passes rewrite copies."""
+        out = Graph(self.name)
+        out.g = self.g.copy()
+        out.inputs, out.outputs, out._order = list(self.inputs), list(self.outputs), list(self._order)
+        out.scopes, out.scope_info = dict(self.scopes), dict(self.scope_info)
+        return out
 
     def node(self, nid: str) -> Node:
         return self.g.nodes[nid]["node"]

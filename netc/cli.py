@@ -46,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what to emit (numpy: one model or pair, default the first model)")
     c.add_argument("-o", "--output", help="write here instead of to stdout")
     c.add_argument("--model", action="append", help="model or pair to emit (default: all)")
+    c.add_argument("-O", dest="opt", type=int, choices=[0, 1, 2], default=0,
+                   help="-O0: as written; -O1: safe clean-ups; -O2: inference fusions")
+    c.add_argument("--report", action="store_true", help="say what each pass rewrote and skipped")
+    c.add_argument("--print-after", action="append", default=[], metavar="PASS",
+                   help="print the graph after this pass (stderr)")
+    c.add_argument("--disable", action="append", default=[], metavar="PASS", help="skip this pass")
     r = spec_command("render", "draw the architecture (graphviz): svg, png, pdf or dot source")
     r.add_argument("-o", "--output", required=True, metavar="FILE", help="where to write ('-': stdout)")
     r.add_argument("--format", choices=FORMATS, help="default: from the -o extension, else svg")
@@ -140,6 +146,7 @@ def cmd_compile(args) -> int:
                                          f"{', '.join(prog.models) or 'none'}", None)])
     if not prog.models:
         raise UsageError([Diagnostic(f"{args.spec} declares no model to compile", None)])
+    prog = _optimize(prog, args)
     if args.backend == "numpy":
         source = _numpy_source(prog, args.model or [])
     else:
@@ -153,6 +160,26 @@ def cmd_compile(args) -> int:
     else:
         sys.stdout.write(source)
     return 0
+
+
+def _optimize(prog: Program, args) -> Program:
+    """The program after -O passes; --report and --print-after go to stderr."""
+    from netc.compiler.passes import all_passes, format_report, optimize
+
+    names = {p.name for p in all_passes()}
+    for name in args.disable + args.print_after:
+        if name not in names:
+            raise UsageError([Diagnostic(f"no pass named `{name}`; passes: {', '.join(sorted(names))}", None)])
+    if args.print_after:
+        for model in prog.models:
+            if model not in prog.pairs:
+                optimize(prog.graph(model), args.opt, args.disable, args.print_after,
+                         emit=lambda text: print(text, file=sys.stderr))
+    out = prog.optimized(args.opt, tuple(args.disable))
+    if args.report:
+        for model, report in getattr(out, "reports", {}).items():
+            print(f"== {model} (-O{args.opt})\n{format_report(report)}", file=sys.stderr)
+    return out
 
 
 def _numpy_source(prog: Program, names: list[str]) -> str:

@@ -47,6 +47,40 @@ class Program:
         self.graph(name)
         return [name]
 
+    def optimized(self, opt: int, disable: tuple[str, ...] = ()) -> Program:
+        """This program after the pass pipeline at ``-O{opt}`` (0, 1 or 2), without the passes
+        named in ``disable``. ``.reports[model]`` says what each pass did."""
+        if opt not in (0, 1, 2):
+            raise ValueError(f"opt must be 0, 1 or 2; got {opt!r}")
+        key = (opt, tuple(sorted(disable)))
+        cache = self.__dict__.setdefault("_optimized", {})
+        if opt == 0 and not disable:
+            return self
+        if key not in cache:
+            from netc.compiler.passes import optimize
+
+            runs = {name: optimize(g, opt, disable) for name, g in self._c.graphs.items()}
+            prog = Program(Compiled(self._c.path, {n: r.graph for n, r in runs.items()}, dict(self._c.pairs)))
+            prog.reports = {n: r.report for n, r in runs.items()}
+            prog.transforms = {n: r.transforms for n, r in runs.items()}
+            cache[key] = prog
+        return cache[key]
+
+    def convert_weights(self, name: str, weights: dict, opt: int) -> dict:
+        """An ``-O0`` state dict of a model in the layout of its ``-O{opt}`` module: fused
+        weights computed (batch norm folded, Q/K/V stacked), removed layers' weights dropped."""
+        from netc.compiler.passes import convert_weights
+
+        target = self.optimized(opt)
+        if target is self:
+            return dict(weights)
+        keep = set(target.graph(name).weights())
+        if {k for k in weights if not k.endswith("num_batches_tracked")} == keep:
+            return dict(weights)  # already in the optimised layout
+        out = convert_weights(target.transforms[name], dict(weights))
+        return {k: v for k, v in out.items() if k in keep or k.endswith("num_batches_tracked")
+                and k.rsplit(".", 1)[0] + ".running_mean" in keep}
+
     def torch_source(self, *names: str) -> str:
         """Standalone PyTorch source for the named models and pairs (default: all)."""
         from netc.backends.torch.source import torch_source
@@ -56,8 +90,9 @@ class Program:
                 raise KeyError(f"no model or pair named {n!r}; the spec has {', '.join(self.models) or 'none'}")
         return torch_source(self._c, list(names) or None)
 
-    def to_torch(self, name: str):
-        """A fresh ``nn.Module`` for a model or pair, built from :meth:`torch_source`.
+    def to_torch(self, name: str, opt: int = 0):
+        """A fresh ``nn.Module`` for a model or pair, built from :meth:`torch_source` of the
+        program optimised at ``-O{opt}`` (load -O0 weights with :meth:`convert_weights`).
 
         Example:
             >>> import torch, netc
@@ -67,6 +102,8 @@ class Program:
         """
         from netc.runtime.torch_modules import load_source
 
+        if opt:
+            return self.optimized(opt).to_torch(name)
         module = load_source(self.torch_source(name), stem=name)
         return getattr(module, _class_name(module, name))()
 
@@ -80,7 +117,7 @@ class Program:
             raise KeyError(f"no model or pair named {name!r}; the spec has {', '.join(self.models) or 'none'}")
         return numpy_source(self._c, name)
 
-    def to_numpy(self, name: str, weights=None, seed: int = 0):
+    def to_numpy(self, name: str, weights=None, seed: int = 0, opt: int = 0):
         """The NumPy program of a model or pair as a callable on arrays (eval-mode semantics).
 
         ``weights``: a torch ``state_dict``, a dict of arrays, or a path to an ``.npz``
@@ -99,6 +136,10 @@ class Program:
         """
         from netc.runtime.numpy_program import build
 
+        if opt:
+            if isinstance(weights, dict) and name not in self._c.pairs:
+                weights = self.convert_weights(name, weights, opt)
+            return self.optimized(opt).to_numpy(name, weights, seed)
         graphs = {m: self.graph(m) for m in self.members(name)}
         roles = {m: r for r, m in self._c.pairs[name].roles} if name in self._c.pairs else None
         return build(self.numpy_source(name), f"numpy_{name}", graphs, weights, roles, seed)

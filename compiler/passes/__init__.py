@@ -1,0 +1,137 @@
+"""Optimisation passes over the graph IR, one per file, run as a named pipeline.
+
+A pass is a function ``(ctx: PassContext) -> PassResult`` registered with :func:`register`
+under a name, an optimisation level and a one-line purpose. ``-O0`` runs none, ``-O1`` the
+safe clean-ups (same numbers in training and inference), ``-O2`` adds inference-only
+rewrites (dropout removed, batch-norm folded into the layer before it, fusions). A pass that
+changes how weights are laid out records a :class:`WeightTransform`; the runtime replays
+them to turn an unfused state dict into the fused layout.
+
+    >>> from netc.compiler.passes import all_passes
+    >>> [p.name for p in all_passes()][-1]
+    'eliminate_dead_code'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..ir import Graph, verify
+from ..source import Span
+
+
+@dataclass(frozen=True)
+class Change:
+    """One rewrite, or one skipped opportunity and why, with the spec location."""
+
+    what: str
+    span: Span | None = None
+
+    def __str__(self) -> str:
+        return f"{self.span}: {self.what}" if self.span else self.what
+
+
+@dataclass
+class PassResult:
+    changed: bool = False
+    rewrites: list[Change] = field(default_factory=list)
+    skipped: list[Change] = field(default_factory=list)
+
+    def rewrote(self, what: str, span: Span | None = None) -> None:
+        self.changed = True
+        self.rewrites.append(Change(what, span))
+
+    def skip(self, what: str, span: Span | None = None) -> None:
+        self.skipped.append(Change(what, span))
+
+
+@dataclass
+class WeightTransform:
+    """How fused weights are computed from unfused ones: ``fn(weights) -> new entries``;
+    ``drops`` are the unfused names that no longer exist."""
+
+    fn: Callable[[dict], dict]
+    drops: tuple[str, ...] = ()
+
+
+@dataclass
+class PassContext:
+    graph: Graph
+    level: int
+    transforms: list[WeightTransform] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Pass:
+    name: str
+    level: int
+    purpose: str
+    run: Callable[[PassContext], PassResult]
+
+
+PIPELINE: list[Pass] = []
+
+
+def all_passes() -> list[Pass]:
+    """The pipeline in order (registering the passes on first use)."""
+    from . import order  # noqa: F401  (its imports register the passes, in pipeline order)
+
+    return list(PIPELINE)
+
+
+def register(name: str, level: int, purpose: str):
+    def add(fn):
+        assert all(p.name != name for p in PIPELINE), f"pass {name} registered twice"
+        PIPELINE.append(Pass(name, level, purpose, fn))
+        return fn
+
+    return add
+
+
+@dataclass
+class Optimized:
+    graph: Graph
+    report: list[tuple[Pass, PassResult]]
+    transforms: list[WeightTransform]
+
+
+def optimize(graph: Graph, level: int, disable=(), print_after=None, check: bool = False,
+             emit: Callable[[str], None] = print) -> Optimized:
+    """Run the pipeline for ``level`` on a copy of ``graph``."""
+    unknown = set(disable) - {p.name for p in all_passes()}
+    if unknown:
+        raise ValueError(f"no pass named {', '.join(sorted(unknown))}; passes: {', '.join(p.name for p in PIPELINE)}")
+    ctx = PassContext(graph.copy(), level)
+    report = []
+    for p in PIPELINE:
+        if p.level > level or p.name in disable:
+            continue
+        result = p.run(ctx)
+        report.append((p, result))
+        if check:
+            verify(ctx.graph)
+        if print_after and p.name in print_after:
+            emit(f"# after {p.name}\n{ctx.graph}")
+    return Optimized(ctx.graph, report, ctx.transforms)
+
+
+def convert_weights(transforms: list[WeightTransform], weights: dict) -> dict:
+    """An unfused state dict (torch tensors or numpy arrays) in the fused layout."""
+    out = dict(weights)
+    for t in transforms:
+        new = t.fn(out)
+        for name in t.drops:
+            out.pop(name, None)
+        out.update(new)
+    return out
+
+
+def format_report(report: list[tuple[Pass, PassResult]]) -> str:
+    lines = []
+    for p, r in report:
+        lines.append(f"{p.name} (-O{p.level}): {p.purpose}: "
+                     + (f"{len(r.rewrites)} rewrite(s)" if r.changed else "no change"))
+        lines += [f"  rewrote {c}" for c in r.rewrites]
+        lines += [f"  skipped {c}" for c in r.skipped]
+    return "\n".join(lines)
