@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from netc.compiler.dims import Expr, symbols
 from netc.compiler.ir import Graph, Node, Ref
+from netc.compiler.values import RESERVED
 
 from . import ops as _ops  # noqa: F401  (fills LOWERINGS)
 from .lower import LOWERINGS, Code
@@ -103,12 +104,14 @@ class Emitter:
     """Collects classes for the models of one spec and renders the file."""
 
     def __init__(self, spec_path: str):
-        self.spec = os.path.basename(spec_path)
+        self.spec = file_name(spec_path)
         self.templates: dict[int, Template] = {}
         self.classes: dict[int, ClassDef] = {}  # id(scope) -> its class
         self.order: list[ClassDef] = []
         self.by_key: dict[tuple, ClassDef] = {}
-        self.taken: set[str] = {"Attention", "Module"}
+        # class names: not a keyword, builtin or name the generated code uses (RESERVED), nor a
+        # prelude piece
+        self.taken: set[str] = {"Attention", "Module"} | set(PRELUDE) | RESERVED
         self.helpers: set[str] = set()
         self.cell_classes: dict[int, str] = {}
         self._consumed: dict[int, set] = {}
@@ -192,7 +195,11 @@ class Emitter:
 
     def param_names(self, cls: ClassDef, varying: list[int]) -> list[tuple[int, str]]:
         """One argument per distinct column of values; slots with equal columns share it."""
-        names, used, by_column = [], set(), {}
+        # not a keyword, builtin, class or nn.Module attribute, nor one of the class's own
+        # attributes: a parameter the forward reads is stored as `self.<name>`
+        t = self.templates[id(cls.instances[0])]
+        own = {m.group(1) for line in t.init if (m := re.match(r"self\.(\w+) = ", str(line[0])))}
+        names, used, by_column = [], self.taken | own, {}
         labels = self.labels(cls.instances[0])
         for i in varying:
             vals = tuple(cls.vectors[id(s)][i] for s in cls.instances)
@@ -228,6 +235,12 @@ class Emitter:
                 f'"""PyTorch modules for {self.spec}."""', "", "\n".join(imports)]
         parts = ["\n".join(head)] + ([pre] if pre else []) + body
         return "\n\n\n".join(p.strip("\n") for p in parts) + "\n"
+
+
+def file_name(path: str) -> str:
+    """A spec's file name as comments and docstrings show it: no quotes, backslashes or line
+    breaks, which would let a file name write code."""
+    return re.sub(r"[^\w.+-]", "_", os.path.basename(path))
 
 
 def _ident(label: str, used: set[str]) -> str:
@@ -318,8 +331,13 @@ class ScopeRenderer:
 
     def comment(self, n: Node) -> str:
         shape = ", ".join(t.shape_str() for t in n.types)
-        where = f"{self.em.spec}:{n.span.line}" if n.span else ""
-        return f"{shape}  {where}".strip()
+        return f"{shape}  {self.where(n.span)}".strip()
+
+    def where(self, span) -> str:
+        """``file.net:line`` of a span: the file it is in (a block may come from an import)."""
+        if not span:
+            return ""
+        return f"{file_name(span.path) if span.source else self.em.spec}:{span.line}"
 
     # -- items -----------------------------------------------------------------------------
     def lowered(self, n: Node):
@@ -372,8 +390,7 @@ class ScopeRenderer:
         for r, name in zip(c.outputs, names):
             self.vars[r] = name
         shapes = ", ".join(self.s.graph.type_of(r).shape_str() for r in c.outputs)
-        where = f"{self.em.spec}:{c.span.line}" if c.span else ""
-        comment = f"{shapes}  {where}".strip()
+        comment = f"{shapes}  {self.where(c.span)}".strip()
         self.t.forward.append(([f"{', '.join(names)} = {fn}({args})"], comment))
 
     def group(self, g: Scope) -> None:
@@ -426,7 +443,7 @@ class ScopeRenderer:
             var = self.fresh(g.local)
             others = ", ".join(self.ref(r) for _, r in first.inputs[1:])
             shape = self.s.graph.type_of(last.outputs[0]).shape_str()
-            comment = f"{shape}  {self.em.spec}:{first.span.line}" if first.span else shape
+            comment = f"{shape}  {self.where(first.span)}".strip()
             self.t.forward.append(([f"{var} = {self.ref(first.inputs[0][1])}"], ""))
             self.t.forward.append(([f"for layer in self.{g.local}:"], ""))
             self.t.forward.append(([f"    {var} = layer({var}, {others})"], comment))

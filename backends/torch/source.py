@@ -33,6 +33,9 @@ def pair_class(compiled: Compiled, pair, classes: dict[str, str], em: Emitter) -
         out_vars = [f"{role1}_out" if len(outs) == 1 else f"{role1}_out{i}" for i in range(len(outs))]
         fed = dict(zip(in2, out_vars))
     rest = [i for i in in2 if i not in fed and i not in in1]
+    py = arg_names(in1 + in2 + out_vars, em.taken)
+    in1, in2, rest, out_vars = ([py[i] for i in ids] for ids in (in1, in2, rest, out_vars))
+    fed = {py[k]: py[v] for k, v in fed.items()}
     name = em.class_name(pair.name)
     doc = f"Pair `{pair.name}` of {em.spec}: {role1} `{m1}` feeds {role2} `{m2}`."
     out = [f"class {name}(nn.Module):", f'    """{doc}"""', ""]
@@ -49,3 +52,14 @@ def pair_class(compiled: Compiled, pair, classes: dict[str, str], em: Emitter) -
     out += stmt("        ", f"{', '.join(out_vars)} = self.{role1}({', '.join(in1)})")
     out += stmt("        ", f"return self.{role2}({', '.join(fed.get(i, i) for i in in2)})")
     return "\n".join(out)
+
+
+def arg_names(ids: list[str], taken: set[str]) -> dict[str, str]:
+    """A Python parameter name for each input id: none a keyword, builtin or ``self``."""
+    out: dict[str, str] = {}
+    for i in dict.fromkeys(ids):
+        name, k = i, 1
+        while name in taken or name in out.values():
+            name, k = f"{i}_{k}", k + 1
+        out[i] = name
+    return out
