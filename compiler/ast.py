@@ -13,6 +13,14 @@ class Node:
     span: Span = field(compare=False, repr=False)
 
 
+class _Identity:
+    """Equal only to itself: a declaration or a pipeline (which can be long) is never compared
+    or hashed field by field."""
+
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
+
+
 # -- expressions -------------------------------------------------------------------------
 
 
@@ -52,8 +60,8 @@ class Stage(Node):
     repeat: Expr | None
 
 
-@dataclass(frozen=True)
-class Pipe(Node):
+@dataclass(frozen=True, eq=False)
+class Pipe(_Identity, Node):
     head: Expr
     stage: Stage
 
@@ -141,8 +149,8 @@ class Result(Node):
     type: TensorTypeExpr | None
 
 
-@dataclass(frozen=True)
-class FuncDecl(Node):
+@dataclass(frozen=True, eq=False)
+class FuncDecl(_Identity, Node):
     """A ``block``, ``model`` or ``cell``."""
 
     kind: str
@@ -159,15 +167,15 @@ class Role(Node):
     model: str
 
 
-@dataclass(frozen=True)
-class PairDecl(Node):
+@dataclass(frozen=True, eq=False)
+class PairDecl(_Identity, Node):
     name: str
     roles: tuple[Role, ...]
     name_span: Span = field(compare=False, repr=False, default=None)
 
 
-@dataclass(frozen=True)
-class ConstDecl(Node):
+@dataclass(frozen=True, eq=False)
+class ConstDecl(_Identity, Node):
     name: str
     value: Expr
 
@@ -180,8 +188,8 @@ class Import(Node):
 Decl = FuncDecl | PairDecl | ConstDecl
 
 
-@dataclass(frozen=True)
-class Module(Node):
+@dataclass(frozen=True, eq=False)
+class Module(_Identity, Node):
     path: str
     imports: tuple[Import, ...]
     decls: tuple[Decl, ...]

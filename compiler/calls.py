@@ -11,16 +11,14 @@ from netc.specs import catalogue
 from pydantic import ValidationError
 
 from . import ast
-from .dims import Expr, is_dim
+from .dims import DimError, Expr, is_dim
 from .ir import Graph, Node, ScopeInfo
+from .limits import MAX_BLOCK_DEPTH as MAX_DEPTH
+from .limits import MAX_INT, MAX_NODES, MAX_OUTPUTS, MAX_RANK, MAX_REPEAT
 from .shapes import infer_op, match
 from .source import Span
 from .types import ShapeError, TensorType
 from .values import POISON, DeclRef, Frame, Layer, Tensor, has_poison, kind_of, snake
-
-MAX_DEPTH = 64
-MAX_REPEAT = 4096
-MAX_NODES = 200_000
 
 
 class Calls:
@@ -158,9 +156,10 @@ class Calls:
         xs = [t.type for t, _ in tensors]
         try:
             inf = infer_op(op, xs, attrs)
-        except ShapeError as e:
+            _check_bounds(inf.types)
+        except (ShapeError, DimError) as e:
             notes = [self.origin(t, frame.graph) for t, _ in tensors]
-            return self.error(f"{_who(op)} {e}", span, frame, notes, e.hint)
+            return self.error(f"{_who(op)} {e}", span, frame, notes, getattr(e, "hint", None))
         if local is None:
             weighted = "has_weights" in op.traits and layer is None
             local = frame.fresh(frame.preferred if weighted and frame.preferred else op.name)
@@ -347,7 +346,7 @@ class Calls:
 
                     return self.error(f"`{decl.name}` input `{p.name}` must be {_pattern_str(p.type)}: {msg}",
                                       vspan, frame,
-                                      [self.origin(value, frame.graph),
+                                      [self.origin(value, child.graph),  # a cell's own graph for scan
                                        (f"`{p.name}` is declared", p.span)])
         else:
             if isinstance(value, Tensor):
@@ -394,6 +393,20 @@ class Calls:
                               f"{types[1]}; it returns {got}", decl.name_span, frame)
         graph.outputs = [(name, t.ref) for name, t in outputs]
         return catalogue.CellBody(decl.name, graph.weights(), graph.total_macs(), len(types) - 1, graph)
+
+
+def _check_bounds(types) -> None:
+    """An op's outputs stay within the limits: at most MAX_OUTPUTS of them, each of rank at most
+    MAX_RANK, with sizes that fit int64. Raises ShapeError."""
+    if len(types) > MAX_OUTPUTS:
+        raise ShapeError(f"would give {len(types)} tensors; at most {MAX_OUTPUTS} (the limit)")
+    for t in types:
+        if t.rank > MAX_RANK:
+            raise ShapeError(f"would give a tensor of rank {t.rank}; at most {MAX_RANK} (the limit)")
+        for d in t.shape:
+            big = abs(d) > MAX_INT if isinstance(d, int) else any(abs(c) > MAX_INT for _, c in d.terms)
+            if big:
+                raise ShapeError(f"would give a size past 2**63 - 1 (the limit): {t}")
 
 
 def _who(op) -> str:

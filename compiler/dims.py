@@ -22,6 +22,8 @@ import math
 from dataclasses import dataclass
 from typing import Union
 
+from .limits import MAX_DIM_TERMS
+
 Dim = Union[int, "Expr"]
 
 
@@ -58,6 +60,9 @@ class Expr:
 
     def __init__(self, terms: dict[Monomial, int]):
         items = [(m, c) for m, c in terms.items() if c != 0]
+        if len(items) > MAX_DIM_TERMS or any(c.bit_length() > 1024 for _, c in items):
+            # products of sums grow fast; bound them before they cost seconds
+            raise DimError(f"a symbolic size has grown past {MAX_DIM_TERMS} terms or 1024-bit numbers (the limit)")
         items.sort(key=lambda mc: _mono_key(mc[0]))
         self.terms: tuple[tuple[Monomial, int], ...] = tuple(items)
         self._hash = hash(self.terms)

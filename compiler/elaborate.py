@@ -17,6 +17,7 @@ from . import ast
 from .calls import Calls, _show
 from .dims import Dim, DimError, Expr, exact_div, floordiv, is_dim
 from .ir import Graph
+from .limits import MAX_INT, MAX_RANK, MAX_SEQUENCE
 from .loader import Workspace
 from .shapes import declare, match
 from .source import Diagnostics, Span
@@ -122,6 +123,12 @@ class Elaborator(Calls):
         t = declare(p.type, frame.env, lambda e: self.ev_dim(e, frame), lookup=self.is_const_name(frame))
         if len(self.diags.items) > n or any(not is_dim(d) for d in t.shape):
             return POISON
+        if t.rank > MAX_RANK:
+            return self.error(f"model input `{p.name}` has {t.rank} dims; a tensor has at most {MAX_RANK} "
+                              "(the limit)", p.type.span, frame)
+        for d, e in zip(t.shape, p.type.dims):
+            if isinstance(d, int) and d < 1:
+                return self.error(f"a size in a model input must be at least 1; got {d}", e.span, frame)
         from .ir import Node
 
         node = frame.graph.add(Node(p.name, "input", (), None, (t,), p.span))
@@ -279,10 +286,15 @@ class Elaborator(Calls):
             return self.lookup(e.id, e.span, frame)
         if isinstance(e, ast.TupleLit):
             return tuple(self.ev(x, frame) for x in e.items)
-        if isinstance(e, ast.Pipe):
-            head = self.ev(e.head, frame)
-            s = e.stage
-            return self.call(s.func, s.args, s.span, frame, piped=head, repeat=s.repeat)
+        if isinstance(e, ast.Pipe):  # a chain `x -> f -> g`, walked without recursion: it can be long
+            stages = []
+            while isinstance(e, ast.Pipe):
+                stages.append(e.stage)
+                e = e.head
+            value = self.ev(e, frame)
+            for s in reversed(stages):
+                value = self.call(s.func, s.args, s.span, frame, piped=value, repeat=s.repeat)
+            return value
         if isinstance(e, ast.Call):
             return self.call(e.func, e.args, e.span, frame)
         if isinstance(e, ast.BinOp):
@@ -446,7 +458,22 @@ class Elaborator(Calls):
 
 
 def static_arith(op: str, a, b):
-    """Compile-time arithmetic: sizes stay exact and canonical; `/` on sizes must be exact."""
+    """Compile-time arithmetic: sizes stay exact and canonical; `/` on sizes must be exact.
+    Results are bounded (``limits``): an int fits int64, a string or tuple has at most
+    MAX_SEQUENCE items."""
+    out = _arith(op, a, b)
+    if isinstance(out, int) and not isinstance(out, bool) and abs(out) > MAX_INT:
+        raise DimError(f"{a} {op} {b} is out of range: integers are at most 2**63 - 1 (the limit)")
+    if isinstance(out, Expr) and any(abs(c) > MAX_INT for _, c in out.terms):
+        raise DimError(f"{a} {op} {b} is out of range: its numbers exceed 2**63 - 1 (the limit)")
+    if isinstance(out, (str, tuple)) and len(out) > MAX_SEQUENCE:
+        size = f"{len(out)} characters" if isinstance(out, str) else f"{len(out)} items"
+        raise DimError(f"the {'string' if isinstance(out, str) else 'tuple'} would have {size}; "
+                       f"at most {MAX_SEQUENCE} (the limit)")
+    return out
+
+
+def _arith(op: str, a, b):
     if is_dim(a) and is_dim(b):
         if op == "/":
             return exact_div(a, b)

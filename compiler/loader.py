@@ -4,6 +4,10 @@
 names the standard library shipped in ``specs/std``. A file sees its own declarations and
 the declarations of the files it imports (not theirs in turn). Import cycles and duplicate
 names are errors that name both places.
+
+Imports stay inside the folder of the spec being compiled (and the standard library inside
+``specs/std``): an absolute path, or one that leaves that folder (``../x.net``, a symlink
+that resolves outside), is refused unless the caller allows it (``--allow-imports-outside``).
 """
 
 from __future__ import annotations
@@ -13,16 +17,16 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 from . import ast
+from .limits import MAX_FILE_BYTES, MAX_IMPORT_DEPTH
 from .parse import parse
 from .source import Diagnostics, SourceFile, Span
-
-MAX_FILE_BYTES = 1 << 20
-MAX_IMPORT_DEPTH = 32
 
 
 @dataclass
 class Workspace:
     root: str | None = None  # key of the root file
+    home_dir: str = ""  # real path of the root file's folder: imports stay inside it
+    allow_outside: bool = False
     modules: dict[str, ast.Module] = field(default_factory=dict)  # key: real path
     namespaces: dict[str, dict[str, ast.Decl]] = field(default_factory=dict)
     home: dict[int, str] = field(default_factory=dict)  # id(decl) -> key of its file
@@ -42,19 +46,27 @@ def display_path(path: str) -> str:
 
 
 def read_source(path: str, diags: Diagnostics, shown: str | None = None, at: Span | None = None):
-    """The file as a SourceFile, or None after reporting why it cannot be read."""
+    """The file as a SourceFile, or None after reporting why it cannot be read (at ``at``, the
+    import; for the root file at its line 1)."""
     shown = shown or path
+    at = at or Span(SourceFile(shown, ""), 1, 1, 1, 1)
     if os.path.isdir(path):
         diags.error(f"{shown} is a directory, not a spec file", at)
+        return None
+    if os.path.exists(path) and not os.path.isfile(path):  # a FIFO or a device could block or never end
+        diags.error(f"{shown} is not a regular file", at)
         return None
     try:
         if os.path.getsize(path) > MAX_FILE_BYTES:
             diags.error(f"{shown} is larger than {MAX_FILE_BYTES} bytes", at)
             return None
         with open(path, "rb") as f:
-            data = f.read()
+            data = f.read(MAX_FILE_BYTES + 1)  # the file may grow after the size check
     except OSError as e:
         diags.error(f"cannot read {shown}: {e.strerror or e}", at)
+        return None
+    if len(data) > MAX_FILE_BYTES:
+        diags.error(f"{shown} is larger than {MAX_FILE_BYTES} bytes", at)
         return None
     try:
         text = data.decode("utf-8")
@@ -76,8 +88,8 @@ def _binary(diags, shown, data: bytes, pos: int, at):
                 at or Span(src, line, col, line, col + 1))
 
 
-def load(path: str, diags: Diagnostics) -> Workspace:
-    ws = Workspace()
+def load(path: str, diags: Diagnostics, allow_outside: bool = False) -> Workspace:
+    ws = Workspace(home_dir=os.path.dirname(os.path.realpath(path)), allow_outside=allow_outside)
     ws.root = _load_file(path, display_path(path), ws, diags, stack=[], at=None)
     for key in ws.modules:
         ws.namespaces[key] = _namespace(key, ws, diags)
@@ -109,8 +121,32 @@ def _load_file(path, shown, ws: Workspace, diags, stack: list[tuple[str, ast.Imp
     return key
 
 
+def _outside(imp: ast.Import, key: str, target: str, ws: Workspace) -> str | None:
+    """Why an import is refused (None: allowed): it must stay inside the spec's folder, or,
+    for the standard library and the files in it, inside ``specs/std``."""
+    std = os.path.realpath(std_dir())
+    if imp.path.startswith("std/") or key.startswith(std + os.sep):
+        folder, what = std, "the standard library"
+    else:
+        if ws.allow_outside:
+            return None
+        folder, what = ws.home_dir, "the spec's folder"
+        if os.path.isabs(imp.path):
+            return "an absolute path"
+    if target == folder or target.startswith(folder.rstrip(os.sep) + os.sep):
+        return None
+    return f"it resolves outside {what}" + (" (through a symlink)" if ".." not in imp.path.split("/") else "")
+
+
 def _load_import(imp: ast.Import, key: str, ws: Workspace, diags, stack) -> None:
     target = os.path.realpath(_resolve(imp, key))
+    refused = _outside(imp, key, target, ws)
+    if refused:
+        std = imp.path.startswith("std/")
+        diags.error(f'cannot import "{imp.path}": {refused}', imp.span,
+                    hint=None if std else "imports stay inside the folder of the spec being compiled; "
+                                          "to allow this one, pass --allow-imports-outside")
+        return
     chain = stack + [(key, imp)]
     cycle = [i for i, (k, _) in enumerate(chain) if k == target]
     if cycle:

@@ -7,10 +7,11 @@ import re
 from functools import lru_cache
 from importlib import resources
 
-from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark import Lark, Token, Transformer_NonRecursive, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from . import ast
+from .limits import MAX_EXPR_DEPTH, MAX_INT, MAX_NAME_LENGTH
 from .source import Diagnostic, SourceFile, Span
 
 KEYWORDS = frozenset({"import", "const", "block", "model", "cell", "pair", "let", "return", "if", "then",
@@ -46,7 +47,53 @@ def parse(source: SourceFile, start: str = "start"):
         return _syntax_diagnostic(source, e)
     except _KeywordName as e:
         return _keyword_diagnostic(source, e.token.value, e.token.line, e.token.column)
-    return _ToAst(source).transform(tree)
+    try:
+        result = _ToAst(source).transform(tree)
+    except VisitError as e:
+        if isinstance(e.orig_exc, _Limit):
+            return e.orig_exc.diagnostic
+        raise
+    return _too_deep(result) or result
+
+
+class _Limit(Exception):
+    """A literal or name past a limit, found while building the AST."""
+
+    def __init__(self, diagnostic: Diagnostic):
+        self.diagnostic = diagnostic
+
+
+def _too_deep(tree) -> Diagnostic | None:
+    """The error for the first expression (in source order) nested deeper than MAX_EXPR_DEPTH.
+
+    The parser and the transform above are iterative; the elaborator recurses over
+    expressions, so their nesting is bounded here, where the error can point at them."""
+    stack = [(tree, 0)]
+    deepest = None
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, ast.Pipe):  # a pipeline is elaborated as a loop: its length is free
+            stack += [(node.head, depth), (node.stage, depth)]
+            continue
+        if isinstance(node, (ast.Call, ast.Stage, ast.BinOp, ast.Unary, ast.Cond, ast.TupleLit)):
+            depth += 1
+            if depth > MAX_EXPR_DEPTH:
+                if deepest is None or (node.span.line, node.span.column) < (deepest.line, deepest.column):
+                    deepest = node.span
+                continue
+        stack.extend((child, depth) for child in _children(node))
+    if deepest is None:
+        return None
+    return Diagnostic(f"expression nests deeper than {MAX_EXPR_DEPTH} levels (the limit)", deepest,
+                      hint="split it into statements, like `h = ...`, and use the names")
+
+
+def _children(node) -> list:
+    if isinstance(node, tuple):
+        return list(node)
+    if isinstance(node, ast.Node):
+        return [getattr(node, f) for f in node.__dataclass_fields__ if f not in ("span", "name_span")]
+    return []
 
 
 # -- syntax errors ------------------------------------------------------------------------
@@ -171,10 +218,17 @@ def _syntax_diagnostic(source: SourceFile, e: UnexpectedInput) -> Diagnostic:
 
 
 @v_args(meta=True)
-class _ToAst(Transformer):
+class _ToAst(Transformer_NonRecursive):
     def __init__(self, source: SourceFile):
-        super().__init__()
+        super().__init__(visit_tokens=True)
         self.source = source
+
+    def NAME(self, tok: Token) -> Token:
+        if len(tok) > MAX_NAME_LENGTH:
+            span = Span(self.source, tok.line, tok.column, tok.line, tok.column + len(tok))
+            raise _Limit(Diagnostic(f"name `{tok[:20]}...` is {len(tok)} characters long; names have at most "
+                                    f"{MAX_NAME_LENGTH} (the limit)", span, hint="use a shorter name"))
+        return tok
 
     def _span(self, meta) -> Span:
         return Span(self.source, meta.line, meta.column, meta.end_line, meta.end_column)
@@ -291,7 +345,12 @@ class _ToAst(Transformer):
         return ast.Name(self._span(meta), str(c[0]))
 
     def int_lit(self, meta, c):
-        return ast.Lit(self._span(meta), int(c[0]))
+        text = str(c[0]).lstrip("0") or "0"
+        if len(text) > len(str(MAX_INT)) or int(text) > MAX_INT:
+            shown = text if len(text) <= 30 else f"{text[:12]}...{text[-6:]} ({len(text)} digits)"
+            raise _Limit(Diagnostic(f"integer {shown} is too large; integers are at most 2**63 - 1",
+                                    self._span(meta)))
+        return ast.Lit(self._span(meta), int(text))
 
     def float_lit(self, meta, c):
         return ast.Lit(self._span(meta), float(c[0]))

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from . import ast
 from .elaborate import Elaborator
 from .ir import Graph
+from .limits import DEFAULT_MAX_PARAMS
 from .loader import load
 from .parse import parse
 from .shapes import unify
@@ -84,12 +85,15 @@ def _literal(raw: str, src: SourceFile, col: int, diags: list):
     return value
 
 
-def compile_spec(path: str, defines: dict | None = None, models: list[str] | None = None) -> Compiled:
+def compile_spec(path: str, defines: dict | None = None, models: list[str] | None = None, *,
+                 max_params: int = DEFAULT_MAX_PARAMS, allow_imports_outside: bool = False) -> Compiled:
+    """``max_params``: the most parameters a model may have (checked on the graph, before any
+    weights exist). ``allow_imports_outside``: accept imports outside the spec's folder."""
     values, bad = parse_defines(defines)
     if bad:
         raise UsageError(bad)
     diags = Diagnostics()
-    ws = load(path, diags)
+    ws = load(path, diags, allow_imports_outside)
     out = Compiled(path)
     if ws.root is None or ws.root not in ws.modules:
         diags.raise_if_any()
@@ -98,8 +102,10 @@ def compile_spec(path: str, defines: dict | None = None, models: list[str] | Non
     root = ws.modules[ws.root]
     ns = ws.namespaces[ws.root]
     wanted = set(models) if models else None
-    pairs = [d for d in root.decls if isinstance(d, ast.PairDecl)]
-    need = [d for d in root.decls if isinstance(d, ast.FuncDecl) and d.kind == "model"]
+    # a declaration that lost a name clash (reported by the loader) is not elaborated
+    decls = [d for d in root.decls if ns.get(d.name) is d]
+    pairs = [d for d in decls if isinstance(d, ast.PairDecl)]
+    need = [d for d in decls if isinstance(d, ast.FuncDecl) and d.kind == "model"]
     for p in pairs:
         need += [ns[r.model] for r in p.roles if isinstance(ns.get(r.model), ast.FuncDecl)
                  and ns[r.model].kind == "model"]
@@ -107,10 +113,16 @@ def compile_spec(path: str, defines: dict | None = None, models: list[str] | Non
         need = [d for d in need if d.name in wanted or any(p.name in wanted and d.name in [r.model for r in p.roles]
                                                              for p in pairs)]
     for decl in dict.fromkeys(need):
-        graph = el.model(decl)
-        if graph is not None:
+        try:
+            graph = el.model(decl)
+        except RecursionError:  # the limits keep well below Python's stack; this is the backstop
+            el._const_active.clear()
+            diags.error(f"model `{decl.name}` nests blocks and expressions too deeply to compile", decl.name_span,
+                        hint="nest fewer blocks, or split deep expressions into statements")
+            continue
+        if graph is not None and _within_budget(decl, graph, max_params, diags):
             out.graphs[decl.name] = graph
-    for d in root.decls:
+    for d in decls:
         if isinstance(d, ast.ConstDecl):
             el.const(d, d.span, None)  # an unused const's errors are errors too
     for p in pairs:
@@ -129,6 +141,16 @@ def compile_spec(path: str, defines: dict | None = None, models: list[str] | Non
         raise UsageError(usage)
     diags.raise_if_any()
     return out
+
+
+def _within_budget(decl: ast.FuncDecl, graph: Graph, max_params: int, diags: Diagnostics) -> bool:
+    """A model's parameter count is within ``max_params``; else an error at its name."""
+    count = graph.param_count()
+    if count <= max_params:
+        return True
+    diags.error(f"model `{decl.name}` has {count:,} parameters, more than the limit of {max_params:,}",
+                decl.name_span, hint=f"if that is intended, raise the limit: --max-params {count}")
+    return False
 
 
 def check_pair(p: ast.PairDecl, ns: dict, out: Compiled, diags: Diagnostics) -> None:

@@ -77,13 +77,24 @@ class Diagnostic:
         return "\n".join(out)
 
 
+EXCERPT_WIDTH = 160  # a longer source line is shown as a window around the span
+
+
 def _excerpt(span: Span, c: _Colors) -> list[str]:
     text = span.source.line(span.line)
     if not text.strip():
         return []
     end = span.end_column if span.end_line == span.line else len(text) + 1
     width = max(1, min(end, len(text) + 1) - span.column)
-    pad = "".join(ch if ch == "\t" else " " for ch in text[: span.column - 1])
+    column = span.column
+    if len(text) > EXCERPT_WIDTH:
+        start = max(0, min(column - 1 - 40, len(text) - EXCERPT_WIDTH))
+        shown = text[start:start + EXCERPT_WIDTH]
+        head, tail = ("..." if start else ""), ("..." if start + EXCERPT_WIDTH < len(text) else "")
+        column = column - start + len(head)
+        width = max(1, min(width, len(head) + len(shown) + 1 - column))
+        text = head + shown + tail
+    pad = "".join(ch if ch == "\t" else " " for ch in text[: column - 1])
     return [f"    {text}", f"    {pad}{c.red('^' * width)}"]
 
 

@@ -71,7 +71,7 @@ def summarize(graph: Graph, depth: int | None = None) -> Summary:
             continue
         own = 0 if n.layer and n.layer != n.id else sum(p.numel for p in n.params.values() if not p.buffer)
         shape = ", ".join(t.shape_str() for t in n.types)
-        rows.append(Row(n.id, n.op, shape, own, n.macs, level, "input" if n.op == "input" else "op"))
+        rows.append(Row(n.id, op_text(n), shape, own, n.macs, level, "input" if n.op == "input" else "op"))
     return Summary(
         graph.name, rows,
         params=sum(p.numel for p in weights.values() if not p.buffer),
@@ -80,6 +80,17 @@ def summarize(graph: Graph, depth: int | None = None) -> Summary:
         inputs=[(n.id, str(n.type)) for n in graph.input_nodes()],
         outputs=[(name, str(graph.type_of(ref))) for name, ref in graph.outputs],
     )
+
+
+def op_text(n) -> str:
+    """The op as a row shows it; a fused chain with its steps: ``fused_elementwise(mul+add+sigmoid)``;
+    a layer with a fused activation: ``conv2d+relu``."""
+    if n.op == "fused_elementwise":
+        from netc.specs.catalogue import get
+
+        return f"{n.op}({get(n.op).chain(n.attrs)})"
+    activation = getattr(n.attrs, "activation", None)
+    return f"{n.op}+{activation}" if activation else n.op
 
 
 def _block_totals(graph: Graph) -> dict[str, tuple[int, Dim, str]]:

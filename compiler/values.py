@@ -87,8 +87,10 @@ class Frame:
         """A local name unique in this scope: base, base_1, base_2, ... Names that generated
         Python code could not use as a module attribute get a trailing underscore, and leading
         underscores are dropped (nn.Module keeps ``_modules``, ``__init__``… for itself, and
-        Python mangles ``self.__name`` in a class body)."""
-        base = base.lstrip("_") or base
+        Python mangles ``self.__name`` in a class body); a name left without a leading letter
+        becomes ``layer_<rest>``."""
+        stripped = base.lstrip("_")
+        base = stripped if stripped[:1].isalpha() else "layer" + ("_" + stripped if stripped else "")
         if base in RESERVED:
             base += "_"
         n = self.used_names.get(base, 0)

@@ -7,11 +7,13 @@ Python traceback.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
 
 from netc.backends.render import FORMATS, RANKDIRS, RenderError, format_for, to_bytes
+from netc.compiler.limits import DEFAULT_MAX_PARAMS
 from netc.compiler.pipeline import UsageError
 from netc.compiler.source import Diagnostic, SpecError, print_diagnostics, use_color
 from netc.compiler.summary import fmt_count, render_table
@@ -25,6 +27,7 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+@functools.lru_cache(maxsize=1)  # parse_args leaves it as it was: build it once per process
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="netc", description="A compiler for neural-network specs (.net files).")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -34,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument("spec", help="the .net file")
         c.add_argument("-D", dest="defines", action="append", default=[], metavar="NAME=VALUE",
                        help="set a model parameter or const (repeatable)")
+        c.add_argument("--max-params", type=_max_params, default=DEFAULT_MAX_PARAMS, metavar="N",
+                       help=f"a model with more parameters is an error (default {DEFAULT_MAX_PARAMS:,})")
+        c.add_argument("--allow-imports-outside", action="store_true",
+                       help="accept imports of absolute paths and of files outside the spec's folder")
         return c
 
     spec_command("check", "parse, elaborate and shape-check a spec; report every error")
@@ -61,7 +68,41 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: every block open, one copy of each repeated stack)")
     r.add_argument("--optimized", action="store_true", help="draw the optimised graph (no passes exist yet: the same graph, with a note)")
     r.add_argument("--rankdir", choices=RANKDIRS, default="TB", help="top-to-bottom or left-to-right")
+    x = spec_command("run", "run models on seeded random inputs (eval mode); print each output's "
+                            "shape, dtype and mean, std, min, max")
+    x.add_argument("--backend", choices=["torch", "numpy"], required=True,
+                   help="torch: the emitted module; numpy: the NumPy program with the torch module's "
+                        "seeded weights (its state_dict), so both run the same weights for a seed")
+    v = spec_command("verify", "run the same weights (the torch module's state_dict) and inputs through torch "
+                               "and NumPy; report max abs and rel diff; exit 1 past --tol")
+    v.add_argument("--tol", type=_tolerance, default=None,
+                   help="max rel diff allowed: max |numpy - torch| / max |torch| "
+                        "(default 1e-4 in float32, 1e-10 in float64)")
+    for c in (x, v):
+        c.add_argument("--model", action="append", help="model or pair (a pair: both its models; default: "
+                                                        "every model)")
+        c.add_argument("--seed", type=int, default=0, help="seeds the weights (torch.manual_seed) and the inputs")
+        c.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="weights and float inputs")
+        c.add_argument("--size", dest="sizes", action="append", default=[], metavar="SYM=K",
+                       help="the size of an input dim symbol, e.g. --size T=16 (default N=2, others 5)")
     return p
+
+
+def _tolerance(text: str) -> float:
+    try:
+        tol = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--tol needs a number; got {text!r}") from None
+    if not tol >= 0:
+        raise argparse.ArgumentTypeError("--tol must be 0 or more")
+    return tol
+
+
+def _max_params(text: str) -> int:
+    value = text.replace("_", "").replace(",", "")
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"--max-params needs a whole number; got {text!r}")
+    return int(value)
 
 
 def _render_depth(text: str) -> int | str:
@@ -97,7 +138,8 @@ def _load(args) -> Program:
         raise UsageError([Diagnostic(f"{args.spec}: no such file", None)])
     if os.path.isdir(args.spec):
         raise UsageError([Diagnostic(f"{args.spec} is a directory, not a spec file", None)])
-    return compile_file(args.spec, _defines(args.defines), getattr(args, "model", None))
+    return compile_file(args.spec, _defines(args.defines), getattr(args, "model", None),
+                        max_params=args.max_params, allow_imports_outside=args.allow_imports_outside)
 
 
 def cmd_check(args) -> int:
@@ -219,7 +261,74 @@ def cmd_render(args) -> int:
     return 0
 
 
-COMMANDS = {"check": cmd_check, "summary": cmd_summary, "render": cmd_render, "compile": cmd_compile}
+def _run_setup(args) -> tuple[Program, list[str], dict[str, int]]:
+    """The program, the models or pairs to run (default: every model) and the --size values."""
+    prog = _load(args)
+    for name in args.model or []:
+        if name not in prog.models:
+            raise UsageError([Diagnostic(f"--model {name}: no such model or pair; the spec has "
+                                         f"{', '.join(prog.models) or 'none'}", None)])
+    names = args.model or [m for m in prog.models if m not in prog.pairs]
+    if not names:
+        raise UsageError([Diagnostic(f"{args.spec} declares no model to run", None)])
+    sizes = {}
+    for item in args.sizes:
+        sym, eq, value = item.partition("=")
+        if not eq or not sym.strip() or not value.strip().isdigit() or int(value) < 1:
+            raise UsageError([Diagnostic(f"--size needs SYM=K with K a whole number >= 1; got {item!r}", None)])
+        sizes[sym.strip()] = int(value)
+    from netc.runtime.parity import input_symbols
+
+    known = set().union(*(input_symbols(prog, n) for n in names))
+    unknown = sorted(sizes.keys() - known)
+    if unknown:
+        raise UsageError([Diagnostic(f"--size {unknown[0]}: no input of {', '.join(names)} has a dim named "
+                                     f"{unknown[0]}; they have {', '.join(sorted(known)) or 'none'}", None)])
+    return prog, names, sizes
+
+
+def _running(what: str, fn, *a, **kw):
+    """``fn(*a, **kw)``; a failure while a model runs (e.g. a --size the model cannot take)
+    becomes a diagnostic, not a traceback."""
+    from netc.backends.numpy.emit import EmitError
+
+    try:
+        return fn(*a, **kw)
+    except EmitError as e:
+        raise SpecError([Diagnostic(f"cannot emit NumPy source: {e}", None)]) from None
+    except ImportError as e:  # torch is not installed
+        raise UsageError([Diagnostic(str(e), None)]) from None
+    except (RuntimeError, ValueError, IndexError) as e:
+        raise SpecError([Diagnostic(f"{what} failed: {type(e).__name__}: {e}", None)]) from None
+
+
+def cmd_run(args) -> int:
+    from netc.runtime.parity import render_run, run
+
+    prog, names, sizes = _run_setup(args)
+    runs = [r for name in names
+            for r in _running(f"running {name} ({args.backend})", run, prog, name, args.backend, args.seed,
+                              args.dtype, sizes)]
+    print(render_run(runs, args.seed, args.dtype))
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from netc.runtime.parity import render_verify, verify
+
+    prog, names, sizes = _run_setup(args)
+    results = [r for name in names
+               for r in _running(f"verifying {name}", verify, prog, name, args.seed, args.dtype, sizes, args.tol)]
+    print(render_verify(results, args.seed, args.dtype))
+    bad = [r for r in results if not r.ok]
+    for r in bad:
+        why = "; ".join(o.problem for o in r.outputs if o.problem) or f"max rel diff {r.max_rel:.3g} > tol {r.tol:.3g}"
+        print(f"{args.spec}: error: {r.model}: torch and NumPy differ: {why}", file=sys.stderr)
+    return 1 if bad else 0
+
+
+COMMANDS = {"check": cmd_check, "summary": cmd_summary, "render": cmd_render, "compile": cmd_compile,
+            "run": cmd_run, "verify": cmd_verify}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -233,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
         print_diagnostics(e.diagnostics)
         return 1
     except RecursionError:
-        print(f"netc: error: {args.spec} nests expressions too deeply", file=sys.stderr)
+        print(f"{args.spec}:1:1: error: the spec nests too deeply to compile", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

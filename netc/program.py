@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from netc.compiler.ir import Graph
+from netc.compiler.limits import DEFAULT_MAX_PARAMS
 from netc.compiler.pipeline import Compiled, compile_spec
 from netc.compiler.summary import Summary, summarize
 
@@ -244,13 +245,17 @@ def _svg(program: Program, name: str | None) -> str | None:
         return None
 
 
-def compile_file(path: str, defines: dict | None = None, models: list[str] | None = None) -> Program:
+def compile_file(path: str, defines: dict | None = None, models: list[str] | None = None, *,
+                 max_params: int = DEFAULT_MAX_PARAMS, allow_imports_outside: bool = False) -> Program:
     """Parse, elaborate and shape-check a spec. Raises ``netc.SpecError`` with every diagnostic.
 
     ``defines`` overrides model parameters and consts: ``{"classes": 10}`` (strings are parsed
-    as .net literals, as ``-D classes=10`` is).
+    as .net literals, as ``-D classes=10`` is). ``max_params``: a model with more parameters
+    is an error (``--max-params``). ``allow_imports_outside``: accept imports of absolute
+    paths and of files outside the spec's folder (``--allow-imports-outside``).
     """
-    return Program(compile_spec(str(path), defines, models))
+    return Program(compile_spec(str(path), defines, models, max_params=max_params,
+                                allow_imports_outside=allow_imports_outside))
 
 
 def _class_name(module, name: str) -> str:

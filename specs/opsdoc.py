@@ -19,7 +19,9 @@ def _type_name(annotation) -> str:
     text = annotation.__name__ if isinstance(annotation, type) else str(annotation)
     text = re.sub(r"typing\.Literal\[([^\]]*)\]", lambda m: m.group(1).replace("'", '"'), text)
     text = re.sub(r"typing\.Annotated\[([^,\]]*)[^\]]*\]", r"\1", text)
-    text = re.sub(r"[A-Za-z_.]*\.", "", text)  # module prefixes
+    text = re.sub(r"[A-Za-z_.]*\.", "", text.replace("...", "\0")).replace("\0", "...")  # module prefixes
+    if text.startswith("Optional[") and text.endswith("]"):  # X | None
+        text = f"Union[{text[9:-1]}, NoneType]"
     if text.startswith("Union[") and text.endswith("]"):
         depth, parts, cur = 0, [], ""
         for ch in text[6:-1] + ",":

@@ -185,7 +185,8 @@ CASES = {
                  ([T(1, 2, 6)], {"scale": 0.5}), ([T(1, 2, 3, 4)], {"scale": 3}),
                  ([T(1, 2, 4, 5)], {"scale": 2, "mode": "bilinear"})],
     "batchnorm": [([T(4, 6)], {}), ([T(4, 6, 5)], {"eps": 1e-3}), ([T(4, 6, 5, 3)], {"momentum": 0.2})],
-    "layernorm": [([T(2, 3, 4, 5)], {}), ([T(2, 3, 4, 5)], {"dims": 2, "eps": 1e-6})],
+    "layernorm": [([T(2, 3, 4, 5)], {}), ([T(2, 3, 4, 5)], {"dims": 2, "eps": 1e-6}),
+                  ([T(2, 3, 4, 5)], {"affine": False}), ([T(2, 3, 4, 5)], {"dims": 3, "eps": 1e-3, "affine": False})],
     "groupnorm": [([T(2, 6, 5)], {"groups": 3}), ([T(2, 6, 5, 3)], {"groups": 2, "eps": 1e-3})],
     "dropout": [([T(2, 3, 4)], {}), ([T(2, 3, 4)], {"p": 0.1})],
     "relu": [([T(2, 3)], {})],
@@ -219,6 +220,13 @@ CASES = {
     "sqrt": [([T(2, 3)], {})],
     "exp": [([T(2, 3)], {})],
     "log": [([T(2, 3)], {})],
+    "fused_elementwise": [([T(2, 3), T(3)], {"steps": (("mul", 0.5), ("add", "x1"), ("sigmoid", None))}),
+                          ([T(2, 3, 4)], {"steps": (("neg", None), ("rsub", 1.0), ("abs", None), ("sqrt", None),
+                                                    ("rdiv", -2.0), ("leaky_relu", 0.2), ("gelu", None),
+                                                    ("silu", None), ("tanh", None), ("exp", None))}),
+                          ([T(2, 3), T(2, 3), T(1, 3)], {"steps": (("sub", "x1"), ("relu", None), ("div", "x2"),
+                                                                   ("mul", "x0"), ("add", 3.0), ("log", None))}),
+                          ([T(1)], {"steps": (("mul", 2.0), ("rsub", 1.0), ("sigmoid", None))})],
     "rnn": [([T(2, 5, 3)], {"hidden": 4}),
             ([T(2, 5, 3), T(4, 2, 4)], {"hidden": 4, "layers": 2, "bidirectional": True,
                                         "nonlinearity": "relu"})],
@@ -285,8 +293,6 @@ def test_op_matches_torch(name, xs, attrs):
         if b.is_floating_point():
             b.uniform_(0.2, 1.5)
     for dtype in (np.float32, np.float64):
-        if dtype is np.float64 and name == "positional_encoding":
-            continue  # torch's prelude computes the table in float32 whatever the input dtype
         module.to(NP_DTYPE[dtype])
         prog = netc.Program(compiled).to_numpy("OpTest", weights=module.state_dict())
         inputs = op_inputs(name, g, dtype, np.random.default_rng(0))

@@ -40,7 +40,8 @@ EXPECTED = {  # the op table of the language brief, by group
     "shape": ["flatten", "reshape", "transpose", "permute", "concat", "split", "mean", "sum", "positions"],
     "recurrent": ["rnn", "lstm", "gru", "scan"],
     "attention": ["self_attention", "cross_attention", "attention", "positional_encoding"],
-    "math": ["add", "sub", "mul", "div", "matmul", "neg", "constant", "sqrt", "exp", "log", "abs"],
+    "math": ["add", "sub", "mul", "div", "matmul", "neg", "constant", "sqrt", "exp", "log", "abs",
+             "fused_elementwise"],  # the last one made by the optimiser
 }
 NAMES = [name for names in EXPECTED.values() for name in names]
 

@@ -86,7 +86,7 @@ class ProgramWriter:
     """Collects the functions of one program and renders the file."""
 
     def __init__(self, spec_path: str, graphs: list[Graph]):
-        self.spec = os.path.basename(spec_path)
+        self.spec = file_name(spec_path)
         self.ops: set[str] = set()
         self.cells: dict[int, str] = {}  # id(cell graph) -> its function's name
         self.taken = set(RESERVED) | set(ORDER) | {"forward"} | {f"forward_{g.name}" for g in graphs}
@@ -129,6 +129,12 @@ class ProgramWriter:
                 *imports,
                 "import numpy as np"]
         return "\n\n\n".join(["\n".join(head)] + parts) + "\n"
+
+
+def file_name(path: str) -> str:
+    """A spec's file name as the header, docstring and comments show it: no quotes, backslashes
+    or line breaks, which would let a file name write code."""
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", os.path.basename(path))
 
 
 def _ident(text: str) -> str:
@@ -236,7 +242,7 @@ class FunctionWriter:
         args = self.arguments(n, fn)
         targets = self.targets(n)
         code = f"{targets} = {fn.__name__}("
-        where = f"{os.path.basename(n.span.path)}:{n.span.line}" if n.span and n.span.path else ""
+        where = f"{file_name(n.span.path)}:{n.span.line}" if n.span and n.span.path else ""
         comment = f"{', '.join(t.shape_str() for t in n.types)}  {where}".strip()
         return _layout(code, args, ")", comment)
 

@@ -166,7 +166,7 @@ class _Folder:
         if params:
             notes.append(f"{labels.count(params)} params")
         op = catalogue.get(n.op)
-        return Box(n.id, "op", n.op, labels.op_detail(n, self.g), [" · ".join(notes)] if notes else [],
+        return Box(n.id, "op", labels.op_title(n), labels.op_detail(n, self.g), [" · ".join(notes)] if notes else [],
                    op.group if op else "math")
 
     def _block_box(self, path: str) -> str:

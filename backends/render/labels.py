@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from netc.compiler.ir import Graph, Node
+from netc.specs import catalogue
 
 _DETAILS: dict[str, Callable] = {}
 
@@ -34,6 +35,12 @@ def op_detail(node: Node, graph: Graph) -> str:
         return ""
     fn = _DETAILS.get(node.op)
     return fn(node.attrs) if fn else _generic(node.attrs)
+
+
+def op_title(node: Node) -> str:
+    """The op's name in its box; a layer with a fused activation (-O2) reads ``conv2d+relu``."""
+    activation = getattr(node.attrs, "activation", None)
+    return f"{node.op}+{activation}" if activation else node.op
 
 
 def count(n: int) -> str:
@@ -134,7 +141,13 @@ def _upsample(a) -> str:
 @detail("batchnorm", "layernorm")
 def _norm(a) -> str:
     dims = getattr(a, "dims", 1)
-    return "" if dims == 1 else f"last {dims} dims"
+    return _join(["" if dims == 1 else f"last {dims} dims", "" if getattr(a, "affine", True) else "no affine"])
+
+
+@detail("fused_elementwise")
+def _fused(a) -> str:
+    """The chain, as the summary shows it: ``mul+add+sigmoid``."""
+    return catalogue.get("fused_elementwise").chain(a)
 
 
 @detail("groupnorm")

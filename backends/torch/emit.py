@@ -137,6 +137,8 @@ class Emitter:
         self.templates[id(scope)] = t
         self.helpers |= t.helpers
         key = (scope.name, t.key(self.classes))
+        if scope.kind != "block":  # a model or cell class is built without arguments: one per set of sizes
+            key += (tuple((type(v).__name__, repr(v)) for v in self.raw_vector(scope)),)
         cls = self.by_key.get(key)
         if cls is None:
             cls = ClassDef(self.class_name(scope.name), self.doc(scope))
@@ -153,6 +155,9 @@ class Emitter:
         return self._consumed[id(graph)]
 
     def class_name(self, base: str) -> str:
+        if base.startswith("__"):  # a dunder is Python's, and `__x` is mangled in a class body
+            stripped = base.strip("_")
+            base = stripped if stripped[:1].isalpha() else f"Class_{stripped}"
         name, k = base, 2
         while name in self.taken:
             name, k = f"{base}{k}", k + 1
@@ -204,8 +209,8 @@ class Emitter:
         for i in varying:
             vals = tuple(cls.vectors[id(s)][i] for s in cls.instances)
             if vals not in by_column:
-                cands = [k for k in cls.instances[0].env
-                         if all(s.env.get(k) == v and not isinstance(v, Expr) for s, v in zip(cls.instances, vals))]
+                cands = [k for k in cls.instances[0].env if not k.startswith("_")  # nn.Module's own, mangled
+                         and all(s.env.get(k) == v and not isinstance(v, Expr) for s, v in zip(cls.instances, vals))]
                 by_column[vals] = next((c for c in cands if c not in used), None) or _ident(labels[i], used)
                 used.add(by_column[vals])
             names.append((i, by_column[vals]))
@@ -346,8 +351,10 @@ class ScopeRenderer:
         self.t.helpers |= set(low.helpers)
         return low
 
-    def holes(self, n: Node, module_attr: str) -> dict:
-        holes = {f"x{i}": self.ref(r) for i, r in enumerate(n.inputs)}
+    def holes(self, n: Node, module_attr: str, inputs: bool = True) -> dict:
+        """The named holes of a node's code; ``inputs=False`` for its module's constructor,
+        which reads no tensor (and may be written before the inputs exist: nn.Sequential)."""
+        holes = {f"x{i}": self.ref(r) for i, r in enumerate(n.inputs)} if inputs else {}
         holes["m"] = f"self.{module_attr}"
         if n.op == "scan":
             holes["cell"] = self.em.cell_class(n.attrs.cell.graph)
@@ -406,10 +413,20 @@ class ScopeRenderer:
             for n in members:
                 self.node(n, attr=self.s.rel(n.id).replace(".", "_"))
             return
-        line = [f"self.{g.local} = nn.Sequential("]
+        # nn.Sequential only calls its modules: where an expression wraps one (a fused
+        # activation, torch.relu(self.linear(x))), an nn.ModuleList with the same weight names
+        # (linear.0.weight), each copy called in its own statement
+        plain = all(low.expr.template == "{m}({x0})" for low in lows)
+        line = [f"self.{g.local} = nn.{'Sequential(' if plain else 'ModuleList(['}"]
         for i, (n, low) in enumerate(zip(members, lows)):
-            line += ([", "] if i else []) + self.fill(low.module, self.holes(n, g.local))
-        self.t.init.append(line + [")"])
+            line += ([", "] if i else []) + self.fill(low.module, self.holes(n, g.local, inputs=False))
+        self.t.init.append(line + [")" if plain else "])"])
+        if not plain:
+            for i, (n, low) in enumerate(zip(members, lows)):
+                holes = self.holes(n, f"{g.local}[{i}]")
+                self.t.forward.append(([f"{self.targets(n, low.unpack)} = "] + self.fill(low.expr, holes),
+                                       self.comment(n)))
+            return
         out = self.fresh(g.local)
         self.t.forward.append(([f"{out} = self.{g.local}({self.ref(members[0].inputs[0])})"],
                                self.comment(members[-1])))

@@ -15,6 +15,7 @@ same across the instances of a block::
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from .lower import Code, Lowered, lowering
@@ -59,6 +60,18 @@ def _fn(expr: Code, helpers=()) -> Lowered:
     return Lowered(expr, helpers=frozenset(helpers))
 
 
+def _activated(a, low: Lowered) -> Lowered:
+    """A layer with a fused activation (``activation``, set by -O2's fuse_activation): the
+    activation's own expression around the layer's, ``torch.relu(self.conv2d(x))``."""
+    if a.activation is None:
+        return low
+    if a.activation == "leaky_relu":
+        expr = _call("F.leaky_relu", low.expr, _pos("negative_slope", a.activation_slope))
+    else:
+        expr = Code(FIXED[a.activation].replace("{x0}", low.expr.template), low.expr.values)
+    return Lowered(expr, low.module, low.unpack, low.helpers)
+
+
 # -- ops whose expression is fixed text --------------------------------------------------------
 
 FIXED = {
@@ -87,6 +100,41 @@ def fixed(node, xs):
 
 for _name in FIXED:
     lowering(_name)(fixed)
+
+
+# -- a fused chain of elementwise ops: one expression -------------------------------------------
+
+_BINARY = {"add": ("+", 1), "sub": ("-", 1), "mul": ("*", 2), "div": ("/", 2)}
+
+
+@lowering("fused_elementwise")
+def fused_elementwise(node, xs):
+    """The chain as one Python expression, ``torch.sigmoid({x0} * 0.5 + {x1})``: each step
+    written as its own lowering writes it, with the parentheses that precedence needs."""
+    text, prec = "{x0}", 4  # precedence: 1 for + -, 2 for * /, 3 unary minus, 4 a name or a call
+    for op, arg in node.attrs.steps:
+        if op == "neg":
+            text, prec = f"-{_wrap(text, prec, 4)}", 3
+        elif op == "leaky_relu":
+            text, prec = f"F.leaky_relu({text}, {_number(arg)})", 4
+        elif op.removeprefix("r") in _BINARY:  # add, sub, rsub (arg - y), mul, div, rdiv
+            sym, p = _BINARY[op.removeprefix("r")]
+            other = "{" + arg + "}" if isinstance(arg, str) else _number(arg)
+            operand = (other, 3 if other.startswith("-") else 4)
+            left, right = (operand, (text, prec)) if op.startswith("r") else ((text, prec), operand)
+            # left-associative: the left operand needs this precedence, the right one more
+            text, prec = f"{_wrap(*left, p)} {sym} {_wrap(*right, p + 1)}", p
+        else:  # a function, as its own lowering writes it
+            text, prec = FIXED[op].replace("{x0}", text), 4
+    return _fn(Code(text))
+
+
+def _wrap(text: str, prec: int, need: int) -> str:
+    return text if prec >= need else f"({text})"
+
+
+def _number(v: float) -> str:
+    return repr(float(v)) if math.isfinite(v) else f'float("{v}")'
 
 
 @lowering("constant")
@@ -120,8 +168,8 @@ def log_softmax(node, xs):
 @lowering("linear")
 def linear(node, xs):
     a = node.attrs
-    return _layer(_call("nn.Linear", _pos("in_features", xs[0].shape[-1]), _pos("out_features", a.out),
-                        _opt("bias", a.bias, True)))
+    return _activated(a, _layer(_call("nn.Linear", _pos("in_features", xs[0].shape[-1]),
+                                      _pos("out_features", a.out), _opt("bias", a.bias, True))))
 
 
 @lowering("embedding")
@@ -140,10 +188,11 @@ def unembed(node, xs):
 
 def _conv(cls: str, node, xs) -> Lowered:
     a = node.attrs
-    return _layer(_call(cls, _pos("in_channels", xs[0].shape[1]), _pos("out_channels", a.out),
-                        _kw("kernel_size", a.kernel), _kw("stride", a.stride), _kw("padding", a.padding),
-                        _opt("dilation", a.dilation, 1), _opt("groups", a.groups, 1),
-                        _opt("bias", a.bias, True)))
+    low = _layer(_call(cls, _pos("in_channels", xs[0].shape[1]), _pos("out_channels", a.out),
+                       _kw("kernel_size", a.kernel), _kw("stride", a.stride), _kw("padding", a.padding),
+                       _opt("dilation", a.dilation, 1), _opt("groups", a.groups, 1),
+                       _opt("bias", a.bias, True)))
+    return _activated(a, low)
 
 
 @lowering("conv1d")
@@ -159,9 +208,10 @@ def conv2d(node, xs):
 @lowering("conv_transpose2d")
 def conv_transpose2d(node, xs):
     a = node.attrs
-    return _layer(_call("nn.ConvTranspose2d", _pos("in_channels", xs[0].shape[1]), _pos("out_channels", a.out),
-                        _kw("kernel_size", a.kernel), _kw("stride", a.stride), _kw("padding", a.padding),
-                        _opt("output_padding", a.output_padding, 0), _opt("bias", a.bias, True)))
+    low = _layer(_call("nn.ConvTranspose2d", _pos("in_channels", xs[0].shape[1]), _pos("out_channels", a.out),
+                       _kw("kernel_size", a.kernel), _kw("stride", a.stride), _kw("padding", a.padding),
+                       _opt("output_padding", a.output_padding, 0), _opt("bias", a.bias, True)))
+    return _activated(a, low)
 
 
 # -- pooling and resampling ------------------------------------------------------------------
@@ -223,6 +273,8 @@ def batchnorm(node, xs):
 def layernorm(node, xs):
     a = node.attrs
     trailing = tuple(xs[0].shape[-a.dims:])
+    if not a.affine:  # no weights, so no module: the functional form
+        return _fn(_call("F.layer_norm", "{x0}", _pos("normalized_shape", trailing), _opt("eps", a.eps, 1e-5)))
     shape = trailing[0] if a.dims == 1 else trailing
     return _layer(_call("nn.LayerNorm", _pos("normalized_shape", shape), _opt("eps", a.eps, 1e-5)))
 

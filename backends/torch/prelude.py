@@ -17,9 +17,11 @@ POSITIONAL_ENCODING = '''\
 def positional_encoding(x):
     """x [N, T, D] plus the sinusoidal positions of "Attention is all you need"."""
     t, d = x.shape[1], x.shape[2]
-    position = torch.arange(t, device=x.device, dtype=torch.float32)
+    # The table in float64 for float64 inputs, else float32 (bfloat16 would lose positions).
+    dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    position = torch.arange(t, device=x.device, dtype=dtype)
     # pe[t, 2i] = sin(t / 10000^(2i/D)), pe[t, 2i + 1] = cos(t / 10000^(2i/D))
-    even = torch.arange(0, d, 2, device=x.device, dtype=torch.float32)
+    even = torch.arange(0, d, 2, device=x.device, dtype=dtype)
     freq = 10000.0 ** (-even / d)
     angle = position[:, None] * freq[None, :]
     pe = torch.stack((angle.sin(), angle.cos()), dim=-1).flatten(1)

@@ -7,5 +7,16 @@ last: eliminate_dead_code
 """
 
 # isort: off
+from . import fold_constants  # noqa: F401
+from . import remove_noops  # noqa: F401
+from . import fold_reshapes  # noqa: F401
+from . import eliminate_common_subexpressions  # noqa: F401
+from . import remove_dropout  # noqa: F401
+from . import fold_batchnorm  # noqa: F401
+from . import fuse_layernorm  # noqa: F401
+from . import fuse_attention  # noqa: F401
+from . import fuse_qkv  # noqa: F401
+from . import fuse_activation  # noqa: F401
+from . import fuse_elementwise  # noqa: F401
 from . import eliminate_dead_code  # noqa: F401
 # isort: on

@@ -15,6 +15,8 @@ from netc.compiler.types import ShapeError, TensorType
 
 IntPair = int | tuple[int, int]
 Same = Literal["same"]
+# What a layer may apply to its own output (the -O2 pass fuse_activation sets it; a spec may too).
+Activation = Literal["relu", "gelu", "silu", "tanh", "sigmoid", "leaky_relu"]
 
 # Names of the spatial axes in messages: "output height would be 0".
 _AXES = {1: ("length",), 2: ("height", "width")}

@@ -3,6 +3,10 @@
 MACs: one multiply-accumulate per output element per weight it reads,
 ``numel(y) * (C_in / groups) * prod(kernel)``; for the transposed convolution, one per input
 element per weight it scatters to, ``numel(x) * out * prod(kernel)``.
+
+``activation`` (relu, gelu, silu, tanh, sigmoid or leaky_relu, whose slope is
+``activation_slope``) is what the -O2 pass ``fuse_activation`` writes when an activation is the
+layer's only reader; a spec may set it too.
 """
 
 from __future__ import annotations
@@ -14,7 +18,17 @@ from netc.compiler.types import ShapeError, TensorType, concrete
 from netc.specs import catalogue
 from netc.specs.catalogue import Op, Param, register
 
-from ._util import IntPair, Same, check_min, expect, pair, spatial_layout, transposed_out, window_out
+from ._util import (
+    Activation,
+    IntPair,
+    Same,
+    check_min,
+    expect,
+    pair,
+    spatial_layout,
+    transposed_out,
+    window_out,
+)
 
 
 def _weights(out: int, fan_in: int, kernel: tuple[int, ...], bias: bool) -> dict[str, Param]:
@@ -57,7 +71,7 @@ class _Conv(Op):
 
 @register
 class Conv1d(_Conv):
-    """1-d convolution over [N, C, L]."""
+    """1-d convolution over [N, C, L], then ``activation`` if set."""
 
     name = "conv1d"
     dims = 1
@@ -71,11 +85,13 @@ class Conv1d(_Conv):
         dilation: int = 1
         groups: int = 1
         bias: bool = True
+        activation: Activation | None = None  # fused by -O2 (fuse_activation)
+        activation_slope: float = 0.01  # leaky_relu's slope
 
 
 @register
 class Conv2d(_Conv):
-    """2-d convolution over [N, C, H, W]; kernel, stride, padding and dilation are int or (h, w)."""
+    """2-d convolution over [N, C, H, W] (each size an int or (h, w)), then ``activation`` if set."""
 
     name = "conv2d"
     dims = 2
@@ -89,11 +105,13 @@ class Conv2d(_Conv):
         dilation: IntPair = 1
         groups: int = 1
         bias: bool = True
+        activation: Activation | None = None  # fused by -O2 (fuse_activation)
+        activation_slope: float = 0.01  # leaky_relu's slope
 
 
 @register
 class ConvTranspose2d(Op):
-    """Transposed 2-d convolution over [N, C, H, W] (the gradient of conv2d; upsamples)."""
+    """Transposed 2-d convolution over [N, C, H, W] (conv2d's gradient; upsamples), then ``activation``."""
 
     name = "conv_transpose2d"
     group = "conv"
@@ -107,6 +125,8 @@ class ConvTranspose2d(Op):
         padding: IntPair = 0
         output_padding: IntPair = 0
         bias: bool = True
+        activation: Activation | None = None  # fused by -O2 (fuse_activation)
+        activation_slope: float = 0.01  # leaky_relu's slope
 
     @classmethod
     def shape(cls, xs, a):

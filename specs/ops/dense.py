@@ -1,4 +1,9 @@
-"""Dense layers: ``linear``, ``embedding`` and the tied output projection ``unembed``."""
+"""Dense layers: ``linear``, ``embedding`` and the tied output projection ``unembed``.
+
+``activation`` (relu, gelu, silu, tanh, sigmoid or leaky_relu, whose slope is
+``activation_slope``) is what the -O2 pass ``fuse_activation`` writes when an activation is the
+layer's only reader; a spec may set it too.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,12 @@ from netc.specs import catalogue
 from netc.specs.catalogue import LayerRef, Op, Param, register
 from pydantic import InstanceOf
 
-from ._util import check_min
+from ._util import Activation, check_min
 
 
 @register
 class Linear(Op):
-    """Affine map of the last dim: ``y = x Wᵀ + b``."""
+    """Affine map of the last dim: ``y = x Wᵀ + b``, then ``activation`` if set."""
 
     name = "linear"
     group = "dense"
@@ -22,6 +27,8 @@ class Linear(Op):
     class Attrs(catalogue.Attrs):
         out: int
         bias: bool = True
+        activation: Activation | None = None  # fused by -O2 (fuse_activation)
+        activation_slope: float = 0.01  # leaky_relu's slope
 
     @classmethod
     def shape(cls, xs, a):

@@ -1,5 +1,6 @@
 """Tensor arithmetic, as the elaborator emits it for ``+ - * / @``, unary ``-`` and literals,
-and the unary functions ``sqrt exp log abs``.
+and the unary functions ``sqrt exp log abs``; and ``fused_elementwise``, which the optimiser
+(``-O2``, pass ``fuse_elementwise``) makes of a chain of elementwise ops.
 
 Binary operators broadcast like NumPy. MACs: ``matmul`` counts ``numel(y) * K``; elementwise
 arithmetic counts 0.
@@ -183,3 +184,62 @@ class Log(_Unary):
     name = "log"
     result = "float"
     signature = "log(x)"
+
+
+# -- a fused chain of elementwise ops --------------------------------------------------------
+
+UNARY_STEPS = frozenset({"neg", "abs", "sqrt", "exp", "log", "relu", "gelu", "silu", "tanh", "sigmoid"})
+# "rsub" and "rdiv" take the running value as the right operand: ("rsub", 1.0) is 1.0 - y.
+BINARY_STEPS = frozenset({"add", "sub", "rsub", "mul", "div", "rdiv"})
+Step = tuple[str, str | float | None]
+
+
+@register
+class FusedElementwise(_Math):
+    """A chain of elementwise steps on x0 run as one op (made by -O2's fuse_elementwise)."""
+
+    name = "fused_elementwise"
+    arity = (1, None)
+    signature = "fused_elementwise(x0, *xs, steps)"
+
+    class Attrs(catalogue.Attrs):
+        # Each step applies an op to the running value y, which starts as x0:
+        #   (unary, None): relu, sigmoid, neg, ... of y
+        #   ("leaky_relu", slope)
+        #   (binary, operand): y + operand, ..., ("rsub", o) is o - y; the operand is a tensor
+        #   input "x<i>" (which broadcasts to x0's shape) or a scalar constant
+        steps: tuple[Step, ...]
+
+    @classmethod
+    def shape(cls, xs, a):
+        x0 = xs[0]
+        for i, x in enumerate(xs):
+            if x.dtype != "float" or broadcast(x0.shape, x.shape) != x0.shape:
+                raise ShapeError(f"needs float inputs that broadcast to x0 {x0}; got x{i}: {x}")
+        if not a.steps:
+            raise ShapeError("needs at least one step")
+        used = {0}
+        for op, arg in a.steps:
+            used.add(_check_step(op, arg, len(xs)))
+        if len(used) != len(xs):
+            raise ShapeError(f"does not use the inputs {', '.join(f'x{i}' for i in range(len(xs)) if i not in used)}")
+        return x0
+
+    @classmethod
+    def chain(cls, a) -> str:
+        """The ops of the chain as a summary shows them: ``mul+add+sigmoid``."""
+        return "+".join(op[1:] if op in ("rsub", "rdiv") else op for op, _ in a.steps)
+
+
+def _check_step(op: str, arg, n_inputs: int) -> int:
+    """Check one step; the index of the tensor input it reads (0 when none)."""
+    if op in UNARY_STEPS and arg is None:
+        return 0
+    if op == "leaky_relu" and isinstance(arg, float):
+        return 0
+    if op in BINARY_STEPS and isinstance(arg, float):
+        return 0
+    if op in BINARY_STEPS and isinstance(arg, str) and arg[:1] == "x" and arg[1:].isdigit() \
+            and int(arg[1:]) < n_inputs:
+        return int(arg[1:])
+    raise ShapeError(f"has a step it cannot run: ({op!r}, {arg!r})")

@@ -16,6 +16,12 @@ def _affine(shape: tuple[int, ...]) -> dict[str, Param]:
     return {"weight": Param(shape), "bias": Param(shape)}
 
 
+def _divisor_up_to(c: int, groups: int) -> int | None:
+    """The largest divisor of ``c`` that is at most ``groups``, among 4096 candidates (a hint)."""
+    low = min(groups, c)
+    return next((g for g in range(low, max(low - 4096, 0), -1) if c % g == 0), None)
+
+
 def _check_eps(eps: float) -> None:
     if eps <= 0:
         raise ShapeError(f"needs eps > 0; got eps={eps}")
@@ -63,14 +69,15 @@ class BatchNorm(_Norm):
 
 @register
 class LayerNorm(_Norm):
-    """Normalise over the last dim (or the last ``dims`` dims), with a learned scale and shift."""
+    """Normalise over the last dim (or the last ``dims`` dims), then a learned scale and shift if ``affine``."""
 
     name = "layernorm"
-    signature = "layernorm(dims=1, eps=1e-5)"
+    signature = "layernorm(dims=1, eps=1e-5, affine=true)"
 
     class Attrs(catalogue.Attrs):
         dims: int = 1
         eps: float = 1e-5
+        affine: bool = True  # false: no weights (what fuse_layernorm makes of layer-norm math)
 
     @classmethod
     def shape(cls, xs, a):
@@ -84,6 +91,8 @@ class LayerNorm(_Norm):
 
     @classmethod
     def params(cls, xs, a):
+        if not a.affine:
+            return {}
         trailing = xs[0].shape[-a.dims:]
         return _affine(tuple(concrete(d, "the normalised shape") for d in trailing))
 
@@ -105,7 +114,7 @@ class GroupNorm(_Norm):
         _, c, *_ = expect_min_rank(x, 2, "[N, C, ...]")
         check_min(1, groups=a.groups)
         if c % a.groups != 0:
-            fit = next((g for g in range(min(a.groups, c), 0, -1) if c % g == 0), None) if isinstance(c, int) else None
+            fit = _divisor_up_to(c, a.groups) if isinstance(c, int) else None
             raise ShapeError(f"needs channels divisible by groups; got {c} channels, groups={a.groups}",
                              hint=f"use a number of groups that divides {c}, like {fit}" if fit and fit > 1 else None)
         _check_eps(a.eps)

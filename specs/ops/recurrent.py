@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
+from netc.compiler.limits import MAX_REPEAT
 from netc.compiler.types import ShapeError, TensorType, concrete
 from netc.specs import catalogue
 from netc.specs.catalogue import CellBody, Op, Param, register
@@ -40,6 +41,8 @@ class _Recurrent(Op):
     def shape(cls, xs, a):
         n, t, _ = expect(xs[0], 3, "[N, T, I]")
         check_min(1, hidden=a.hidden, layers=a.layers)
+        if a.layers > MAX_REPEAT:
+            raise ShapeError(f"needs layers <= {MAX_REPEAT} (the limit); got layers={a.layers}")
         check_prob("dropout", a.dropout)
         d = 2 if a.bidirectional else 1
         state = TensorType("float", (a.layers * d, n, a.hidden))

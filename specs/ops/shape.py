@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from netc.compiler.dims import DimError, Expr, exact_div, product
+from netc.compiler.limits import MAX_OUTPUTS
 from netc.compiler.types import ShapeError, TensorType, normalize_axis
 from netc.specs import catalogue
 from netc.specs.catalogue import Op, register
@@ -169,6 +170,8 @@ def _chunks(n, size: int, dim: int) -> tuple[int, ...]:
     if isinstance(n, Expr):
         raise ShapeError(f"needs a concrete size along dim {dim} to cut into chunks of {size}; got {n}",
                          hint="give the sizes as a tuple")
+    if -(-n // size) > MAX_OUTPUTS:
+        raise ShapeError(f"would cut {n} into {-(-n // size)} chunks of {size}; at most {MAX_OUTPUTS} (the limit)")
     return (size,) * (n // size) + ((n % size,) if n % size else ())
 
 

@@ -51,6 +51,30 @@ def _erf(x):
     return np.where(np.abs(x) <= 1, inner, outer)
 
 
+@helper
+def _activate(y, activation, slope=0.01):
+    """A layer's fused activation (the -O2 pass fuse_activation), written over its fresh output
+    ``y``; the same arithmetic as the activation's own kernel."""
+    if activation == "relu":
+        np.maximum(y, 0, out=y)
+    elif activation == "leaky_relu":
+        np.multiply(y, slope, out=y, where=y < 0)
+    elif activation == "tanh":
+        np.tanh(y, out=y)
+    elif activation in ("sigmoid", "silu"):
+        e = np.exp(-np.abs(y))
+        s = np.where(y >= 0, 1, e) / (1 + e)  # sigmoid(y), without overflow
+        if activation == "silu":
+            np.multiply(y, s, out=y)
+        else:
+            np.copyto(y, s)
+    elif activation == "gelu":
+        np.multiply(y, 0.5 * (1 + _erf(y * 0.7071067811865476)), out=y)
+    elif activation is not None:
+        raise ValueError(f"unknown activation {activation!r}")
+    return y
+
+
 @kernel("gelu")
 def gelu(x):
     """x * Φ(x) = x / 2 * (1 + erf(x / √2)), exact."""

@@ -10,7 +10,6 @@ import math
 import numpy as np
 
 from ._table import helper, kernel
-from .activation import softmax
 from .dense import _affine
 
 
@@ -19,16 +18,21 @@ def _sdpa(q, k, v, mask=None, causal=False, scale=None):
     """softmax(q kᵀ * scale + mask) v over the last two dims; batch dims broadcast.
 
     A bool mask says which positions take part; a float mask is added. ``causal`` masks
-    position j > i, aligned top-left (torch's is_causal).
+    position j > i, aligned top-left (torch's is_causal). The scores are a fresh array, so
+    scaling and the softmax (softmax's arithmetic) run in place: no [..., T, S] copies.
     """
     scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
-    s = np.matmul(q, np.swapaxes(k, -1, -2)) * scale
+    s = np.matmul(q, np.swapaxes(k, -1, -2))
+    s *= scale
     if causal:
         t, n = s.shape[-2:]
-        s = np.where(np.triu(np.ones((t, n), dtype=bool), 1), -np.inf, s)
+        s[..., np.triu(np.ones((t, n), dtype=bool), 1)] = -np.inf
     if mask is not None:
         s = np.where(mask, s, -np.inf) if mask.dtype == bool else s + mask
-    return np.matmul(softmax(s, -1), v)
+    s -= s.max(axis=-1, keepdims=True)
+    np.exp(s, out=s)
+    s /= s.sum(axis=-1, keepdims=True)
+    return np.matmul(s, v)
 
 
 @helper

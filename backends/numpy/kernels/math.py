@@ -1,12 +1,17 @@
 """Arithmetic kernels: the operators ``+ - * / @``, unary minus, literals and ``sqrt exp log
 abs``. NumPy's broadcasting and ``matmul`` rules are torch's for these ops.
+
+``fused_elementwise`` runs a chain of elementwise steps in place: one output buffer, each
+step a ufunc call with ``out=`` (``np.add(y, x1, out=y)``), so a chain of k ops allocates
+one array instead of k.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ._table import kernel
+from ._table import helper, kernel
+from .activation import gelu, leaky_relu, sigmoid, silu
 
 
 @kernel("add")
@@ -65,3 +70,40 @@ def exp(x):
 @kernel("log")
 def log(x):
     return np.log(x)
+
+
+@helper
+def _elementwise_step(y, op, arg, xs, out):
+    """One step of ``fused_elementwise`` on the running value ``y``, written into ``out``
+    (None: a new array). ``arg`` is a tensor input ("x1"), a number, or None."""
+    v = xs[int(arg[1:])] if isinstance(arg, str) else arg
+    binary = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide}
+    if op in binary:
+        return binary[op](y, v, out=out)
+    if op in ("rsub", "rdiv"):
+        return binary[op[1:]](v, y, out=out)
+    if op == "relu":
+        return np.maximum(y, 0, out=out)
+    if op == "leaky_relu" and out is not None:
+        return np.multiply(y, v, out=out, where=~(y > 0))
+    unary = {"neg": np.negative, "abs": np.abs, "sqrt": np.sqrt, "exp": np.exp, "log": np.log, "tanh": np.tanh}
+    if op in unary:
+        return unary[op](y, out=out)
+    # no single ufunc: the kernel's own formula, copied into the buffer
+    r = leaky_relu(y, v) if op == "leaky_relu" else {"sigmoid": sigmoid, "gelu": gelu, "silu": silu}[op](y)
+    if out is None:
+        return r
+    out[...] = r
+    return out
+
+
+@kernel("fused_elementwise")
+def fused_elementwise(*xs, steps):
+    """A chain of elementwise steps in one buffer: the first step allocates it (the output),
+    every later step writes into it in place (``out=``)."""
+    y = xs[0]
+    for i, (op, arg) in enumerate(steps):
+        y = _elementwise_step(y, op, arg, xs, y if i else None)
+        if i == 0:
+            y = np.asarray(y)  # a 0-d result comes as a NumPy scalar, which out= cannot take
+    return y

@@ -18,12 +18,13 @@ def batchnorm(x, weight, bias, running_mean, running_var, eps=1e-5):
 
 
 @kernel("layernorm")
-def layernorm(x, weight, bias, eps=1e-5):
-    """Normalise over the trailing dims that ``weight`` covers, then scale and shift."""
-    axes = tuple(range(x.ndim - weight.ndim, x.ndim))
+def layernorm(x, weight, bias, dims=1, eps=1e-5):
+    """Normalise over the last ``dims`` dims, then scale and shift (no weights: affine=false)."""
+    axes = tuple(range(x.ndim - dims, x.ndim))
     mean = x.mean(axis=axes, keepdims=True)
     var = np.square(x - mean).mean(axis=axes, keepdims=True)
-    return (x - mean) / np.sqrt(var + eps) * weight + bias
+    y = (x - mean) / np.sqrt(var + eps)
+    return y if weight is None else y * weight + bias
 
 
 @kernel("groupnorm")

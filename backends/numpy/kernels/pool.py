@@ -1,5 +1,6 @@
-"""Pooling and resampling kernels: max and average pools over window views, adaptive and
-global average pools, nearest and bilinear upsampling (as separable index maps / matmuls).
+"""Pooling and resampling kernels: max and average pools (one strided slice of the input per
+kernel offset), adaptive and global average pools, nearest and bilinear upsampling (as
+separable index maps / matmuls).
 """
 
 from __future__ import annotations
@@ -11,39 +12,49 @@ from .conv import _ntuple
 
 
 @helper
-def _pool_windows(x, kernel, stride, padding, fill):
-    """Window view [N, C, *out, *kernel] of x [N, C, *size], padded with ``fill``."""
+def _pool(x, kernel, stride, padding, fill, combine):
+    """Combine (np.maximum, np.add) the windows of x [N, C, *size], padded with ``fill``, into
+    [N, C, *out]: one strided slice of the input per kernel offset, folded into one buffer
+    (a reduction over a window view's small trailing axes is several times slower)."""
     nd = x.ndim - 2
     kernel = _ntuple(kernel, nd)
     stride = kernel if stride is None else _ntuple(stride, nd)
-    pads = [(p, p) for p in _ntuple(padding, nd)]
-    x = np.pad(x, [(0, 0), (0, 0), *pads], constant_values=fill)
-    win = np.lib.stride_tricks.sliding_window_view(x, kernel, axis=tuple(range(2, 2 + nd)))
-    return win[(slice(None), slice(None)) + tuple(slice(None, None, s) for s in stride)]
+    pads = _ntuple(padding, nd)
+    if any(pads):
+        x = np.pad(x, [(0, 0), (0, 0), *((p, p) for p in pads)], constant_values=fill)
+    out = [(n - k) // s + 1 for n, k, s in zip(x.shape[2:], kernel, stride)]
+    acc = None
+    for offset in np.ndindex(*kernel):
+        window = x[(slice(None), slice(None)) + tuple(slice(o, o + (m - 1) * s + 1, s)
+                                                      for o, m, s in zip(offset, out, stride))]
+        acc = window.copy() if acc is None else combine(acc, window, out=acc)
+    return acc
 
 
 @kernel("maxpool1d")
 def maxpool1d(x, kernel, stride=None, padding=0):
     """Max over windows of [N, C, L]; padding never wins (it is -inf)."""
-    return _pool_windows(x, kernel, stride, padding, -np.inf).max(axis=-1)
+    return _pool(x, kernel, stride, padding, -np.inf, np.maximum)
 
 
 @kernel("maxpool2d")
 def maxpool2d(x, kernel, stride=None, padding=0):
     """Max over windows of [N, C, H, W]; padding never wins (it is -inf)."""
-    return _pool_windows(x, kernel, stride, padding, -np.inf).max(axis=(-2, -1))
+    return _pool(x, kernel, stride, padding, -np.inf, np.maximum)
 
 
 @kernel("avgpool1d")
 def avgpool1d(x, kernel, stride=None, padding=0):
     """Mean over windows of [N, C, L]; zero padding counts (count_include_pad=True)."""
-    return _pool_windows(x, kernel, stride, padding, 0).mean(axis=-1)
+    total = _pool(x, kernel, stride, padding, 0, np.add)
+    return np.divide(total, int(np.prod(_ntuple(kernel, 1))), out=total)
 
 
 @kernel("avgpool2d")
 def avgpool2d(x, kernel, stride=None, padding=0):
     """Mean over windows of [N, C, H, W]; zero padding counts (count_include_pad=True)."""
-    return _pool_windows(x, kernel, stride, padding, 0).mean(axis=(-2, -1))
+    total = _pool(x, kernel, stride, padding, 0, np.add)
+    return np.divide(total, int(np.prod(_ntuple(kernel, 2))), out=total)
 
 
 @helper

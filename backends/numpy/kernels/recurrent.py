@@ -17,7 +17,9 @@ from .dense import _affine
 
 @helper
 def _recurrent(x, weights, prefix, inits, layers, bidirectional, step):
-    """Run ``step(gx_t, h, *state, w_hh, b_hh) -> (h, *state)`` over layers and directions.
+    """Run ``step(gx_t, h, *state, w_hh_t, b_hh) -> (h, *state)`` over layers and directions;
+    ``w_hh_t`` is W_hhᵀ, made contiguous once (a small-batch matmul with a transposed operand
+    is about twice as slow in OpenBLAS).
 
     ``inits``: the initial states, each [layers*directions, N, H] or None (zeros). Returns the
     last layer's sequence [N, T, directions*H] and each final state [layers*directions, N, H].
@@ -31,13 +33,13 @@ def _recurrent(x, weights, prefix, inits, layers, bidirectional, step):
             name = f"l{layer}" + ("_reverse" if d else "")
             w_ih, w_hh = weights[f"{prefix}weight_ih_{name}"], weights[f"{prefix}weight_hh_{name}"]
             b_ih, b_hh = weights[f"{prefix}bias_ih_{name}"], weights[f"{prefix}bias_hh_{name}"]
-            hidden = w_hh.shape[1]
+            hidden, w_hh_t = w_hh.shape[1], np.ascontiguousarray(w_hh.T)
             gx = _affine(x, w_ih, b_ih)  # every time step's input projection, in one matmul
             k = layer * dirs + d
             state = [np.zeros((n, hidden), dtype=gx.dtype) if s is None else s[k] for s in inits]
             ys = np.empty((n, t, hidden), dtype=gx.dtype)
             for i in (range(t - 1, -1, -1) if d else range(t)):
-                state = step(gx[:, i], *state, w_hh, b_hh)
+                state = step(gx[:, i], *state, w_hh_t, b_hh)
                 ys[:, i] = state[0]
             outs.append(ys)
             for acc, s in zip(finals, state):
@@ -47,27 +49,27 @@ def _recurrent(x, weights, prefix, inits, layers, bidirectional, step):
 
 
 @helper
-def _rnn_tanh_step(gx, h, w_hh, b_hh):
-    return (np.tanh(gx + h @ w_hh.T + b_hh),)
+def _rnn_tanh_step(gx, h, w_hh_t, b_hh):
+    return (np.tanh(gx + h @ w_hh_t + b_hh),)
 
 
 @helper
-def _rnn_relu_step(gx, h, w_hh, b_hh):
-    return (np.maximum(gx + h @ w_hh.T + b_hh, 0),)
+def _rnn_relu_step(gx, h, w_hh_t, b_hh):
+    return (np.maximum(gx + h @ w_hh_t + b_hh, 0),)
 
 
 @helper
-def _lstm_step(gx, h, c, w_hh, b_hh):
-    i, f, g, o = np.split(gx + h @ w_hh.T + b_hh, 4, axis=-1)
+def _lstm_step(gx, h, c, w_hh_t, b_hh):
+    i, f, g, o = np.split(gx + h @ w_hh_t + b_hh, 4, axis=-1)
     c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
     return sigmoid(o) * np.tanh(c), c
 
 
 @helper
-def _gru_step(gx, h, w_hh, b_hh):
+def _gru_step(gx, h, w_hh_t, b_hh):
     # torch's GRU: n = tanh(W_in x + b_in + r * (W_hn h + b_hn)), h' = (1 - z) * n + z * h
     xr, xz, xn = np.split(gx, 3, axis=-1)
-    hr, hz, hn = np.split(h @ w_hh.T + b_hh, 3, axis=-1)
+    hr, hz, hn = np.split(h @ w_hh_t + b_hh, 3, axis=-1)
     r, z = sigmoid(xr + hr), sigmoid(xz + hz)
     n = np.tanh(xn + r * hn)
     return ((1 - z) * n + z * h,)

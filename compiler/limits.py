@@ -1,0 +1,28 @@
+"""Every resource limit of the compiler, in one place (docs/hardening.md lists them).
+
+Each limit is an error that names it; none is a crash, a hang or a traceback. They bound what
+an untrusted spec can make netc do: read, recurse, loop, allocate.
+"""
+
+from __future__ import annotations
+
+# Reading
+MAX_FILE_BYTES = 1 << 20  # one spec file
+MAX_IMPORT_DEPTH = 32  # files in one chain of imports
+
+# Parsing
+MAX_NAME_LENGTH = 100  # characters in a name
+MAX_EXPR_DEPTH = 100  # nested expressions (a pipeline's length does not count: it is a loop)
+
+# Values
+MAX_INT = 2**63 - 1  # magnitude of a compile-time integer or a concrete size (int64)
+MAX_SEQUENCE = 10_000  # items in a string or tuple built by `+`
+MAX_DIM_TERMS = 64  # terms in a symbolic size (`N + M + 1` has 3)
+MAX_RANK = 32  # dims of a tensor
+MAX_OUTPUTS = 4096  # tensors one op gives (split)
+
+# Elaboration
+MAX_BLOCK_DEPTH = 64  # blocks inside blocks
+MAX_REPEAT = 4096  # copies in `Block(...) * n`, and layers of a recurrent op
+MAX_NODES = 200_000  # nodes in one model's graph
+DEFAULT_MAX_PARAMS = 10_000_000_000  # parameters of one model (`--max-params`)

@@ -1,0 +1,44 @@
+"""What the layer-fusion passes (fold_batchnorm, fuse_qkv, fuse_activation) share: which ops
+are layers, whether a layer's output has one reader, whether its weights are its own, and
+rewriting weights held as torch tensors or NumPy arrays alike.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import Graph, Node
+
+LAYERS = ("linear", "conv1d", "conv2d", "conv_transpose2d")
+
+
+def why_not_sole_reader(g: Graph, layer: Node, reader: Node) -> str | None:
+    """Why ``reader`` is not the only thing that reads ``layer``'s output, or None when it is.
+    A block result is no obstacle: the block's parent reads it through ``reader`` too."""
+    if any(src == layer.id for _, (src, _p) in g.outputs):
+        return f"`{layer.id}` is a result of the model"
+    others = [u.id for u in g.users(layer.id) if u.id != reader.id]
+    if others:
+        return f"`{layer.id}` is also read by `{others[0]}`"
+    return None
+
+
+def why_weights_shared(g: Graph, layer: Node) -> str | None:
+    """Why rewriting ``layer``'s weights would change another node (a ``let`` layer applied
+    twice, a tied ``unembed``), or None when they are its own."""
+    if layer.layer and layer.layer != layer.id:
+        return f"`{layer.id}` applies the weights of `{layer.layer}`"
+    for n in g.nodes():
+        tied = getattr(getattr(n.attrs, "layer", None), "scope", None)
+        if n.id != layer.id and (n.layer == layer.id or tied == layer.id):
+            return f"`{n.id}` shares the weights of `{layer.id}`"
+    return None
+
+
+def concat_rows(parts: list):
+    """Tensors or arrays stacked along dim 0 (``torch.cat`` or ``np.concatenate``)."""
+    if isinstance(parts[0], np.ndarray):
+        return np.concatenate(parts)
+    import torch
+
+    return torch.cat(parts)

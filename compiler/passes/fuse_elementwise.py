@@ -1,0 +1,134 @@
+"""Chains of elementwise ops become one ``fused_elementwise`` node.
+
+    a = x * 0.5
+    b = a + y                                    # y: a tensor of a's shape (or one that
+    c = sigmoid(b)                               #    broadcasts to it), or a constant
+        ==>   c = fused_elementwise(x, y, steps=(("mul", 0.5), ("add", "x1"), ("sigmoid", None)))
+
+A chain is a run of elementwise ops (``add sub mul div`` with a scalar constant or a tensor
+operand, ``neg abs sqrt exp log relu leaky_relu gelu silu tanh sigmoid``) on float tensors of
+one shape, where each link's value is read only by the next op (once) and is no result; the
+chain stays inside one block. Chains of one op are left alone. The fused node keeps the id
+of the chain's last op. Torch writes it as one expression (``torch.sigmoid(x * 0.5 + y)``);
+the NumPy kernel allocates one buffer and runs every later step in place (``out=``).
+"""
+
+from __future__ import annotations
+
+from netc.specs.catalogue import get
+
+from ..ir import Graph, Node, Ref
+from ..types import ShapeError, TensorType
+from . import PassContext, PassResult, register
+from ._fusion import container, exposed, make, scalar, substitute
+
+UNARY = frozenset({"neg", "abs", "sqrt", "exp", "log", "relu", "gelu", "silu", "tanh", "sigmoid"})
+BINARY = frozenset({"add", "sub", "mul", "div"})
+Step = tuple[str, "str | float | None", "Ref | None"]  # op, operand, the operand's tensor input
+
+
+@register("fuse_elementwise", level=2, purpose="fuse chains of elementwise ops into one fused_elementwise op")
+def fuse_elementwise(ctx: PassContext) -> PassResult:
+    g, result = ctx.graph, PassResult()
+    keep = exposed(g)
+    for first in g.nodes():
+        if first.id not in g:  # fused into an earlier chain
+            continue
+        first = g.node(first.id)  # a chain's last op is replaced in place, under its id
+        start = start_of(g, first)
+        if start is None:
+            continue
+        chain, steps = [first], [step(g, first, start)]
+        while (nxt := link(g, chain[-1], keep, result)) is not None:
+            chain.append(nxt)
+            steps.append(step(g, nxt, (chain[-2].id, 0)))
+        if len(chain) < 2:
+            continue
+        last = chain[-1]
+        inputs, program = operands(start, steps)
+        try:
+            node = make(g, last.id, "fused_elementwise", inputs, get("fused_elementwise").Attrs(steps=program),
+                        last, chain)
+        except ShapeError as e:
+            result.skip(f"chain {_names(chain)} not fused: {e}", last.span)
+            continue
+        substitute(g, last, node, chain[:-1])
+        keep = exposed(g)
+        result.rewrote(f"{'+'.join(n.op for n in chain)} ({_names(chain)}) ==> fused_elementwise `{last.id}`",
+                       last.span)
+    return result
+
+
+def step(g: Graph, n: Node, acc: Ref) -> Step | None:
+    """``n`` as one step on the running value ``acc`` (one of its inputs), or None."""
+    if len(n.types) != 1 or n.type.dtype != "float" or n.type != g.type_of(acc):
+        return None
+    if n.op in UNARY:
+        return (n.op, None, None)
+    if n.op == "leaky_relu":
+        return ("leaky_relu", float(n.attrs.slope), None)
+    if n.op not in BINARY or n.inputs.count(acc) != 1:
+        return None
+    i = n.inputs.index(acc)
+    other = n.inputs[1 - i]
+    op = n.op if i == 0 or n.op in ("add", "mul") else "r" + n.op  # rsub: other - acc
+    c = scalar(g, other)
+    if c is not None:
+        return (op, c, None)
+    if g.producer(other).op == "constant" or not fits(g.type_of(other), n.type):
+        return None
+    return (op, None, other)
+
+
+def fits(t: TensorType, out: TensorType) -> bool:
+    """A float operand that broadcasts to ``out`` without growing it."""
+    if t.dtype != "float" or t.rank > out.rank:
+        return False
+    return all(a == 1 or a == b for a, b in zip(reversed(t.shape), reversed(out.shape)))
+
+
+def start_of(g: Graph, n: Node) -> Ref | None:
+    """The input a chain starting at ``n`` runs on: one with ``n``'s type, not a constant."""
+    for ref in n.inputs:
+        if g.producer(ref).op != "constant" and step(g, n, ref) is not None:
+            return ref
+    return None
+
+
+def link(g: Graph, n: Node, keep: set[str], result: PassResult) -> Node | None:
+    """The op that continues the chain after ``n``: its only reader, reading it once as the
+    running value; a skip is noted where an elementwise reader cannot take it."""
+    users = g.users(n.id)
+    readers = [u for u in users if step(g, u, (n.id, 0)) is not None]
+    if not readers:
+        return None
+    nxt = readers[0]
+    why = None
+    if n.id in keep:
+        why = f"`{n.id}` is a result of a model or block"
+    elif len(users) > 1:
+        why = f"`{n.id}` is also read by `{next(u.id for u in users if u is not nxt)}`"
+    elif container(g, n.id) != container(g, nxt.id):
+        why = f"`{n.id}` and `{nxt.id}` are in different blocks"
+    if why:
+        result.skip(f"`{n.id}` -> `{nxt.id}` not fused: {why}", nxt.span)
+        return None
+    return nxt
+
+
+def operands(start: Ref, steps: list[Step]) -> tuple[tuple[Ref, ...], tuple]:
+    """The fused node's inputs (the running value first, each tensor once) and its steps."""
+    inputs = [start]
+    program = []
+    for op, const, ref in steps:
+        if ref is not None:
+            if ref not in inputs:
+                inputs.append(ref)
+            program.append((op, f"x{inputs.index(ref)}"))
+        else:
+            program.append((op, const))
+    return tuple(inputs), tuple(program)
+
+
+def _names(chain: list[Node]) -> str:
+    return " -> ".join(f"`{n.id}`" for n in chain)

@@ -1,0 +1,226 @@
+"""Running a model on seeded random inputs, and checking torch against NumPy: what
+``netc run`` and ``netc verify`` print.
+
+Weights: ``torch.manual_seed(seed)`` and a fresh module from :meth:`Program.to_torch`, so
+the weights are torch's default initialisation; the NumPy program gets that module's
+``state_dict``, so both backends run the same weights for the same seed. Without torch,
+the NumPy side falls back to :func:`netc.runtime.weights.init_weights` (seeded too, but
+not the same numbers). Inputs: :func:`netc.runtime.inputs.random_inputs` with the same
+seed. Everything runs in eval mode (dropout off, batch-norm running statistics).
+
+    >>> import netc
+    >>> prog = netc.compile_file("examples/lenet.net")
+    >>> [r.ok for r in verify(prog, "LeNet")]
+    [True]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .inputs import bind_sizes, random_inputs
+from .weights import init_weights
+
+DTYPES = {"float32": np.float32, "float64": np.float64}
+TOLERANCE = {"float32": 1e-4, "float64": 1e-10}  # max abs diff / max |torch output|
+
+
+@dataclass
+class Output:
+    """One output of one run: its name, the array and, for verify, its difference to torch."""
+
+    name: str
+    value: np.ndarray
+    max_abs: float = 0.0
+    max_rel: float = 0.0
+    problem: str | None = None  # a shape or dtype mismatch
+
+
+@dataclass
+class Run:
+    """One model run: which model, on which backend, at which sizes, and its outputs."""
+
+    model: str
+    backend: str
+    sizes: dict[str, int]
+    outputs: list[Output] = field(default_factory=list)
+
+
+@dataclass
+class Verified:
+    """One model through both backends: the NumPy outputs compared with torch's."""
+
+    model: str
+    sizes: dict[str, int]
+    outputs: list[Output]
+    tol: float
+
+    @property
+    def max_abs(self) -> float:
+        return max((o.max_abs for o in self.outputs), default=0.0)
+
+    @property
+    def max_rel(self) -> float:
+        return max((o.max_rel for o in self.outputs), default=0.0)
+
+    @property
+    def ok(self) -> bool:
+        return all(o.problem is None for o in self.outputs) and self.max_rel <= self.tol
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def torch_module(prog, name: str, seed: int, dtype: str):
+    """A fresh module of a model or pair, initialised under ``torch.manual_seed(seed)``, eval."""
+    torch = _torch()
+    if torch is None:
+        raise ImportError("this needs torch, which is not installed: pip install 'netc[torch]'")
+    torch.manual_seed(seed)
+    return prog.to_torch(name).eval().to(getattr(torch, dtype))
+
+
+def _members(prog, name: str, module):
+    """(model, its torch module or None, the pair role or None) for a model or a pair."""
+    if name in prog.pairs:
+        return [(m, None if module is None else getattr(module, role), role) for role, m in prog.pairs[name].roles]
+    return [(name, module, None)]
+
+
+def _names(graph) -> list[str]:
+    many = len(graph.outputs) > 1
+    return [n or (f"output{i}" if many else "output") for i, (n, _) in enumerate(graph.outputs)]
+
+
+def _as_tuple(y) -> tuple:
+    return y if isinstance(y, tuple) else (y,)
+
+
+def call_torch(module, inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+    torch = _torch()
+    with torch.no_grad():
+        out = module(*(torch.from_numpy(np.ascontiguousarray(x)) for x in inputs.values()))
+    return tuple(torch.as_tensor(o).numpy() for o in _as_tuple(out))
+
+
+def run(prog, name: str, backend: str, seed: int = 0, dtype: str = "float32",
+        sizes: dict[str, int] | None = None) -> list[Run]:
+    """Run a model (or each model of a pair) on seeded random inputs with seeded weights."""
+    use_torch = _torch() is not None
+    module = torch_module(prog, name, seed, dtype) if use_torch or backend == "torch" else None
+    if backend == "numpy":
+        weights = module.state_dict() if module is not None else _seeded(prog, name, seed, dtype)
+        program = prog.to_numpy(name, weights=weights)
+    runs = []
+    for model, member, _ in _members(prog, name, module):
+        graph = prog.graph(model)
+        inputs = random_inputs(graph, sizes, seed, DTYPES[dtype])
+        ys = call_torch(member, inputs) if backend == "torch" else _as_tuple(program.run(model, *inputs.values()))
+        outs = [Output(n, np.asarray(y)) for n, y in zip(_names(graph), ys)]
+        runs.append(Run(model, backend, _input_sizes(graph, sizes), outs))
+    return runs
+
+
+def _seeded(prog, name: str, seed: int, dtype: str) -> dict[str, np.ndarray]:
+    """NumPy weights without torch, named as the module's state_dict would name them."""
+    out = {}
+    for model, _, role in _members(prog, name, None):
+        for k, v in init_weights(prog.graph(model), seed, DTYPES[dtype]).items():
+            out[f"{role}.{k}" if role else k] = v
+    return out
+
+
+def verify(prog, name: str, seed: int = 0, dtype: str = "float32", sizes: dict[str, int] | None = None,
+           tol: float | None = None) -> list[Verified]:
+    """The same weights (the torch module's state_dict) and inputs through torch and NumPy."""
+    tol = TOLERANCE[dtype] if tol is None else tol
+    module = torch_module(prog, name, seed, dtype)
+    program = prog.to_numpy(name, weights=module.state_dict())
+    out = []
+    for model, member, _ in _members(prog, name, module):
+        graph = prog.graph(model)
+        inputs = random_inputs(graph, sizes, seed, DTYPES[dtype])
+        want = call_torch(member, inputs)
+        got = _as_tuple(program.run(model, *inputs.values()))
+        outs = [compare(n, g, w) for n, g, w in zip(_names(graph), got, want)]
+        out.append(Verified(model, _input_sizes(graph, sizes), outs, tol))
+    return out
+
+
+def compare(name: str, got, want: np.ndarray) -> Output:
+    """NumPy's output against torch's: max abs diff, and that over max |torch output|."""
+    got = np.asarray(got)
+    if got.shape != want.shape:
+        return Output(name, got, np.inf, np.inf, f"shape {list(got.shape)}, torch {list(want.shape)}")
+    problem = None
+    if want.dtype.kind == "f" and got.dtype != want.dtype:
+        problem = f"dtype {got.dtype}, torch {want.dtype}"
+    if got.size == 0:
+        return Output(name, got, 0.0, 0.0, problem)
+    diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
+    max_abs = float(np.nan_to_num(diff, nan=np.inf).max())
+    scale = float(np.abs(want.astype(np.float64)).max())
+    max_rel = max_abs / scale if scale else max_abs
+    return Output(name, got, max_abs, max_rel, problem)
+
+
+def _input_sizes(graph, sizes: dict[str, int] | None) -> dict[str, int]:
+    """The symbol sizes the model's inputs were drawn at."""
+    used = set().union(*(n.type.symbols() for n in graph.input_nodes()))
+    return {k: v for k, v in sorted(bind_sizes(graph, sizes).items()) if k in used}
+
+
+def input_symbols(prog, name: str) -> set[str]:
+    """Every size symbol of the inputs of a model or the models of a pair."""
+    return {s for m in prog.members(name) for n in prog.graph(m).input_nodes() for s in n.type.symbols()}
+
+
+# -- text ------------------------------------------------------------------------------------------
+
+def _shape(a: np.ndarray) -> str:
+    return "[" + ", ".join(str(d) for d in a.shape) + "]"
+
+
+def _sizes(sizes: dict[str, int]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sizes.items())
+
+
+def stats(a: np.ndarray) -> str:
+    """mean, std, min and max of an array (as float64), or 'empty'."""
+    if a.size == 0:
+        return "empty"
+    x = a.astype(np.float64)
+    return f"mean {x.mean():.6g}  std {x.std():.6g}  min {x.min():.6g}  max {x.max():.6g}"
+
+
+def render_run(runs: list[Run], seed: int, dtype: str) -> str:
+    lines = []
+    for r in runs:
+        at = f", {_sizes(r.sizes)}" if r.sizes else ""
+        lines.append(f"{r.model} ({r.backend}, {dtype}, seed {seed}{at})")
+        width = max(len(o.name) for o in r.outputs)
+        for o in r.outputs:
+            lines.append(f"  {o.name:<{width}}  {_shape(o.value)} {o.value.dtype}  {stats(o.value)}")
+    return "\n".join(lines)
+
+
+def render_verify(results: list[Verified], seed: int, dtype: str) -> str:
+    lines = []
+    for v in results:
+        at = f", {_sizes(v.sizes)}" if v.sizes else ""
+        verdict = "ok" if v.ok else "FAIL"
+        lines.append(f"{v.model} ({dtype}, seed {seed}{at}): max abs diff {v.max_abs:.3g}, max rel diff "
+                     f"{v.max_rel:.3g} (tol {v.tol:.3g})  {verdict}")
+        width = max(len(o.name) for o in v.outputs)
+        for o in v.outputs:
+            note = f"  {o.problem}" if o.problem else ""
+            lines.append(f"  {o.name:<{width}}  {_shape(o.value)}  max abs diff {o.max_abs:.3g}, "
+                         f"max rel diff {o.max_rel:.3g}{note}")
+    return "\n".join(lines)

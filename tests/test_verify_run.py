@@ -1,0 +1,155 @@
+"""`netc verify` and `netc run`, in-process through ``netc.cli.main``.
+
+Every example, every model, passes ``netc verify`` in eval mode at its default tolerance
+(float32: max rel diff <= 1e-4, float64: <= 1e-10); the big ones run shrunk with -D and
+--size. A tolerance the numbers cannot meet exits 1; ``netc run`` is deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from netc.cli import main
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+# spec -> the -D and --size arguments that make it small enough to run in a test
+SHRINK = {
+    "dcgan": ["-D", "ngf=8", "-D", "ndf=8", "--size", "N=1"],
+    "gpt2": ["-D", "layers=2", "-D", "width=32", "-D", "vocab=100", "-D", "heads=2", "-D", "context=64",
+             "--size", "T=7"],
+    "gru_classifier": ["-D", "vocab=100", "-D", "dim=16", "-D", "hidden=24"],
+    "lstm_lm": ["-D", "vocab=100", "-D", "dim=32"],
+    "resnet18": ["-D", "classes=10", "--size", "N=1"],
+    "seq2seq": ["-D", "vocab=50", "-D", "dim=16", "-D", "hidden=32"],
+    "vgg11": ["-D", "classes=10", "--size", "N=1"],
+    "transformer": ["--size", "S=3", "--size", "T=4"],
+}
+SPECS = sorted(p.stem for p in EXAMPLES.glob("*.net"))
+PAIRS = [("autoencoder", "AutoEncoder"), ("dcgan", "DCGAN"), ("seq2seq", "Seq2Seq")]
+VERDICT = re.compile(r"^(\w+) \((float32|float64), seed \d+.*\): max abs diff (\S+), max rel diff (\S+) "
+                     r"\(tol (\S+)\)  (ok|FAIL)$", re.MULTILINE)
+
+
+def netc(capsys, *args: str) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def spec_args(spec: str) -> list[str]:
+    return [str(EXAMPLES / f"{spec}.net"), *SHRINK.get(spec, [])]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("spec", SPECS)
+def test_verify_every_example(capsys, spec, dtype):
+    """Every model of the spec (no --model: all of them) agrees within the default tolerance."""
+    code, out, err = netc(capsys, "verify", *spec_args(spec), "--dtype", dtype)
+    assert code == 0, out + err
+    verdicts = VERDICT.findall(out)
+    check = re.search(r"(\d+) models?", netc(capsys, "check", *spec_args(spec)[:1])[1].splitlines()[-1])
+    assert len(verdicts) == int(check.group(1)), out
+    tol = {"float32": 1e-4, "float64": 1e-10}[dtype]
+    for model, dt, _, rel, shown_tol, verdict in verdicts:
+        assert dt == dtype and verdict == "ok" and float(rel) <= tol and float(shown_tol) == tol, out
+
+
+@pytest.mark.parametrize("spec, pair", PAIRS)
+def test_verify_pair_checks_both_models(capsys, spec, pair):
+    code, out, err = netc(capsys, "verify", *spec_args(spec), "--model", pair)
+    assert code == 0, out + err
+    assert len(VERDICT.findall(out)) == 2
+
+
+def test_wrong_tolerance_exits_1(capsys):
+    code, out, err = netc(capsys, "verify", EXAMPLES / "lenet.net", "--tol", "0")
+    (_, _, _, rel, _, verdict), = VERDICT.findall(out)
+    assert float(rel) > 0 and verdict == "FAIL"
+    assert code == 1 and "LeNet: torch and NumPy differ: max rel diff" in err
+
+
+def test_verify_reports_every_output(capsys):
+    code, out, _ = netc(capsys, "verify", *spec_args("seq2seq"), "--model", "Encoder", "--seed", "3")
+    assert code == 0
+    for name in ("h", "c"):
+        assert re.search(rf"^  {name}  \[2, 2, 32\]  max abs diff \S+, max rel diff \S+$", out, re.MULTILINE), out
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["--tol", "x"], 2, "--tol needs a number"),
+    (["--tol", "-1"], 2, "--tol must be 0 or more"),
+    (["--dtype", "float16"], 2, "invalid choice"),
+    (["--model", "Nope"], 2, "--model Nope: no such model or pair"),
+    (["--size", "N=0"], 2, "--size needs SYM=K"),
+    (["--size", "Q=3"], 2, "--size Q: no input of LeNet has a dim named Q"),
+])
+def test_verify_usage_errors(capsys, args, code, message):
+    try:
+        got = main(["verify", str(EXAMPLES / "lenet.net"), *args])
+    except SystemExit as e:  # argparse's own checks exit from inside the parser
+        got = e.code
+    err = capsys.readouterr().err
+    assert got == code and message in err and "Traceback" not in err
+
+
+def test_spec_errors_exit_1(capsys, tmp_path):
+    bad = tmp_path / "bad.net"
+    bad.write_text("model M(x: float[N, 4]) -> float[N, 4] {\n    return x -> linear(3)\n}\n")
+    for command in (["verify"], ["run", "--backend", "numpy"]):
+        code, _, err = netc(capsys, *command, bad)
+        assert code == 1 and f"{bad}:" in err and "error:" in err and "Traceback" not in err
+
+
+def test_run_fails_cleanly_on_sizes_the_model_cannot_take(capsys):
+    code, _, err = netc(capsys, "run", *spec_args("gpt2"), "--backend", "torch", "--size", "T=65")
+    assert code == 1 and "running GPT2 (torch) failed" in err and "Traceback" not in err
+
+
+RUN_LINE = re.compile(r"^  (\w+) +\[([\d, ]*)\] (float32|float64|int64|bool)  mean (\S+)  std (\S+)  "
+                      r"min (\S+)  max (\S+)$", re.MULTILINE)
+
+
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
+def test_run_prints_shapes_and_is_deterministic(capsys, backend):
+    args = ["run", *spec_args("char_rnn"), "--backend", backend, "--size", "N=3", "--size", "T=16"]
+    code, out, err = netc(capsys, *args)
+    assert code == 0, err
+    assert out.splitlines()[0] == f"CharRNN ({backend}, float32, seed 0, N=3, T=16)"
+    assert out.splitlines()[2] == f"CharLSTM ({backend}, float32, seed 0, N=3, T=16)"
+    assert [m[:3] for m in RUN_LINE.findall(out)] == [("output", "3, 16, 96", "float32")] * 2, out
+    assert netc(capsys, *args)[1] == out  # same seed, same numbers
+    other = netc(capsys, *args, "--seed", "1")[1]
+    assert other != out and len(RUN_LINE.findall(other)) == 2
+
+
+def test_run_backends_agree_for_a_seed(capsys):
+    """numpy runs the torch module's seeded weights: the two print the same stats (to 3 digits)."""
+    def stats(backend):
+        out = netc(capsys, "run", EXAMPLES / "lenet.net", "--backend", backend, "--seed", "7",
+                   "--dtype", "float64")[1]
+        return [tuple(round(float(v), 3) for v in m[3:]) for m in RUN_LINE.findall(out)]
+
+    assert stats("torch") == stats("numpy") != []
+
+
+def test_run_pair_runs_both_models(capsys):
+    code, out, _ = netc(capsys, "run", *spec_args("autoencoder"), "--backend", "numpy", "--model", "AutoEncoder")
+    assert code == 0
+    assert [line.split(" (")[0] for line in out.splitlines() if not line.startswith(" ")] == ["Encoder", "Decoder"]
+    assert [m[1] for m in RUN_LINE.findall(out)] == ["2, 32", "2, 1, 28, 28"]
+
+
+def test_without_torch(capsys, monkeypatch):
+    """NumPy runs on runtime.weights.init_weights when torch is missing; torch and verify say why not."""
+    from netc.runtime import parity
+
+    monkeypatch.setattr(parity, "_torch", lambda: None)
+    code, out, _ = netc(capsys, "run", EXAMPLES / "autoencoder.net", "--backend", "numpy", "--model", "AutoEncoder")
+    assert code == 0 and [m[1] for m in RUN_LINE.findall(out)] == ["2, 32", "2, 1, 28, 28"]
+    for command in (["run", "--backend", "torch"], ["verify"]):
+        code, _, err = netc(capsys, *command, EXAMPLES / "lenet.net")
+        assert code == 2 and "needs torch" in err and "Traceback" not in err
