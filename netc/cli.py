@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--depth", type=_render_depth, default=None, metavar="K|all",
                    help="fold blocks nested deeper than K levels into boxes; 'all' draws every node "
                         "(default: every block open, one copy of each repeated stack)")
-    r.add_argument("--optimized", action="store_true", help="draw the optimised graph (no passes exist yet: the same graph, with a note)")
+    r.add_argument("--optimized", action="store_true", help="draw the -O2 graph (fused nodes marked)")
     r.add_argument("--rankdir", choices=RANKDIRS, default="TB", help="top-to-bottom or left-to-right")
     x = spec_command("run", "run models on seeded random inputs (eval mode); print each output's "
                             "shape, dtype and mean, std, min, max")
@@ -242,8 +242,8 @@ def cmd_render(args) -> int:
         if name not in prog.models:
             raise UsageError([Diagnostic(f"--model {name}: no such model or pair; the spec has "
                                          f"{', '.join(prog.models) or 'none'}", None)])
-    if args.optimized:  # TODO(passes): draw the optimised IR once the pass pipeline exists
-        print("netc: note: no optimisation passes exist yet; drawing the graph as written", file=sys.stderr)
+    if args.optimized:
+        prog = prog.optimized(2)
     fmt = format_for(args.output, args.format)
     try:
         data = to_bytes(prog.diagram(args.model, args.depth, args.rankdir), fmt)

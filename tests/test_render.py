@@ -205,11 +205,16 @@ def test_spec_with_errors_renders_nothing(tmp_path, capsys):
     assert "error: linear needs a 2-d input" in capsys.readouterr().err
 
 
-def test_optimized_says_there_are_no_passes_yet(tmp_path, capsys):
-    out = tmp_path / "o.svg"
-    assert main(["render", str(FIX / "lenet.net"), "-o", str(out), "--optimized"]) == 0
-    assert "no optimisation passes exist yet" in capsys.readouterr().err
-    assert out.read_bytes() == svg_of(program(FIX / "lenet.net"), None)
+def test_optimized_draws_the_fused_graph(tmp_path):
+    spec = tmp_path / "cbr.net"
+    spec.write_text("model M(x: float[N, 3, 8, 8]) -> float[N, 4, 8, 8] {\n"
+                    "    return x -> conv2d(4, 3, padding=1) -> batchnorm -> relu\n}\n")
+    plain, fused = tmp_path / "p.dot", tmp_path / "o.dot"
+    assert main(["render", str(spec), "-o", str(plain)]) == 0
+    assert main(["render", str(spec), "-o", str(fused), "--optimized"]) == 0
+    assert "batchnorm" in plain.read_text()
+    assert "batchnorm" not in fused.read_text()
+    assert "relu" in fused.read_text()
 
 
 def test_missing_dot_is_a_clear_usage_error(tmp_path, capsys, monkeypatch):
