@@ -397,16 +397,15 @@ class Calls:
 
 def _check_bounds(types) -> None:
     """An op's outputs stay within the limits: at most MAX_OUTPUTS of them, each of rank at most
-    MAX_RANK, with sizes that fit int64. Raises ShapeError."""
+    MAX_RANK, with concrete sizes that fit int64 (symbolic ones are bounded by ``Expr``).
+    Raises ShapeError."""
     if len(types) > MAX_OUTPUTS:
         raise ShapeError(f"would give {len(types)} tensors; at most {MAX_OUTPUTS} (the limit)")
     for t in types:
         if t.rank > MAX_RANK:
             raise ShapeError(f"would give a tensor of rank {t.rank}; at most {MAX_RANK} (the limit)")
-        for d in t.shape:
-            big = abs(d) > MAX_INT if isinstance(d, int) else any(abs(c) > MAX_INT for _, c in d.terms)
-            if big:
-                raise ShapeError(f"would give a size past 2**63 - 1 (the limit): {t}")
+        if any(type(d) is int and not -MAX_INT <= d <= MAX_INT for d in t.shape):
+            raise ShapeError(f"would give a size past 2**63 - 1 (the limit): {t}")
 
 
 def _who(op) -> str:

@@ -60,9 +60,6 @@ class Expr:
 
     def __init__(self, terms: dict[Monomial, int]):
         items = [(m, c) for m, c in terms.items() if c != 0]
-        if len(items) > MAX_DIM_TERMS or any(c.bit_length() > 1024 for _, c in items):
-            # products of sums grow fast; bound them before they cost seconds
-            raise DimError(f"a symbolic size has grown past {MAX_DIM_TERMS} terms or 1024-bit numbers (the limit)")
         items.sort(key=lambda mc: _mono_key(mc[0]))
         self.terms: tuple[tuple[Monomial, int], ...] = tuple(items)
         self._hash = hash(self.terms)
@@ -117,6 +114,9 @@ class Expr:
             for m2, c2 in Expr.of(other).terms:
                 m = tuple(sorted(m1 + m2, key=_atom_key))
                 acc[m] = acc.get(m, 0) + c1 * c2
+        # products are where sizes grow (a square doubles the terms' degree and digits): bound them
+        if len(acc) > MAX_DIM_TERMS or any(c.bit_length() > 1024 for c in acc.values()):
+            raise DimError(f"a symbolic size has grown past {MAX_DIM_TERMS} terms or 1024-bit numbers (the limit)")
         return Expr(acc)._norm()
 
     __rmul__ = __mul__
