@@ -18,11 +18,13 @@ rounds (no other process took more than 5% of the CPUs). Eval mode, ``torch.no_g
 
     python benchmarks/bench_opt.py                   # resnet18, 2 threads, 20 rounds
     python benchmarks/bench_opt.py --reps 40 --threads 4
+    python benchmarks/bench_opt.py --channels-last   # also both modules in torch.channels_last
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import platform
 import statistics
@@ -34,7 +36,7 @@ import torch
 import netc
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_torch import QUIET, ResNet18, bench, copy_in_order  # noqa: E402
+from bench_torch import QUIET, ResNet18, bench, copy_in_order
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CASES = {"resnet18": "examples/resnet18.net, eval, batch 8, 3x224x224"}
@@ -44,14 +46,14 @@ TARGET = 0.90  # -O2 / hand-written
 def randomized(name: str, v: torch.Tensor) -> torch.Tensor:
     """Batch-norm statistics and affine terms that are not the identity (so folding changes
     the weights), of a size that keeps the activations alive through 8 blocks."""
-    if name.endswith("running_var") or name.endswith("batchnorm.weight"):
+    if name.endswith(("running_var", "batchnorm.weight")):
         return v.uniform_(0.5, 1.5)
-    if name.endswith("running_mean") or name.endswith("batchnorm.bias"):
+    if name.endswith(("running_mean", "batchnorm.bias")):
         return v.normal_(0.0, 0.1)
     return v
 
 
-def resnet18_calls() -> dict[str, Callable[[], torch.Tensor]]:
+def resnet18_calls(channels_last: bool = False) -> dict[str, Callable[[], torch.Tensor]]:
     prog = netc.compile_file(os.path.join(ROOT, "examples/resnet18.net"))
     torch.manual_seed(0)
     o0 = prog.to_torch("ResNet18", opt=0).eval()
@@ -63,7 +65,13 @@ def resnet18_calls() -> dict[str, Callable[[], torch.Tensor]]:
     ref = ResNet18().eval()
     copy_in_order(o0, ref)
     x = torch.randn(8, 3, 224, 224, generator=torch.Generator().manual_seed(0))
-    return {"-O2": lambda: o2(x), "-O0": lambda: o0(x), "hand-written": lambda: ref(x)}
+    calls = {"-O2": lambda: o2(x), "-O0": lambda: o0(x), "hand-written": lambda: ref(x)}
+    if channels_last:  # a layout choice, open to both: the modules and the input in NHWC
+        fmt = torch.channels_last
+        o2c, refc, xc = copy.deepcopy(o2).to(memory_format=fmt), copy.deepcopy(ref).to(memory_format=fmt), \
+            x.contiguous(memory_format=fmt)
+        calls |= {"-O2 NHWC": lambda: o2c(xc), "hand NHWC": lambda: refc(xc)}
+    return calls
 
 
 def agreement(calls: dict) -> float:
@@ -100,6 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--channels-last", action="store_true", help="also time both modules in channels_last")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -108,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{args.warmup} warm-up rounds, {args.reps} interleaved rounds, eval, no_grad\n")
     for name in args.cases:
         with torch.no_grad():
-            calls = resnet18_calls()
+            calls = resnet18_calls(args.channels_last)
             diff = agreement(calls)
             times, quiet = bench(calls, args.warmup, args.reps)
         print(f"{name}  ({CASES[name]}; outputs agree to {diff:.1e} of their scale)")

@@ -294,9 +294,10 @@ class Calls:
         names = [p.name for p in decl.params]
         for k, a in kw.items():
             if k not in names:
-                close = difflib.get_close_matches(k, names, n=1, cutoff=0.6)
+                close = self.close_name(k, names)
+                shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
                 return self.error(f"`{decl.name}` has no parameter `{k}`", a[1], frame,
-                                  hint=f"did you mean `{close[0]}`?" if close else f"parameters: {', '.join(names)}")
+                                  hint=f"did you mean `{close}`?" if close else f"parameters: {shown}")
             if k in bound:
                 return self.error(f"`{decl.name}` parameter `{k}` is given twice", a[1], frame)
             bound[k] = a

@@ -17,10 +17,10 @@ from . import ast
 from .calls import Calls, _show
 from .dims import Dim, DimError, Expr, exact_div, floordiv, is_dim
 from .ir import Graph
-from .limits import MAX_INT, MAX_RANK, MAX_SEQUENCE
+from .limits import MAX_HINTS, MAX_INT, MAX_RANK, MAX_SEQUENCE
 from .loader import Workspace
 from .shapes import declare, match
-from .source import Diagnostics, Span
+from .source import Diagnostics, Span, closest
 from .types import DTYPES
 from .values import POISON, DeclRef, Frame, Layer, Tensor, has_poison, is_static, kind_of
 
@@ -44,6 +44,7 @@ class Elaborator(Calls):
         self._consts: dict[int, object] = {}
         self._const_active: list[ast.ConstDecl] = []
         self._seen: set = set()
+        self._hints = 0
 
     # -- diagnostics ---------------------------------------------------------------------
     def error(self, msg: str, span: Span | None, frame: Frame | None = None, notes=(), hint=None):
@@ -357,9 +358,17 @@ class Elaborator(Calls):
         return f"declare it: a parameter of `{decl.name}`, or a `const`"
 
     def did_you_mean(self, name: str, frame: Frame, extra=()) -> str | None:
-        pool = list(frame.env) + list(self.namespace(frame)) + list(catalogue.all_ops()) + list(extra)
-        close = difflib.get_close_matches(name, pool, n=1, cutoff=0.75)
-        return f"did you mean `{close[0]}`?" if close else None
+        pool = [*frame.env, *self.namespace(frame), *catalogue.all_ops(), *extra]
+        close = self.close_name(name, pool, cutoff=0.75)
+        return f"did you mean `{close}`?" if close else None
+
+    def close_name(self, name: str, pool, cutoff: float = 0.6) -> str | None:
+        """``closest`` for the first MAX_HINTS misspellings of a run; after that, no search (a
+        spec with thousands of errors would make the searches quadratic)."""
+        if self._hints >= MAX_HINTS:
+            return None
+        self._hints += 1
+        return closest(name, pool, cutoff)
 
     def const(self, decl: ast.ConstDecl, span: Span, frame: Frame):
         if id(decl) in self._consts:

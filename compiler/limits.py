@@ -26,3 +26,6 @@ MAX_BLOCK_DEPTH = 64  # blocks inside blocks
 MAX_REPEAT = 4096  # copies in `Block(...) * n`, and layers of a recurrent op
 MAX_NODES = 50_000  # nodes in one model's graph (elaborating 50,000 takes about 3 s)
 DEFAULT_MAX_PARAMS = 10_000_000_000  # parameters of one model (`--max-params`)
+
+# Diagnostics: every error is reported, but only the first ones search for a "did you mean"
+MAX_HINTS = 100

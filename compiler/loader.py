@@ -19,7 +19,7 @@ from importlib import resources
 from . import ast
 from .limits import MAX_FILE_BYTES, MAX_IMPORT_DEPTH
 from .parse import parse
-from .source import Diagnostics, SourceFile, Span
+from .source import Diagnostics, SourceFile, Span, closest
 
 
 @dataclass
@@ -170,17 +170,15 @@ def _load_import(imp: ast.Import, key: str, ws: Workspace, diags, stack) -> None
 
 def _close_file(shown: str, target: str) -> str | None:
     """`did you mean "std/resnet.net"?` for a misspelt import, from the files of its folder."""
-    import difflib
-
     folder, name = os.path.split(target)
     try:
         files = [f for f in os.listdir(folder) if f.endswith(".net")]
     except OSError:
         return None
-    close = difflib.get_close_matches(name, files, n=1, cutoff=0.6)
+    close = closest(name, files)
     if not close:
         return None
-    return f'did you mean "{shown[: len(shown) - len(os.path.basename(shown))]}{close[0]}"?'
+    return f'did you mean "{shown[: len(shown) - len(os.path.basename(shown))]}{close}"?'
 
 
 def _namespace(key: str, ws: Workspace, diags) -> dict[str, ast.Decl]:

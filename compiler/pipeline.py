@@ -15,7 +15,7 @@ from .limits import DEFAULT_MAX_PARAMS
 from .loader import load
 from .parse import parse
 from .shapes import unify
-from .source import Diagnostic, Diagnostics, SourceFile, Span, SpecError
+from .source import Diagnostic, Diagnostics, SourceFile, Span, SpecError, closest
 
 ROLES = (("generator", "discriminator"), ("encoder", "decoder"))
 
@@ -201,10 +201,8 @@ def _handoff(first: Graph, second: Graph):
 
 
 def _close(name: str, pool: list[str]) -> str | None:
-    import difflib
-
-    close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
-    return f"did you mean `{close[0]}`?" if close else None
+    close = closest(name, pool)
+    return f"did you mean `{close}`?" if close else None
 
 
 def _dedupe(items: list[Diagnostic]) -> list[Diagnostic]:

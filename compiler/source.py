@@ -12,6 +12,7 @@ Every AST and IR node carries a :class:`Span`. Errors are collected as
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from dataclasses import dataclass, field
@@ -22,9 +23,23 @@ class SourceFile:
     path: str  # as shown to the user
     text: str
 
+    @functools.cached_property
+    def lines(self) -> list[str]:  # split once: a file with thousands of errors shows thousands of lines
+        return self.text.splitlines()
+
     def line(self, n: int) -> str:
-        lines = self.text.splitlines()
-        return lines[n - 1] if 0 < n <= len(lines) else ""
+        return self.lines[n - 1] if 0 < n <= len(self.lines) else ""
+
+
+def closest(name: str, pool, cutoff: float = 0.6) -> str | None:
+    """The name in ``pool`` most like ``name`` (for "did you mean"), or None. Looks at no more
+    than 500 candidates of about the same length, so that a spec with thousands of names and
+    thousands of errors does not make the hints quadratic."""
+    import difflib
+
+    near = [p for p in dict.fromkeys(pool) if abs(len(p) - len(name)) <= max(2, len(name) // 2)][:500]
+    close = difflib.get_close_matches(name, near, n=1, cutoff=cutoff)
+    return close[0] if close else None
 
 
 @dataclass(frozen=True)

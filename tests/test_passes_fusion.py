@@ -269,17 +269,36 @@ def test_fused_layers_keep_their_names(prog):
 def test_emitted_code(prog):
     opt = prog.optimized(2)
     src = opt.torch_source("ConvBNAct", "Stack", "QKV")
-    assert "conv2d = torch.relu(self.conv2d(x))" in src
-    assert "conv2d_1 = F.leaky_relu(self.conv2d_1(conv2d), 0.2)" in src
-    assert "linear = torch.tanh(self.linear(global_avgpool))" in src
+    assert "conv2d = torch.relu_(self.conv2d(x))" in src
+    assert "conv2d_1 = F.leaky_relu(self.conv2d_1(conv2d), 0.2, inplace=True)" in src
+    assert "linear = torch.tanh_(self.linear(global_avgpool))" in src
     assert "self.q_k_v = nn.Linear(16, 20)" in src and "self.u_w = nn.Linear(16, 8, bias=False)" in src
     assert "torch.split(\n            q_k_v, [8, 8, 4], dim=-1\n        )" in src
     # an nn.ModuleList (same weight names as nn.Sequential), which calls each copy itself
     assert "self.linear = nn.ModuleList([nn.Linear(8, 8), nn.Linear(8, 8), nn.Linear(8, 8)])" in src
-    assert "linear_2 = torch.relu(self.linear[2](linear_1))" in src
+    assert "linear_2 = torch.relu_(self.linear[2](linear_1))" in src
+    acts = opt.torch_source("Acts")
+    assert "F.gelu(self.linear(global_avgpool))" in acts and "F.silu(self.linear_1(linear), inplace=True)" in acts
     np_src = opt.numpy_source("ConvBNAct")
     assert '        activation="leaky_relu",\n        activation_slope=0.2,\n' in np_src
     assert 'padding=1,\n        activation="relu",\n' in np_src
+
+
+def test_in_place_activations_keep_gradients(prog):
+    """The fused activations write over the layer's fresh output (torch.relu_...): autograd
+    still gives -O0's gradients, since no layer's gradient needs its own output."""
+    torch.manual_seed(0)
+    o0 = prog.to_torch("Acts")
+    o2 = prog.to_torch("Acts", opt=2)
+    o2.load_state_dict(prog.convert_weights("Acts", o0.state_dict(), 2))
+    xs = [torch.randn(3, 3, 8, 8), torch.randn(3, 4, 5)]
+    for net in (o0, o2):
+        a, b = net(*xs)
+        (a.square().sum() + b.sum()).backward()
+    g0, g2 = dict(o0.named_parameters()), dict(o2.named_parameters())
+    assert g0.keys() == g2.keys()
+    for k, p in g0.items():
+        assert rel_diff(g2[k].grad.numpy(), p.grad.numpy()) <= 1e-5, k
 
 
 def test_summary_and_diagram_show_the_fusion(prog):
@@ -311,7 +330,7 @@ def test_written_activation_matches_torch(prog):
     """A spec may set ``activation`` itself: both backends apply it at -O0."""
     torch.manual_seed(0)
     module = prog.to_torch("Written").eval()
-    assert "torch.tanh(self.linear(x))" in prog.torch_source("Written")
+    assert "torch.tanh_(self.linear(x))" in prog.torch_source("Written")
     x = np.random.default_rng(0).standard_normal((3, 8)).astype(np.float32)
     got = prog.to_numpy("Written", weights=module.state_dict())(x)
     assert_same(got, run_torch(module, [x]), 1e-5, "Written")

@@ -19,8 +19,8 @@ emitter turns them into expressions over the input shapes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from netc.compiler.ir import Node
