@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from netc.runtime.inputs import random_inputs
 
 import netc
@@ -244,3 +245,52 @@ def test_hostile_file_name(tmp_path):
     assert ast.get_docstring(tree).startswith("PyTorch modules for x")
     assert "os.getcwd()" not in text
     assert_ruff_clean(text)
+
+
+# -- in-place activations ----------------------------------------------------------------------
+
+IN_PLACE = """\
+model InPlace(x: float[N, 3, 8, 8]) {
+    a = x -> conv2d(4, 3, padding=1) -> batchnorm -> relu
+    b = a -> conv2d(4, 3, padding=1)
+    c = b -> relu
+    d = b + c -> sigmoid
+    e = d -> relu -> tanh
+    return e, b
+}
+"""
+
+
+def test_activations_overwrite_only_fresh_unshared_values(tmp_path):
+    """An activation runs in place exactly where its input is the fresh output of an op whose
+    gradient does not read it, read by nothing else and not a result; training gradients are
+    those of the same network written with out-of-place ops."""
+    path = tmp_path / "inplace.net"
+    path.write_text(IN_PLACE)
+    prog = netc.compile_file(path)
+    src = prog.torch_source()
+    assert "relu = torch.relu_(batchnorm)" in src  # batch norm's output, read once
+    assert "relu_1 = torch.relu(b)" in src  # b is read twice, and is a result
+    assert "sigmoid = torch.sigmoid_(add)" in src
+    assert "relu_2 = torch.relu(sigmoid)" in src  # sigmoid's gradient reads its output
+    assert "tanh = torch.tanh(relu_2)" in src  # so does relu's
+
+    torch.manual_seed(0)
+    net = prog.to_torch("InPlace").train()
+    p = dict(net.named_parameters())
+    x = torch.randn(5, 3, 8, 8, requires_grad=True)
+    e, b = net(x)
+    (e.square().sum() + b.sum()).backward()
+    got = {k: v.grad.clone() for k, v in p.items()} | {"x": x.grad.clone()}
+
+    for v in [*p.values(), x]:
+        v.grad = None
+    a = F.relu(F.batch_norm(F.conv2d(x, p["conv2d.weight"], p["conv2d.bias"], padding=1), None, None,
+                            p["batchnorm.weight"], p["batchnorm.bias"], training=True))
+    b_ref = F.conv2d(a, p["b.weight"], p["b.bias"], padding=1)
+    e_ref = torch.tanh(torch.relu(torch.sigmoid(b_ref + torch.relu(b_ref))))
+    torch.testing.assert_close(e, e_ref)
+    (e_ref.square().sum() + b_ref.sum()).backward()
+    want = {k: v.grad for k, v in p.items()} | {"x": x.grad}
+    for k in want:
+        torch.testing.assert_close(got[k], want[k], rtol=1e-5, atol=1e-6, msg=k)

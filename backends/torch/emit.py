@@ -9,6 +9,7 @@ one does. The same spec always gives byte-identical source.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import os
@@ -21,6 +22,7 @@ from netc.compiler.values import RESERVED
 
 from . import ops as _ops  # noqa: F401  (fills LOWERINGS)
 from .lower import LOWERINGS, Code
+from .ops import FRESH, IN_PLACE
 from .prelude import PRELUDE
 from .scopes import Scope, build_tree, group_members, is_chain
 
@@ -348,8 +350,19 @@ class ScopeRenderer:
     def lowered(self, n: Node):
         xs = [self.s.graph.type_of(r) for r in n.inputs]
         low = LOWERINGS[n.op](n, xs)
+        if n.op in IN_PLACE and self.overwritable(n.inputs[0]):
+            low = dataclasses.replace(low, expr=Code(IN_PLACE[n.op]))
         self.t.helpers |= set(low.helpers)
         return low
+
+    def overwritable(self, r: Ref) -> bool:
+        """Whether the one node reading ``r`` may write over it: ``r`` is the fresh output of
+        an op whose gradient does not read it (FRESH, without a fused activation), nothing
+        else reads it, and it is not a result of the model."""
+        g = self.s.graph
+        p = g.producer(r)
+        return (p.op in FRESH and getattr(p.attrs, "activation", None) is None and len(p.types) == 1
+                and len(g.g.out_edges(p.id)) == 1 and all(ref != r for _, ref in g.outputs))
 
     def holes(self, n: Node, module_attr: str, inputs: bool = True) -> dict:
         """The named holes of a node's code; ``inputs=False`` for its module's constructor,

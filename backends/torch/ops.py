@@ -106,6 +106,24 @@ def fixed(node, xs):
     return _fn(Code(FIXED[node.op]))
 
 
+# The in-place form of an activation, written where its input is a fresh tensor that nothing
+# else reads (``relu = torch.relu_(batchnorm)``, as torchvision writes ``nn.ReLU(inplace=True)``):
+# it saves allocating and first touching an activation-sized buffer. The emitter decides
+# where (``ScopeEmitter.overwritable``); the producers it accepts are FRESH.
+IN_PLACE = {
+    "relu": "torch.relu_({x0})",
+    "tanh": "torch.tanh_({x0})",
+    "sigmoid": "torch.sigmoid_({x0})",
+}
+
+# Ops whose single output is a new tensor (never a view of an input) and whose gradient does
+# not read that output, so that overwriting it leaves autograd correct: convolutions, linear
+# layers, normalisations, and the arithmetic that reads only its inputs. (Not relu, tanh,
+# sigmoid, exp, softmax: their gradients read their outputs.)
+FRESH = frozenset({"conv1d", "conv2d", "conv_transpose2d", "linear", "batchnorm", "layernorm",
+                   "groupnorm", "add", "sub", "mul", "matmul"})
+
+
 for _name in FIXED:
     lowering(_name)(fixed)
 

@@ -32,10 +32,10 @@ class Basic(nn.Module):
 
     def forward(self, x):
         conv_bn = self.conv_bn(x)  # resnet.net:16
-        relu = torch.relu(conv_bn)  # resnet.net:16
+        relu = torch.relu_(conv_bn)  # resnet.net:16
         conv_bn_1 = self.conv_bn_1(relu)  # resnet.net:16
         add = conv_bn_1 + x  # resnet.net:18
-        relu_1 = torch.relu(add)  # resnet.net:18
+        relu_1 = torch.relu_(add)  # resnet.net:18
         return relu_1
 
 
@@ -50,11 +50,11 @@ class Basic2(nn.Module):
 
     def forward(self, x):
         conv_bn = self.conv_bn(x)  # resnet.net:16
-        relu = torch.relu(conv_bn)  # resnet.net:16
+        relu = torch.relu_(conv_bn)  # resnet.net:16
         conv_bn_1 = self.conv_bn_1(relu)  # resnet.net:16
         skip = self.skip(x)  # resnet.net:17
         add = conv_bn_1 + skip  # resnet.net:18
-        relu_1 = torch.relu(add)  # resnet.net:18
+        relu_1 = torch.relu_(add)  # resnet.net:18
         return relu_1
 
 
@@ -75,7 +75,7 @@ class ResNet18(nn.Module):
 
     def forward(self, image):
         conv_bn = self.conv_bn(image)  # [N, 64, 112, 112]  resnet18.net:7
-        relu = torch.relu(conv_bn)  # [N, 64, 112, 112]  resnet18.net:7
+        relu = torch.relu_(conv_bn)  # [N, 64, 112, 112]  resnet18.net:7
         # [N, 64, 56, 56]  resnet18.net:7
         maxpool2d = F.max_pool2d(relu, 3, stride=2, padding=1)
         basic = self.basic(maxpool2d)  # [N, 64, 56, 56]  resnet18.net:8
