@@ -37,7 +37,7 @@ EXPECTED = {  # the op table of the language brief, by group
              "upsample"],
     "norm": ["batchnorm", "layernorm", "groupnorm", "dropout"],
     "activation": ["relu", "leaky_relu", "gelu", "silu", "tanh", "sigmoid", "softmax", "log_softmax"],
-    "shape": ["flatten", "reshape", "transpose", "permute", "concat", "split", "mean", "sum", "positions"],
+    "shape": ["flatten", "reshape", "transpose", "permute", "concat", "split", "mean", "sum", "positions", "memory_format"],
     "recurrent": ["rnn", "lstm", "gru", "scan"],
     "attention": ["self_attention", "cross_attention", "attention", "positional_encoding"],
     "math": ["add", "sub", "mul", "div", "matmul", "neg", "constant", "sqrt", "exp", "log", "abs",

@@ -1,4 +1,5 @@
-"""The layer fusions of -O2 (fold_batchnorm, fuse_qkv, fuse_activation), tested the torch.fx way.
+"""The layer fusions of -O2 (fold_batchnorm, fuse_qkv, fuse_activation) and its layout pass
+(use_channels_last), tested the torch.fx way.
 
 Each case runs one pass on a copy of a small model's graph and checks the expected node
 delta, that ``changed`` is true exactly when the graph changed, that the graph verifies and
@@ -28,7 +29,7 @@ import netc
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 PASSES = {p.name: p for p in all_passes()}
-FUSIONS = ["fold_batchnorm", "fuse_qkv", "fuse_activation"]
+FUSIONS = ["fold_batchnorm", "fuse_qkv", "fuse_activation", "use_channels_last"]
 # Big examples made small, as in test_numpy_backend.py.
 SMALL = {
     "dcgan": {"ngf": 8, "ndf": 8},
@@ -101,6 +102,11 @@ block Proj(x: [N, T, D]) {
 model Blocks(x: float[N, T, 16]) -> float[N, T, 4] {
     return (x -> Proj) + (x -> linear(4))
 }
+
+# use_channels_last
+model Up(z: float[N, 8]) -> float[N, 3, 8, 8] {
+    return z -> linear(64) -> reshape(-1, 4, 4, 4) -> conv_transpose2d(3, 2, stride=2) -> tanh
+}
 model Tied(x: float[N, 8]) -> float[N, 8] {
     let fc = linear(8)
     return (x -> fc) + (x -> fc) + (x -> linear(8))
@@ -123,6 +129,11 @@ CASES = [
     ("fuse_activation", "ConvBNAct", {}, None),  # each activation reads a batchnorm
     ("fuse_qkv", "QKV", {"linear": -3, "split": 2}, "fused linear `q`, `k`, `v` ==> linear `q_k_v` (out=20)"),
     ("fuse_qkv", "Blocks", {}, "which reads the same input: they are in different blocks"),
+    ("use_channels_last", "ConvBNAct", {"memory_format": 1}, "input `x` converted to channels-last"),
+    ("use_channels_last", "TwoReaders", {"memory_format": 2}, "result `add` back to the standard layout"),
+    ("use_channels_last", "Up", {"memory_format": 2}, "reshape `reshape` converted to channels-last"),
+    ("use_channels_last", "MiniResNet", {"memory_format": 1}, "input `x` converted to channels-last"),
+    ("use_channels_last", "Seq", {}, None),  # conv1d: no channels-last layout
     ("fuse_qkv", "Tied", {}, "linear `fc_1` not fused with the other readers of its input: `fc_1` applies the weights of `fc`"),
 ]
 
@@ -242,6 +253,35 @@ def test_pass(prog, name, model, delta, says):
     check_numerics(prog, model, opt, sd, convert, SMALL_SIZES)
 
 
+@pytest.mark.parametrize("model", ["TwoReaders", "Up", "MiniResNet"])
+def test_channels_last_in_torch(prog, model):
+    """At -O2 every convolution gets a channels-last input in inference (no_grad), results
+    leave contiguous; training keeps the standard layout (oneDNN's channels-last weight
+    gradient of a strided 1x1 convolution with 8 input channels crashes: MiniResNet's skip)
+    and gives the gradients of -O2 without the pass."""
+    torch.manual_seed(0)
+    o0 = prog.optimized(2, disable=("use_channels_last",)).to_torch(model)  # the same, but for the layout
+    o2 = prog.to_torch(model, opt=2)
+    o2.load_state_dict(o0.state_dict())
+    seen = []
+    for m in o2.modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+            m.register_forward_pre_hook(lambda _, xs: seen.append(xs[0].is_contiguous(memory_format=torch.channels_last)))
+    x = torch.randn(3, *[int(d) for d in prog.graph(model).input_nodes()[0].type.shape[1:]])
+    with torch.no_grad():
+        want, got = o0(x), o2(x)
+    assert seen and all(seen)
+    assert got.is_contiguous() and rel_diff(got.numpy(), want.numpy()) <= 1e-5
+    seen.clear()
+    for net in (o0, o2):
+        net(x).square().sum().backward()
+    assert seen and not any(seen)
+    g0, g2 = dict(o0.named_parameters()), dict(o2.named_parameters())
+    assert g0.keys() == g2.keys()
+    for k, p in g0.items():
+        assert rel_diff(g2[k].grad.numpy(), p.grad.numpy()) <= 1e-5, k
+
+
 def test_every_fusion_is_tested():
     assert {c[0] for c in CASES} == set(FUSIONS)
     assert all(PASSES[p].level == 2 for p in FUSIONS)
@@ -255,8 +295,8 @@ def test_every_fusion_is_tested():
 def test_fused_layers_keep_their_names(prog):
     opt = prog.optimized(2)
     g = opt.graph("ConvBNAct")
-    assert [n.op for n in g.nodes()] == ["input", "conv2d", "conv2d", "conv_transpose2d", "global_avgpool",
-                                         "linear"]
+    assert [n.op for n in g.nodes()] == ["input", "memory_format", "conv2d", "conv2d", "conv_transpose2d",
+                                         "global_avgpool", "linear"]
     assert set(g.weights()) == {f"{n}.{p}" for n in ("conv2d", "conv2d_1", "conv_transpose2d", "linear")
                                 for p in ("weight", "bias")}
     conv = g.node("conv2d_1")
@@ -269,7 +309,8 @@ def test_fused_layers_keep_their_names(prog):
 def test_emitted_code(prog):
     opt = prog.optimized(2)
     src = opt.torch_source("ConvBNAct", "Stack", "QKV")
-    assert "conv2d = torch.relu_(self.conv2d(x))" in src
+    assert "channels_last = x if torch.is_grad_enabled() else x.contiguous(" in src  # use_channels_last
+    assert "conv2d = torch.relu_(self.conv2d(channels_last))" in src
     assert "conv2d_1 = F.leaky_relu(self.conv2d_1(conv2d), 0.2, inplace=True)" in src
     assert "linear = torch.tanh_(self.linear(global_avgpool))" in src
     assert "self.q_k_v = nn.Linear(16, 20)" in src and "self.u_w = nn.Linear(16, 8, bias=False)" in src

@@ -319,6 +319,17 @@ def dropout(node, xs):
 
 # -- shape -----------------------------------------------------------------------------------
 
+@lowering("memory_format")
+def memory_format(node, xs):
+    # Channels-last for inference only: while autograd records, oneDNN's channels-last
+    # weight gradient of a strided 1x1 convolution with few input channels crashes or
+    # miscomputes (oneDNN issue 6035; torch 2.13 segfaults), so training keeps the standard
+    # layout.
+    if node.attrs.format == "channels_last":
+        return _fn(Code("{x0} if torch.is_grad_enabled() else {x0}.contiguous(memory_format=torch.channels_last)"))
+    return _fn(Code("{x0}.contiguous()"))
+
+
 @lowering("flatten")
 def flatten(node, xs):
     a = node.attrs

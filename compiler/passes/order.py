@@ -2,7 +2,7 @@
 
 -O1 (safe clean-ups): fold_constants, remove_noops, fold_reshapes, eliminate_common_subexpressions
 -O2 (inference): remove_dropout, fold_batchnorm, fuse_layernorm, fuse_attention, fuse_qkv,
-                 fuse_activation, fuse_elementwise
+                 fuse_activation, fuse_elementwise, use_channels_last
 last: eliminate_dead_code
 """
 
@@ -18,5 +18,6 @@ from . import fuse_attention  # noqa: F401
 from . import fuse_qkv  # noqa: F401
 from . import fuse_activation  # noqa: F401
 from . import fuse_elementwise  # noqa: F401
+from . import use_channels_last  # noqa: F401
 from . import eliminate_dead_code  # noqa: F401
 # isort: on

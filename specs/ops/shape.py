@@ -1,8 +1,10 @@
 """Data movement and reductions: ``flatten``, ``reshape``, ``transpose``, ``permute``,
-``concat``, ``split``, ``mean``, ``sum``, ``positions``. MACs: 0.
+``concat``, ``split``, ``mean``, ``sum``, ``positions``, ``memory_format``. MACs: 0.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 from netc.compiler.dims import DimError, Expr, exact_div, product
 from netc.compiler.limits import MAX_OUTPUTS
@@ -17,6 +19,27 @@ DimAttr = int | Expr
 
 class _Shape(Op):
     group = "shape"
+
+
+@register
+class MemoryFormat(_Shape):
+    """The same values stored in another layout: ``channels_last`` (N, H, W, C) or ``contiguous``."""
+
+    # Made by -O2's use_channels_last: channels-last is the layout convolution kernels run
+    # fastest on. The NumPy executor treats it as the identity.
+
+    name = "memory_format"
+    signature = 'memory_format(format="contiguous")'
+
+    class Attrs(catalogue.Attrs):
+        format: Literal["contiguous", "channels_last"] = "contiguous"
+
+    @classmethod
+    def shape(cls, xs, a):
+        x = xs[0]
+        if a.format == "channels_last" and x.rank != 4:
+            raise ShapeError(f"channels_last needs a 4-d input [N, C, H, W]; got {x}")
+        return x
 
 
 @register

@@ -7,6 +7,13 @@ import numpy as np
 from ._table import kernel
 
 
+@kernel("memory_format")
+def memory_format(x, format="contiguous"):
+    """The identity: a memory layout is the torch backend's concern (NumPy arrays here keep
+    the layout each kernel gives them)."""
+    return x
+
+
 @kernel("flatten")
 def flatten(x, start=1, end=-1):
     """Merge dims ``start`` to ``end`` (inclusive) into one."""
