@@ -48,6 +48,11 @@ def _threads(argv: list[str]) -> int:
 THREADS = _threads(sys.argv[1:])
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = str(THREADS)
+# OpenBLAS's idle workers spin for 2**28 cycles (about 0.1 s) after each call before they
+# sleep: in an interleaved benchmark they would take a core from the torch call that comes
+# next (inflating torch's time by up to 60% here, and flattering the ratio). 2**4 cycles:
+# they sleep at once, so each side runs on its own two threads.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 import argparse
 import json

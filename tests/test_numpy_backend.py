@@ -592,3 +592,37 @@ def test_symbolic_sizes_are_read_from_inputs():
     src = compile_example("autoencoder").numpy_source("Decoder")
     assert "N = z.shape[0]" in src and "reshape(relu_, shape=(N, 32, 7, 7))" in src
     assert isinstance(compile_example("autoencoder").graph("Decoder").node("reshape").attrs.shape[0], Expr)
+
+
+# -- scratch buffers: reused between calls, never shared ------------------------------------------
+
+SCRATCH = """\
+model Scratch(x: float[N, 4, 16, 16]) {
+    a = x -> conv2d(4, 3, stride=2, padding=1)
+    b = a -> conv2d(4, 3, padding=1)
+    c = a -> conv2d(4, 3, padding=2, dilation=2) -> maxpool2d(3, stride=1, padding=1)
+    return b + c
+}
+"""
+
+
+def test_scratch_buffers_are_reused_safely(tmp_path):
+    """The three convolutions gather columns of one shape with different padding, so they
+    reuse one scratch buffer whose zeros differ; calls one after another and from four threads
+    at once give torch's numbers every time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = tmp_path / "scratch.net"
+    path.write_text(SCRATCH)
+    prog = netc.compile_file(path)
+    torch.manual_seed(0)
+    module = prog.to_torch("Scratch").eval()
+    ex = prog.to_numpy("Scratch", weights=module.state_dict())
+    xs = [np.random.default_rng(i).standard_normal((2, 4, 16, 16)).astype(np.float32) for i in range(8)]
+    want = [run_torch(module, [x]) for x in xs]
+    for x, w in zip(xs * 2, want * 2):
+        assert_close(ex(x), w, np.float32, "sequential")
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(5):
+            for got, w in zip(pool.map(ex, xs), want):
+                assert_close(got, w, np.float32, "threads")

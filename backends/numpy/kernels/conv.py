@@ -1,8 +1,9 @@
 """Convolution kernels: ``conv1d``, ``conv2d``, ``conv_transpose2d``.
 
-A convolution pads, gathers its input columns with one strided slice per kernel offset
-(im2col, laid out [C*kernel, N*positions]), and contracts them with the weights in one
-matmul per group; a transposed convolution
+A convolution gathers its input columns with one strided slice per kernel offset, padding
+included (im2col, laid out [C*kernel, N*positions]), and contracts them with the weights in
+one matmul per group; the columns and the matmul's output live in scratch buffers reused
+from call to call (``_scratch``). A transposed convolution
 multiplies every input pixel by the kernel in one matmul and adds the products into place
 with one strided slice per kernel position.
 """
@@ -21,6 +22,21 @@ def _ntuple(v, n):
 
 
 @helper
+def _scratch(shape, dtype, back=None, _free={}):  # noqa: B006  (_free: the cache, kept between calls)
+    """A scratch buffer for a kernel's intermediate: one an earlier call gave ``back`` when
+    there is one of this shape and dtype, else a new one. Fresh memory costs a page fault per
+    4 KB on first touch (about a third of an im2col copy's time); reused memory does not.
+    A buffer is taken out of the cache while in use, so concurrent calls never share one,
+    and the cache keeps at most 512 MB."""
+    if back is not None:
+        if sum(b.nbytes for b in _free.values()) + back.nbytes <= 1 << 29:
+            _free[(back.shape, back.dtype.str)] = back
+        return None
+    buf = _free.pop((tuple(shape), np.dtype(dtype).str), None)
+    return np.empty(shape, dtype) if buf is None else buf
+
+
+@helper
 def _conv(x, weight, bias, stride, padding, dilation, groups):
     """N-d convolution of x [N, C, *size] with weight [O, C/groups, *kernel], torch's rules."""
     nd = x.ndim - 2
@@ -28,26 +44,41 @@ def _conv(x, weight, bias, stride, padding, dilation, groups):
     stride, dilation = _ntuple(stride, nd), _ntuple(dilation, nd)
     if padding == "same":  # torch puts the odd one out at the end
         total = [d * (kk - 1) for d, kk in zip(dilation, k)]
-        pads = [(t // 2, t - t // 2) for t in total]
+        before = [t // 2 for t in total]
+        after = [t - t // 2 for t in total]
     else:
-        pads = [(p, p) for p in _ntuple(padding, nd)]
-    if any(p for pair in pads for p in pair):
-        x = np.pad(x, [(0, 0), (0, 0), *pads])
+        before = after = list(_ntuple(padding, nd))
     n, c = x.shape[:2]
-    out = [(size - d * (kk - 1) - 1) // s + 1 for size, kk, s, d in zip(x.shape[2:], k, stride, dilation)]
+    size = x.shape[2:]
+    out = [(m + b + a - d * (kk - 1) - 1) // s + 1
+           for m, b, a, kk, s, d in zip(size, before, after, k, stride, dilation)]
     o, g = weight.shape[0], groups
-    # im2col as [C, *kernel, N, *out], one strided slice of x per kernel offset: then one
-    # matmul per group covers the whole batch (one large BLAS call rather than one per sample,
+    # im2col as [C, *kernel, N, *out], one strided slice of x per kernel offset, padding
+    # included: the window positions an offset puts outside x get zeros. Then one matmul
+    # per group covers the whole batch (one large BLAS call rather than one per sample,
     # which costs more in thread hand-offs than the output transpose it would save).
-    cols = np.empty((c, *k, n, *out), dtype=x.dtype)
+    cols = _scratch((c, *k, n, *out), x.dtype)
     xt = x.swapaxes(0, 1)
     for offset in np.ndindex(*k):
-        cols[(slice(None), *offset)] = xt[(slice(None), slice(None)) + tuple(
-            slice(i * d, i * d + (m - 1) * s + 1, s) for i, d, m, s in zip(offset, dilation, out, stride))]
-    cols = cols.reshape(g, -1, n * int(np.prod(out)))  # [G, C/G*prod(kernel), N*prod(out)]
-    y = np.matmul(weight.reshape(g, o // g, -1), cols)  # [G, O/G, N*prod(out)]
-    y = y.reshape(o, n, *out).swapaxes(0, 1)  # [N, O, *out], written out in C order below
-    return np.ascontiguousarray(y) if bias is None else np.add(y, bias.reshape(o, *(1,) * nd), order="C")
+        dst, src = [slice(None), *offset, slice(None)], [slice(None), slice(None)]
+        for i, m, b, s, d, full in zip(offset, size, before, stride, dilation, out):
+            lo = min(max(0, -((i * d - b) // s)), full)  # first position whose input is inside x
+            hi = max(min(full, -((i * d - b - m) // s)), lo)  # one past the last
+            start = lo * s + i * d - b
+            dst.append(slice(lo, hi))
+            src.append(slice(start, start + (hi - lo - 1) * s + 1, s) if hi > lo else slice(0, 0))
+            if lo or hi < full:  # the padding: zeros before lo and from hi on
+                cols[(*dst[:-1], slice(0, lo))] = 0
+                cols[(*dst[:-1], slice(hi, None))] = 0
+        cols[tuple(dst)] = xt[tuple(src)]
+    positions = n * int(np.prod(out))
+    y = _scratch((g, o // g, positions), np.result_type(x, weight))
+    np.matmul(weight.reshape(g, o // g, -1), cols.reshape(g, -1, positions), out=y)  # [G, O/G, N*prod(out)]
+    _scratch(None, None, back=cols)
+    t = y.reshape(o, n, *out).swapaxes(0, 1)  # [N, O, *out], written out in C order
+    result = np.ascontiguousarray(t) if bias is None else np.add(t, bias.reshape(o, *(1,) * nd), order="C")
+    _scratch(None, None, back=y)
+    return result
 
 
 @kernel("conv1d")

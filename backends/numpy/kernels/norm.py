@@ -13,8 +13,11 @@ from ._table import kernel
 def batchnorm(x, weight, bias, running_mean, running_var, eps=1e-5):
     """(x - running_mean) / sqrt(running_var + eps) * weight + bias per channel (dim 1)."""
     shape = (-1,) + (1,) * (x.ndim - 2)
-    scale = (weight / np.sqrt(running_var + eps)).reshape(shape)
-    return (x - running_mean.reshape(shape)) * scale + bias.reshape(shape)
+    scale = weight / np.sqrt(running_var + eps)
+    y = np.subtract(x, running_mean.reshape(shape))  # one buffer, two passes in place after it
+    y *= scale.reshape(shape)
+    y += bias.reshape(shape)
+    return y
 
 
 @kernel("layernorm")

@@ -8,27 +8,41 @@ from __future__ import annotations
 import numpy as np
 
 from ._table import helper, kernel
-from .conv import _ntuple
+from .conv import _ntuple, _scratch
 
 
 @helper
 def _pool(x, kernel, stride, padding, fill, combine):
     """Combine (np.maximum, np.add) the windows of x [N, C, *size], padded with ``fill``, into
-    [N, C, *out]: one strided slice of the input per kernel offset, folded into one buffer
-    (a reduction over a window view's small trailing axes is several times slower)."""
+    [N, C, *out], one spatial dim at a time (both are separable): along each dim, one strided
+    slice per kernel offset folded into one buffer. The first dims select whole rows, which
+    are contiguous, and the window is k reads per dim rather than k**nd strided reads (a
+    reduction over a window view's small trailing axes is several times slower still)."""
     nd = x.ndim - 2
     kernel = _ntuple(kernel, nd)
     stride = kernel if stride is None else _ntuple(stride, nd)
     pads = _ntuple(padding, nd)
+    padded = None
     if any(pads):
-        x = np.pad(x, [(0, 0), (0, 0), *((p, p) for p in pads)], constant_values=fill)
-    out = [(n - k) // s + 1 for n, k, s in zip(x.shape[2:], kernel, stride)]
-    acc = None
-    for offset in np.ndindex(*kernel):
-        window = x[(slice(None), slice(None)) + tuple(slice(o, o + (m - 1) * s + 1, s)
-                                                      for o, m, s in zip(offset, out, stride))]
-        acc = window.copy() if acc is None else combine(acc, window, out=acc)
-    return acc
+        padded = _scratch((*x.shape[:2], *(m + 2 * p for m, p in zip(x.shape[2:], pads))), x.dtype)
+        inner = tuple(slice(p, p + m) for p, m in zip(pads, x.shape[2:]))
+        for d, p in enumerate(pads):  # the borders, dim by dim
+            if p:
+                edge = (slice(None),) * (d + 2)
+                padded[(*edge, slice(0, p))] = fill
+                padded[(*edge, slice(p + x.shape[d + 2], None))] = fill
+        padded[(slice(None), slice(None), *inner)] = x
+        x = padded
+    for d, (k, s) in enumerate(zip(kernel, stride)):
+        m = (x.shape[d + 2] - k) // s + 1
+        lead = (slice(None),) * (d + 2)
+        acc = x[(*lead, slice(0, (m - 1) * s + 1, s))].copy()
+        for o in range(1, k):
+            combine(acc, x[(*lead, slice(o, o + (m - 1) * s + 1, s))], out=acc)
+        x = acc
+    if padded is not None:
+        _scratch(None, None, back=padded)
+    return x
 
 
 @kernel("maxpool1d")
