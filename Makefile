@@ -35,6 +35,14 @@ test: venv
 	@$(VPY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; fi; exit $$rc
 
+# The main job on one example: check, summarise, compile to PyTorch (and NumPy), draw it,
+# and run both backends on the same weights. Everything it writes goes to build/ (ignored).
 demo: venv
-	$(VENV)/bin/netc summary examples/lenet.net
 	$(VENV)/bin/netc check examples/resnet18.net
+	$(VENV)/bin/netc summary examples/lenet.net
+	mkdir -p build
+	$(VENV)/bin/netc compile examples/resnet18.net --backend torch -O2 -o build/resnet18.py
+	$(VENV)/bin/netc compile examples/resnet18.net --backend numpy -o build/resnet18_numpy.py
+	$(VENV)/bin/netc render examples/resnet18.net --depth 1 -o build/resnet18.svg
+	$(VENV)/bin/netc verify examples/lenet.net
+	@echo "wrote build/resnet18.py, build/resnet18_numpy.py, build/resnet18.svg"

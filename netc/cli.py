@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="weights and float inputs")
         c.add_argument("--size", dest="sizes", action="append", default=[], metavar="SYM=K",
                        help="the size of an input dim symbol, e.g. --size T=16 (default N=2, others 5)")
+        c.add_argument("-O", dest="opt", type=int, choices=[0, 1, 2], default=0,
+                       help="run the program optimised at this level (both backends; default 0)")
     return p
 
 
@@ -264,6 +266,8 @@ def cmd_render(args) -> int:
 def _run_setup(args) -> tuple[Program, list[str], dict[str, int]]:
     """The program, the models or pairs to run (default: every model) and the --size values."""
     prog = _load(args)
+    if args.opt:
+        prog = prog.optimized(args.opt)
     for name in args.model or []:
         if name not in prog.models:
             raise UsageError([Diagnostic(f"--model {name}: no such model or pair; the spec has "

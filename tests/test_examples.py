@@ -20,14 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
-try:
-    import torch
-    from torch import nn
-except ImportError:  # the cross-checks need torch; the rest of the file does not
-    torch = nn = None
-
-needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed")
+import torch
+from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -235,7 +229,6 @@ def meta(build):
         return build()
 
 
-@needs_torch
 def test_transformer_matches_torch():
     m = meta(lambda: nn.Transformer(batch_first=True))
     assert sum(p.numel() for p in m.parameters()) == 44_140_544
@@ -261,7 +254,6 @@ def resnet18(classes=1000):
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, classes))
 
 
-@needs_torch
 def test_resnet18_matches_torch():
     same_model("resnet18.net", "ResNet18", meta(resnet18))
     assert params("resnet18.net", "ResNet18", "-D", "classes=10") == \
@@ -283,7 +275,6 @@ def vgg11():
                       nn.Linear(4096, 4096), nn.ReLU(True), nn.Dropout(), nn.Linear(4096, 1000)))
 
 
-@needs_torch
 def test_vgg11_matches_torch():
     same_model("vgg11.net", "VGG11", meta(vgg11))
 
@@ -305,7 +296,6 @@ def dcgan(nz=100, ngf=64, ndf=64, nc=3):
     return g, d
 
 
-@needs_torch
 def test_dcgan_matches_torch():
     g, d = meta(dcgan)
     same_model("dcgan.net", "Generator", g)
@@ -315,7 +305,6 @@ def test_dcgan_matches_torch():
     assert tuple(d(torch.empty(2, 3, 64, 64, device="meta")).shape) == (2, 1, 1, 1)
 
 
-@needs_torch
 def test_gru_classifier_matches_torch():
     # embedding -> bidirectional GRU -> mean over time -> linear
     m = meta(lambda: nn.ModuleList([nn.Embedding(20000, 128),
@@ -324,14 +313,12 @@ def test_gru_classifier_matches_torch():
     same_model("gru_classifier.net", "GRUClassifier", m)
 
 
-@needs_torch
 def test_lstm_lm_matches_torch():
     m = meta(lambda: nn.Sequential(nn.Embedding(10000, 650), nn.LSTM(650, 650, num_layers=2, dropout=0.5,
                                                                        batch_first=True), nn.Linear(650, 10000)))
     same_model("lstm_lm.net", "LSTMLanguageModel", m)
 
 
-@needs_torch
 def test_seq2seq_matches_torch():
     def side():
         return [nn.Embedding(16000, 256), nn.LSTM(256, 512, num_layers=2, dropout=0.2, batch_first=True)]
@@ -355,14 +342,12 @@ def gpt2(vocab=50257, context=1024, layers=12, heads=12, d=768, p=0.1):
     return m
 
 
-@needs_torch
 def test_gpt2_matches_torch():
     m = meta(gpt2)
     assert sum(p.numel() for p in m.parameters()) == 124_439_808
     same_model("gpt2.net", "GPT2", m)
 
 
-@needs_torch
 def test_lenet_matches_torch():
     m = meta(lambda: nn.Sequential(
         nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
@@ -371,7 +356,6 @@ def test_lenet_matches_torch():
     same_model("lenet.net", "LeNet", m)
 
 
-@needs_torch
 def test_autoencoder_matches_torch():
     enc = meta(lambda: nn.Sequential(
         nn.Conv2d(1, 16, 3, 2, 1), nn.ReLU(), nn.Conv2d(16, 32, 3, 2, 1), nn.ReLU(),

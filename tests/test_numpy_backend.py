@@ -461,9 +461,9 @@ def test_source_imports_only_numpy_and_math(spec, name):
 
 
 RUFF = shutil.which("ruff", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+assert RUFF, "ruff is not installed (a dev dependency: pip install -e '.[dev]')"
 
 
-@pytest.mark.skipif(RUFF is None, reason="ruff is not installed")
 def test_source_is_ruff_clean(tmp_path):
     for spec, name in [("char_rnn", "CharLSTM"), ("gpt2", "GPT2"), ("autoencoder", "AutoEncoder"),
                        ("transformer", "Transformer")]:

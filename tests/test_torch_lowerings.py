@@ -364,9 +364,9 @@ def test_prelude_source_order_and_spacing():
 
 
 RUFF = shutil.which("ruff", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+assert RUFF, "ruff is not installed (a dev dependency: pip install -e '.[dev]')"
 
 
-@pytest.mark.skipif(RUFF is None, reason="ruff is not installed")
 def test_prelude_is_ruff_clean(tmp_path):
     """With ruff's default settings (line length 88), outside the project's configuration."""
     path = tmp_path / "gen.py"

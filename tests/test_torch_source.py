@@ -77,8 +77,7 @@ def test_same_source_in_separate_processes():
 # -- ruff, imports -----------------------------------------------------------------------------
 
 def ruff(*args: str, text: str) -> subprocess.CompletedProcess:
-    if not RUFF.exists():
-        pytest.skip(f"ruff is not installed beside {sys.executable}")
+    assert RUFF.exists(), f"ruff is not installed beside {sys.executable} (a dev dependency)"
     return subprocess.run([str(RUFF), *args, "--isolated", "-"], input=text, capture_output=True, text=True,
                           check=False)
 

@@ -58,6 +58,15 @@ def test_verify_every_example(capsys, spec, dtype):
         assert dt == dtype and verdict == "ok" and float(rel) <= tol and float(shown_tol) == tol, out
 
 
+@pytest.mark.parametrize("spec", SPECS)
+def test_verify_every_example_at_O2(capsys, spec):
+    """Both backends run the -O2 program (fused layers, channels-last, ...) and agree."""
+    code, out, err = netc(capsys, "verify", *spec_args(spec), "-O", "2", "--dtype", "float64")
+    assert code == 0, out + err
+    verdicts = VERDICT.findall(out)
+    assert verdicts and all(v[5] == "ok" and float(v[3]) <= 1e-10 for v in verdicts), out
+
+
 @pytest.mark.parametrize("spec, pair", PAIRS)
 def test_verify_pair_checks_both_models(capsys, spec, pair):
     code, out, err = netc(capsys, "verify", *spec_args(spec), "--model", pair)
