@@ -53,6 +53,9 @@ def _conv(x, weight, bias, stride, padding, dilation, groups):
     out = [(m + b + a - d * (kk - 1) - 1) // s + 1
            for m, b, a, kk, s, d in zip(size, before, after, k, stride, dilation)]
     o, g = weight.shape[0], groups
+    if nd == 2 and g == 1 and stride == (1, 1) and dilation == (1, 1) and \
+            size[1] + before[1] + after[1] <= 1.15 * out[1]:
+        return _conv2d_rows(x, weight, bias, before, after, out)
     # im2col as [C, *kernel, N, *out], one strided slice of x per kernel offset, padding
     # included: the window positions an offset puts outside x get zeros. Then one matmul
     # per group covers the whole batch (one large BLAS call rather than one per sample,
@@ -79,6 +82,48 @@ def _conv(x, weight, bias, stride, padding, dilation, groups):
     result = np.ascontiguousarray(t) if bias is None else np.add(t, bias.reshape(o, *(1,) * nd), order="C")
     _scratch(None, None, back=y)
     return result
+
+
+@helper
+def _conv2d_rows(x, weight, bias, before, after, out):
+    """A 2-d convolution with stride 1, per sample, on the rows of its padded image laid end
+    to end: for kernel offset (i, j) the input of every output position is one contiguous
+    slice of that flat image, shifted by i * row + j, so gathering the columns is one
+    contiguous copy per offset and channel block, and the matmul writes the sample's output
+    [O, positions] directly. The positions run over the padded width; the last kw - 1 of each
+    row read across the row's end and are dropped (few when the image is much wider than the
+    kernel: the caller checks)."""
+    n, c, h, w = x.shape
+    o, _, kh, kw = weight.shape
+    hp, wp = h + before[0] + after[0], w + before[1] + after[1]
+    oh, ow = out
+    span = oh * wp
+    flat = _scratch((n, c, hp * wp + kw), x.dtype)  # kw spare: the last offset reads past the end
+    image = flat[:, :, :hp * wp].reshape(n, c, hp, wp)
+    image[:, :, :before[0]] = 0
+    image[:, :, before[0] + h:] = 0
+    image[:, :, :, :before[1]] = 0
+    image[:, :, :, before[1] + w:] = 0
+    flat[:, :, hp * wp:] = 0
+    image[:, :, before[0]:before[0] + h, before[1]:before[1] + w] = x
+    cols = _scratch((kh * kw * c, span), x.dtype)
+    wide = _scratch((o, span), np.result_type(x, weight))
+    matrix = weight.transpose(0, 2, 3, 1).reshape(o, -1)  # [O, kh*kw*C], offsets outermost like cols
+    y = np.empty((n, o, oh, ow), wide.dtype)
+    for s in range(n):
+        for i in range(kh):
+            for j in range(kw):
+                k = (i * kw + j) * c
+                cols[k:k + c] = flat[s, :, i * wp + j:i * wp + j + span]
+        np.matmul(matrix, cols, out=wide)
+        rows = wide.reshape(o, oh, wp)[:, :, :ow]
+        if bias is None:
+            y[s] = rows
+        else:
+            np.add(rows, bias.reshape(o, 1, 1), out=y[s])
+    for buf in (flat, cols, wide):
+        _scratch(None, None, back=buf)
+    return y
 
 
 @kernel("conv1d")
