@@ -628,18 +628,23 @@ def test_scratch_buffers_are_reused_safely(tmp_path):
                 assert_close(got, w, np.float32, "threads")
 
 
-@pytest.mark.parametrize("shape, kernel, padding, bias", [
-    ((2, 3, 6, 40), 3, 1, True),
-    ((2, 3, 5, 64), 4, "same", False),  # asymmetric padding: torch puts the odd one at the end
-    ((1, 4, 7, 48), (1, 3), (0, 1), True),
-    ((3, 2, 9, 33), (3, 1), 0, True),
-    ((2, 3, 6, 40), 3, 0, False),
+@pytest.mark.parametrize("shape, kernel, padding, bias, stride", [
+    ((2, 3, 6, 40), 3, 1, True, 1),
+    ((2, 3, 5, 64), 4, "same", False, 1),  # asymmetric padding: torch puts the odd one at the end
+    ((1, 4, 7, 48), (1, 3), (0, 1), True, 1),
+    ((3, 2, 9, 33), (3, 1), 0, True, 1),
+    ((2, 3, 6, 40), 3, 0, False, 1),
+    ((2, 3, 9, 64), 3, 1, True, 2),  # phases: ResNet's downsampling convolutions
+    ((2, 3, 11, 81), 7, 3, False, 2),  # ResNet's stem
+    ((2, 4, 8, 60), 1, 0, False, 2),  # ResNet's 1x1 shortcut
+    ((1, 2, 7, 50), (2, 3), 1, True, (1, 2)),
+    ((1, 2, 10, 90), 5, 2, True, 3),
 ])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_conv2d_on_wide_images(shape, kernel, padding, bias, dtype):
-    """Stride-1 convolutions of images much wider than the kernel take the kernel's path over
-    the padded rows laid end to end (_conv2d_rows); torch's numbers, called twice (the
-    scratch buffers are reused)."""
+def test_conv2d_on_wide_images(shape, kernel, padding, bias, stride, dtype):
+    """Convolutions of images much wider than the kernel take the kernel's path over the
+    padded rows (of each stride phase) laid end to end (_conv2d_rows); torch's numbers,
+    called twice (the scratch buffers are reused)."""
     conv = KERNELS["conv2d"]
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape).astype(dtype)
@@ -647,11 +652,11 @@ def test_conv2d_on_wide_images(shape, kernel, padding, bias, dtype):
     w = rng.standard_normal((5, shape[1], *k)).astype(dtype)
     b = rng.standard_normal(5).astype(dtype) if bias else None
     want = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w), None if b is None else
-                                      torch.from_numpy(b), padding=padding).numpy()
+                                      torch.from_numpy(b), stride=stride, padding=padding).numpy()
     # first, an unpadded image of the padded size: it leaves its values in the scratch buffer
     # that the padded convolution then reuses, whose borders must be zeros again
     pads = [kk - 1 for kk in k] if padding == "same" else [2 * p for p in ((padding,) * 2 if isinstance(
         padding, int) else padding)]
     conv(rng.standard_normal((*shape[:2], shape[2] + pads[0], shape[3] + pads[1])).astype(dtype), w, b)
     for _ in range(2):
-        assert_close(conv(x, w, b, padding=padding), want, dtype, f"{shape} {kernel} {padding}")
+        assert_close(conv(x, w, b, stride=stride, padding=padding), want, dtype, f"{shape} {kernel} {padding}")

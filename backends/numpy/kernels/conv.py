@@ -53,9 +53,13 @@ def _conv(x, weight, bias, stride, padding, dilation, groups):
     out = [(m + b + a - d * (kk - 1) - 1) // s + 1
            for m, b, a, kk, s, d in zip(size, before, after, k, stride, dilation)]
     o, g = weight.shape[0], groups
-    if nd == 2 and g == 1 and stride == (1, 1) and dilation == (1, 1) and \
-            size[1] + before[1] + after[1] <= 1.15 * out[1]:
-        return _conv2d_rows(x, weight, bias, before, after, out)
+    # Over rows laid end to end, where that is faster: when the dropped positions are few
+    # (phase width near the output width), every stride phase is used (kernel >= stride), and
+    # one sample's matmul is wide enough (at least 512 positions) to run at full speed.
+    wq = -(-(size[1] + before[1] + after[1]) // stride[1]) if nd == 2 else 0
+    if nd == 2 and g == 1 and dilation == (1, 1) and all(kk >= s for kk, s in zip(k, stride)) and \
+            wq <= 1.15 * out[1] and out[0] * wq >= 512:
+        return _conv2d_rows(x, weight, bias, stride, before, after, out)
     # im2col as [C, *kernel, N, *out], one strided slice of x per kernel offset, padding
     # included: the window positions an offset puts outside x get zeros. Then one matmul
     # per group covers the whole batch (one large BLAS call rather than one per sample,
@@ -85,27 +89,42 @@ def _conv(x, weight, bias, stride, padding, dilation, groups):
 
 
 @helper
-def _conv2d_rows(x, weight, bias, before, after, out):
-    """A 2-d convolution with stride 1, per sample, on the rows of its padded image laid end
-    to end: for kernel offset (i, j) the input of every output position is one contiguous
-    slice of that flat image, shifted by i * row + j, so gathering the columns is one
-    contiguous copy per offset and channel block, and the matmul writes the sample's output
-    [O, positions] directly. The positions run over the padded width; the last kw - 1 of each
-    row read across the row's end and are dropped (few when the image is much wider than the
-    kernel: the caller checks)."""
+def _conv2d_rows(x, weight, bias, stride, before, after, out):
+    """A 2-d convolution, per sample, on the rows of its padded image laid end to end. For
+    stride 1 the input of every output position at kernel offset (i, j) is one contiguous
+    slice of that flat image, shifted by i * row + j; so gathering the columns is one
+    contiguous copy per offset, and the matmul writes the sample's output [O, positions]
+    directly. A stride s first splits the padded image into s * s phases (rows a, a + s, ...;
+    columns b, b + s, ...), on which offset (i, j) is a stride-1 shift of phase (i % s, j % s).
+    The positions run over the padded (phase) width; the last few of each row read across
+    the row's end and are dropped (few when the image is much wider than the kernel: the
+    caller checks)."""
     n, c, h, w = x.shape
     o, _, kh, kw = weight.shape
+    (sh, sw), (oh, ow) = stride, out
     hp, wp = h + before[0] + after[0], w + before[1] + after[1]
-    oh, ow = out
-    span = oh * wp
-    flat = _scratch((n, c, hp * wp + kw), x.dtype)  # kw spare: the last offset reads past the end
-    image = flat[:, :, :hp * wp].reshape(n, c, hp, wp)
-    image[:, :, :before[0]] = 0
-    image[:, :, before[0] + h:] = 0
-    image[:, :, :, :before[1]] = 0
-    image[:, :, :, before[1] + w:] = 0
-    flat[:, :, hp * wp:] = 0
+    hq, wq = -(-hp // sh), -(-wp // sw)  # the size of a phase
+    span = oh * wq
+    flat = _scratch((n, sh, sw, c, hq * wq + kw), x.dtype)  # kw spare: the last offsets read past the end
+    phases = flat[..., :hq * wq].reshape(n, sh, sw, c, hq, wq)
+    if (sh, sw) == (1, 1):  # the one phase is the padded image: x goes straight in
+        image = phases[:, 0, 0]
+        image[:, :, :before[0]] = 0
+        image[:, :, before[0] + h:] = 0
+        image[:, :, :, :before[1]] = 0
+        image[:, :, :, before[1] + w:] = 0
+        flat[..., hq * wq:] = 0
+    else:
+        image = _scratch((n, c, hp, wp), x.dtype)
+        image[...] = 0
+        flat[...] = 0
     image[:, :, before[0]:before[0] + h, before[1]:before[1] + w] = x
+    if (sh, sw) != (1, 1):
+        for a in range(sh):
+            for b in range(sw):
+                part = image[:, :, a::sh, b::sw]
+                phases[:, a, b, :, :part.shape[2], :part.shape[3]] = part
+        _scratch(None, None, back=image)
     cols = _scratch((kh * kw * c, span), x.dtype)
     wide = _scratch((o, span), np.result_type(x, weight))
     matrix = weight.transpose(0, 2, 3, 1).reshape(o, -1)  # [O, kh*kw*C], offsets outermost like cols
@@ -114,9 +133,10 @@ def _conv2d_rows(x, weight, bias, before, after, out):
         for i in range(kh):
             for j in range(kw):
                 k = (i * kw + j) * c
-                cols[k:k + c] = flat[s, :, i * wp + j:i * wp + j + span]
+                start = (i // sh) * wq + j // sw
+                cols[k:k + c] = flat[s, i % sh, j % sw, :, start:start + span]
         np.matmul(matrix, cols, out=wide)
-        rows = wide.reshape(o, oh, wp)[:, :, :ow]
+        rows = wide.reshape(o, oh, wq)[:, :, :ow]
         if bias is None:
             y[s] = rows
         else:
