@@ -175,9 +175,19 @@ class FunctionWriter:
         if not self.cell:
             self.prog.inputs[self.g.name] = params
         body: list[str] = []
-        for n in self.g.nodes():
-            if n.op not in ("input", "constant"):
-                body += self.statement(n)
+        nodes = [n for n in self.g.nodes() if n.op not in ("input", "constant")]
+        last = {r: i for i, n in enumerate(nodes) for r in n.inputs}  # the last reader of each value
+        results = {r for _, r in self.g.outputs}
+        for i, n in enumerate(nodes):
+            body += self.statement(n)
+            # free each array at its last use, as torch frees a tensor: a forward pass then
+            # holds only the arrays still to be read, not every intermediate until it returns
+            dead = [r for r in n.inputs if last.get(r) == i and r not in results and r in self.vars
+                    and self.g.producer(r).op != "input"]
+            dead += [(n.id, k) for k in range(len(n.types)) if (n.id, k) not in self.consumed]
+            names = list(dict.fromkeys(self.vars[r] for r in dead if r in self.vars))
+            if names:
+                body.append(f"del {', '.join(names)}")
         outs = [self.ref(r) for _, r in self.g.outputs]
         body.append(f"return {', '.join(outs)}")
         binds = [f"{self.sym_var[s]} = {self.sym_src[s]}" for s in sorted(self.sym_used)]
