@@ -60,9 +60,15 @@ def _rnn_relu_step(gx, h, w_hh_t, b_hh):
 
 @helper
 def _lstm_step(gx, h, c, w_hh_t, b_hh):
-    i, f, g, o = np.split(gx + h @ w_hh_t + b_hh, 4, axis=-1)
-    c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
-    return sigmoid(o) * np.tanh(c), c
+    # the gates in one buffer, and one sigmoid over all four (the g quarter's is unused): a
+    # step's arrays are small, so the number of NumPy calls is what costs
+    z = h @ w_hh_t
+    z += gx
+    z += b_hh
+    q = z.shape[-1] // 4
+    s = sigmoid(z)
+    c = s[:, q:2 * q] * c + s[:, :q] * np.tanh(z[:, 2 * q:3 * q])
+    return s[:, 3 * q:] * np.tanh(c), c
 
 
 @helper
