@@ -32,10 +32,10 @@ def fresh_dynamo():
     torch._dynamo.reset()
 
 
-def model_and_inputs(path: str, name: str, sizes: dict, defines: dict | None = None):
+def model_and_inputs(path: str, name: str, sizes: dict, defines: dict | None = None, opt: int = 0):
     prog = netc.compile_file(path, defines=defines or {})
     torch.manual_seed(0)
-    module = prog.to_torch(name)
+    module = prog.to_torch(name, opt=opt)
     inputs = [torch.from_numpy(v) for v in random_inputs(prog.graph(name), sizes, seed=0).values()]
     return module, inputs
 
@@ -64,6 +64,15 @@ def test_gpt2_reduced_inductor():
 def test_resnet18_fullgraph():
     module, inputs = model_and_inputs("examples/resnet18.net", "ResNet18", {"N": 1})
     assert_compiled_matches_eager(module, inputs, "aot_eager")
+
+
+def test_resnet18_O2_fullgraph():
+    """-O2: folded batch norms, in-place fused activations, channels-last in inference; and
+    with gradients on (the standard layout), a training step's graph captures too."""
+    module, inputs = model_and_inputs("examples/resnet18.net", "ResNet18", {"N": 2}, {"classes": 10}, opt=2)
+    assert_compiled_matches_eager(module, inputs, "aot_eager")
+    compiled = torch.compile(module, fullgraph=True, backend="aot_eager")
+    torch.testing.assert_close(compiled(*inputs), module(*inputs), atol=1e-5, rtol=1e-5)
 
 
 def test_transformer_fullgraph():

@@ -109,7 +109,7 @@ def fixed(node, xs):
 # The in-place form of an activation, written where its input is a fresh tensor that nothing
 # else reads (``relu = torch.relu_(batchnorm)``, as torchvision writes ``nn.ReLU(inplace=True)``):
 # it saves allocating and first touching an activation-sized buffer. The emitter decides
-# where (``ScopeEmitter.overwritable``); the producers it accepts are FRESH.
+# where (``ScopeRenderer.overwritable``); the producers it accepts are FRESH.
 IN_PLACE = {
     "relu": "torch.relu_({x0})",
     "tanh": "torch.tanh_({x0})",
