@@ -10,9 +10,10 @@ and the ops between the convolutions of a CNN (batch norm, activations, pooling,
 adds) keep the layout of their input. So a value entering a convolution in the standard
 layout is converted once, where it is made (every reader then gets the converted value),
 the layout flows on through the network, and 4-d results leave in the standard layout.
-Values are unchanged: a layout is how a tensor is stored, not what it holds. In the
-emitted torch module: ``x = x.contiguous(memory_format=torch.channels_last)``; the NumPy
-executor treats the op as the identity. Weights keep their names and layout.
+Values are unchanged: a layout is how a tensor is stored, not what it holds. The torch
+module converts in inference only (``x if torch.is_grad_enabled() else
+x.contiguous(memory_format=torch.channels_last)``: see the lowering of ``memory_format``);
+the NumPy executor treats the op as the identity. Weights keep their names and layout.
 """
 
 from __future__ import annotations
