@@ -423,3 +423,18 @@ def test_pipeline_verifies_after_every_pass(spec, level):
             assert r.changed == bool(r.rewrites), p.name
         if level == 1:  # the clean-ups leave nothing for a second run
             assert not any(r.changed for _, r in optimize(out.graph, 1, check=True).report), model
+
+
+def test_scan_cells_are_optimised():
+    """The cells that scan runs go through the pipeline too (without the passes that move
+    weights); their rewrites are reported under the pass, marked with the cell; the input
+    graph's cell is untouched and a second run changes nothing."""
+    g = compile_example("char_rnn").graph("CharLSTM")
+    out = optimize(g, 2, check=True)
+    cell_ops = [Counter(m.op for n in graph.nodes() if n.op == "scan" for m in n.attrs.cell.graph.nodes())
+                for graph in (g, out.graph)]
+    assert cell_ops[0]["sigmoid"] == 3 and cell_ops[0]["fused_elementwise"] == 0
+    assert cell_ops[1]["sigmoid"] == 0 and cell_ops[1]["fused_elementwise"] == 3
+    texts = [c.what for p, r in out.report if p.name == "fuse_elementwise" for c in r.rewrites]
+    assert len(texts) == 3 and all(t.startswith("in cell `LSTMCell`: ") for t in texts)
+    assert not any(r.changed for _, r in optimize(out.graph, 2, check=True).report)

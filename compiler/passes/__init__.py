@@ -96,9 +96,16 @@ class Optimized:
     transforms: list[WeightTransform]
 
 
+# Not run on the cells of ``scan``: they move weights (a cell's weights are named inside its
+# scan's layer, and weight transforms are the model's) or change a layout the cell's loop
+# would convert at every step.
+NOT_IN_CELLS = ("fold_batchnorm", "fuse_qkv", "use_channels_last")
+
+
 def optimize(graph: Graph, level: int, disable=(), print_after=None, check: bool = False,
              emit: Callable[[str], None] = print) -> Optimized:
-    """Run the pipeline for ``level`` on a copy of ``graph``."""
+    """Run the pipeline for ``level`` on a copy of ``graph``, then on the cells its ``scan``
+    nodes run (their rewrites are reported under the same passes, marked with the cell)."""
     unknown = set(disable) - {p.name for p in all_passes()}
     if unknown:
         raise ValueError(f"no pass named {', '.join(sorted(unknown))}; passes: {', '.join(p.name for p in PIPELINE)}")
@@ -113,7 +120,29 @@ def optimize(graph: Graph, level: int, disable=(), print_after=None, check: bool
             verify(ctx.graph)
         if print_after and p.name in print_after:
             emit(f"# after {p.name}\n{ctx.graph}")
+    if level:
+        _optimize_cells(ctx.graph, level, tuple(disable), check, dict(report))
     return Optimized(ctx.graph, report, ctx.transforms)
+
+
+def _optimize_cells(graph: Graph, level: int, disable: tuple, check: bool, results: dict) -> None:
+    """Optimise each cell that a scan node of ``graph`` runs (once per cell, nested cells
+    by recursion) and put the optimised cell in the node."""
+    import dataclasses
+
+    done: dict[int, object] = {}
+    for n in [n for n in graph.nodes() if n.op == "scan"]:
+        cell = n.attrs.cell
+        if id(cell.graph) not in done:
+            inner = optimize(cell.graph, level, disable + NOT_IN_CELLS, check=check)
+            for p, r in inner.report:
+                if r.rewrites and p in results:
+                    results[p].changed = True
+                    results[p].rewrites += [Change(f"in cell `{cell.name}`: {c.what}", c.span) for c in r.rewrites]
+                if r.skipped and p in results:
+                    results[p].skipped += [Change(f"in cell `{cell.name}`: {c.what}", c.span) for c in r.skipped]
+            done[id(cell.graph)] = dataclasses.replace(cell, graph=inner.graph)
+        graph.replace(dataclasses.replace(n, attrs=n.attrs.model_copy(update={"cell": done[id(cell.graph)]})))
 
 
 def convert_weights(transforms: list[WeightTransform], weights: dict) -> dict:
