@@ -136,6 +136,7 @@ class Program:
             (2, 10)
         """
         from netc.runtime.numpy_program import build
+        from netc.runtime.weights import WeightError
 
         if opt:
             if isinstance(weights, dict) and name not in self._c.pairs:
@@ -143,7 +144,25 @@ class Program:
             return self.optimized(opt).to_numpy(name, weights, seed)
         graphs = {m: self.graph(m) for m in self.members(name)}
         roles = {m: r for r, m in self._c.pairs[name].roles} if name in self._c.pairs else None
-        return build(self.numpy_source(name), f"numpy_{name}", graphs, weights, roles, seed)
+        try:
+            return build(self.numpy_source(name), f"numpy_{name}", graphs, weights, roles, seed)
+        except WeightError as e:
+            level = self._level_of(name, weights)
+            if level is None:
+                raise
+            hint = f"hint: these are the weights of the -O{level} program: pass opt={level}"
+            raise WeightError([*e.problems, hint]) from None
+
+    def _level_of(self, name: str, weights) -> int | None:
+        """The optimisation level whose weights of model ``name`` are exactly ``weights``'
+        names, if another level's than this program's (a state dict of an -O2 module)."""
+        if not isinstance(weights, dict) or name in self._c.pairs or getattr(self, "reports", None):
+            return None  # (an optimised program has reports)
+        names = {k for k in weights if not k.endswith("num_batches_tracked")}
+        for level in (2, 1):
+            if names == set(self.optimized(level).graph(name).weights()) != set(self.graph(name).weights()):
+                return level
+        return None
 
     def summary(self, name: str, depth: int | None = None) -> Summary:
         """Rows (scope, op, output shape, params, MACs) and totals of one model."""

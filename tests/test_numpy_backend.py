@@ -530,6 +530,19 @@ def test_bad_weights_name_the_parameter(lenet, edit, message):
     assert message in str(e.value)
 
 
+def test_weights_of_an_optimised_module_say_which_level():
+    """The state dict of an -O2 module (batch norms folded) does not fit the -O0 program; the
+    error says so and how to fix it, and opt=2 takes it (as it takes -O0 weights)."""
+    prog = compile_example("dcgan", "Discriminator")
+    o2 = prog.to_torch("Discriminator", opt=2).eval()
+    with pytest.raises(WeightError) as e:
+        prog.to_numpy("Discriminator", weights=o2.state_dict())
+    assert str(e.value).endswith("hint: these are the weights of the -O2 program: pass opt=2")
+    x = np.random.default_rng(0).standard_normal((2, 3, 64, 64)).astype(np.float32)
+    got = prog.to_numpy("Discriminator", weights=o2.state_dict(), opt=2)(x)
+    assert_close(got, run_torch(o2, [x]), np.float32, "Discriminator -O2")
+
+
 def test_pair_weights_are_named_with_the_role():
     prog = compile_example("autoencoder")
     sd = state_dict_to_numpy(prog.to_torch("AutoEncoder").state_dict())
