@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # apt-get as root, through sudo otherwise
 APT_GET := $(if $(filter 0,$(shell id -u)),,sudo )env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: venv test demo
+.PHONY: venv test demo dot
 
 venv: $(STAMP)
 
@@ -26,18 +26,21 @@ $(STAMP): pyproject.toml $(CONSTRAINTS) | $(VPY)
 	$(VPY) -m pip install -c $(CONSTRAINTS) -e '.[dev]'
 	touch $@
 
-# pytest exits 5 when it collected no tests: reported, and a failure like any nonzero code.
-test: venv
+# graphviz's `dot` draws the diagrams (netc render, the render tests): installed if missing.
+dot:
 	@command -v dot >/dev/null 2>&1 || { \
 	  echo "graphviz 'dot' not found; installing graphviz" >&2; \
 	  $(APT_GET) update && $(APT_GET) install -y graphviz; }
 	@command -v dot >/dev/null 2>&1 || { echo "graphviz 'dot' still not on PATH" >&2; exit 1; }
+
+# pytest exits 5 when it collected no tests: reported, and a failure like any nonzero code.
+test: venv dot
 	@$(VPY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; fi; exit $$rc
 
 # The main job on one example: check, summarise, compile to PyTorch (and NumPy), draw it,
 # and run both backends on the same weights. Everything it writes goes to build/ (ignored).
-demo: venv
+demo: venv dot
 	$(VENV)/bin/netc check examples/resnet18.net
 	$(VENV)/bin/netc summary examples/lenet.net
 	mkdir -p build
