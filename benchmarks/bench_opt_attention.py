@@ -23,6 +23,7 @@ see bench_torch.py); the ratio is -O2 / -O0.
 
     python benchmarks/bench_opt_attention.py                       # both cases
     python benchmarks/bench_opt_attention.py --cases attention --reps 20
+    python benchmarks/bench_opt_attention.py --cases resnet18-numpy --batch 8
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def attention_calls() -> dict[str, Callable]:
     return {"-O2": lambda: o2(x).numpy(), "-O0": lambda: o0(x).numpy()}
 
 
-def resnet_calls() -> dict[str, Callable]:
+def resnet_calls(batch: int = 2) -> dict[str, Callable]:
     import numpy as np
     import torch
 
@@ -68,7 +69,7 @@ def resnet_calls() -> dict[str, Callable]:
     sd = {k: randomized(k, v) for k, v in net.state_dict().items()}
     o0 = prog.to_numpy("ResNet18", weights=sd, opt=0)
     o2 = prog.to_numpy("ResNet18", weights=sd, opt=2)
-    x = np.random.default_rng(0).standard_normal((2, 3, 224, 224)).astype(np.float32)
+    x = np.random.default_rng(0).standard_normal((batch, 3, 224, 224)).astype(np.float32)
     return {"-O2": lambda: o2(x), "-O0": lambda: o0(x)}
 
 
@@ -114,6 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=2, help="resnet18-numpy's batch size")
     args = ap.parse_args(argv)
     # BLAS reads its thread count when it loads: the imports wait for the arguments
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -129,10 +131,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{args.warmup} warm-up rounds, {args.reps} interleaved rounds, eval, no_grad\n")
     for name in args.cases:
         with torch.no_grad():
-            calls = attention_calls() if name == "attention" else resnet_calls()
+            calls = attention_calls() if name == "attention" else resnet_calls(args.batch)
             diff = check_same(calls)
             times, quiet = bench(calls, args.warmup, args.reps)
-        print(f"{name}  ({CASES[name]}; outputs agree to {diff:.1e} of their scale)")
+        what = CASES[name] if name == "attention" else CASES[name].replace("batch 2", f"batch {args.batch}")
+        print(f"{name}  ({what}; outputs agree to {diff:.1e} of their scale)")
         report(times, quiet, QUIET)
         print(flush=True)
 
