@@ -182,10 +182,10 @@ class FunctionWriter:
             body += self.statement(n)
             # free each array at its last use, as torch frees a tensor: a forward pass then
             # holds only the arrays still to be read, not every intermediate until it returns
-            dead = [r for r in n.inputs if last.get(r) == i and r not in results and r in self.vars
+            dead = [r for r in n.inputs if last.get(r) == i and r not in results
                     and self.g.producer(r).op != "input"]
             dead += [(n.id, k) for k in range(len(n.types)) if (n.id, k) not in self.consumed]
-            names = list(dict.fromkeys(self.vars[r] for r in dead if r in self.vars))
+            names = list(dict.fromkeys(self.vars[r] for r in dead if r in self.vars))  # (constants have none)
             if names:
                 body.append(f"del {', '.join(names)}")
         outs = [self.ref(r) for _, r in self.g.outputs]

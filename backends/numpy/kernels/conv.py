@@ -37,6 +37,18 @@ def _scratch(shape, dtype, back=None, _free={}):  # noqa: B006  (_free: the cach
 
 
 @helper
+def _pad_into(out, x, before, fill=0):
+    """``out`` [N, C, *padded] with x in its spatial middle, from ``before`` on in each spatial
+    dim, and ``fill`` around it (only the borders are written: ``out`` may be a reused buffer)."""
+    for d, b in enumerate(before):
+        lead = (slice(None),) * (d + 2)
+        out[(*lead, slice(0, b))] = fill
+        out[(*lead, slice(b + x.shape[d + 2], None))] = fill
+    out[(slice(None), slice(None), *(slice(b, b + m) for b, m in zip(before, x.shape[2:])))] = x
+    return out
+
+
+@helper
 def _conv(x, weight, bias, stride, padding, dilation, groups):
     """N-d convolution of x [N, C, *size] with weight [O, C/groups, *kernel], torch's rules."""
     nd = x.ndim - 2
@@ -108,18 +120,11 @@ def _conv2d_rows(x, weight, bias, stride, before, after, out):
     flat = _scratch((n, sh, sw, c, hq * wq + kw), x.dtype)  # kw spare: the last offsets read past the end
     phases = flat[..., :hq * wq].reshape(n, sh, sw, c, hq, wq)
     if (sh, sw) == (1, 1):  # the one phase is the padded image: x goes straight in
-        image = phases[:, 0, 0]
-        image[:, :, :before[0]] = 0
-        image[:, :, before[0] + h:] = 0
-        image[:, :, :, :before[1]] = 0
-        image[:, :, :, before[1] + w:] = 0
+        _pad_into(phases[:, 0, 0], x, before)
         flat[..., hq * wq:] = 0
     else:
-        image = _scratch((n, c, hp, wp), x.dtype)
-        image[...] = 0
-        flat[...] = 0
-    image[:, :, before[0]:before[0] + h, before[1]:before[1] + w] = x
-    if (sh, sw) != (1, 1):
+        image = _pad_into(_scratch((n, c, hp, wp), x.dtype), x, before)
+        flat[...] = 0  # a phase's rows and columns past the image, and the spare
         for a in range(sh):
             for b in range(sw):
                 part = image[:, :, a::sh, b::sw]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._table import helper, kernel
-from .conv import _ntuple, _scratch
+from .conv import _ntuple, _pad_into, _scratch
 
 
 @helper
@@ -24,15 +24,8 @@ def _pool(x, kernel, stride, padding, fill, combine):
     pads = _ntuple(padding, nd)
     padded = None
     if any(pads):
-        padded = _scratch((*x.shape[:2], *(m + 2 * p for m, p in zip(x.shape[2:], pads))), x.dtype)
-        inner = tuple(slice(p, p + m) for p, m in zip(pads, x.shape[2:]))
-        for d, p in enumerate(pads):  # the borders, dim by dim
-            if p:
-                edge = (slice(None),) * (d + 2)
-                padded[(*edge, slice(0, p))] = fill
-                padded[(*edge, slice(p + x.shape[d + 2], None))] = fill
-        padded[(slice(None), slice(None), *inner)] = x
-        x = padded
+        shape = (*x.shape[:2], *(m + 2 * p for m, p in zip(x.shape[2:], pads)))
+        x = padded = _pad_into(_scratch(shape, x.dtype), x, pads, fill)
     for d, (k, s) in enumerate(zip(kernel, stride)):
         m = (x.shape[d + 2] - k) // s + 1
         lead = (slice(None),) * (d + 2)
