@@ -14,6 +14,7 @@ them to turn an unfused state dict into the fused layout.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -128,8 +129,6 @@ def optimize(graph: Graph, level: int, disable=(), print_after=None, check: bool
 def _optimize_cells(graph: Graph, level: int, disable: tuple, check: bool, results: dict) -> None:
     """Optimise each cell that a scan node of ``graph`` runs (once per cell, nested cells
     by recursion) and put the optimised cell in the node."""
-    import dataclasses
-
     done: dict[int, object] = {}
     for n in [n for n in graph.nodes() if n.op == "scan"]:
         cell = n.attrs.cell
