@@ -639,6 +639,11 @@ def test_scratch_buffers_are_reused_safely(tmp_path):
         for _ in range(5):
             for got, w in zip(pool.map(ex, xs), want):
                 assert_close(got, w, np.float32, "threads")
+    cache = ex.module._scratch.__defaults__[-1]
+    assert cache
+    ex.release()  # frees what the program keeps between calls; it still runs
+    assert not cache
+    assert_close(ex(xs[0]), want[0], np.float32, "after release")
 
 
 @pytest.mark.parametrize("shape, kernel, padding, bias, stride", [

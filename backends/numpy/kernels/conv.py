@@ -27,7 +27,10 @@ def _scratch(shape, dtype, back=None, _free={}):  # noqa: B006  (_free: the cach
     there is one of this shape and dtype, else a new one. Fresh memory costs a page fault per
     4 KB on first touch (about a third of an im2col copy's time); reused memory does not.
     A buffer is taken out of the cache while in use, so concurrent calls never share one,
-    and the cache keeps at most 512 MB."""
+    and the cache keeps at most 512 MB. ``_scratch(None, None)`` empties it."""
+    if shape is None and back is None:
+        _free.clear()
+        return None
     if back is not None:
         if sum(b.nbytes for b in _free.values()) + back.nbytes <= 1 << 29:
             _free[(back.shape, back.dtype.str)] = back
