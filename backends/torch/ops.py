@@ -69,14 +69,13 @@ def _activated(a, low: Lowered) -> Lowered:
     buffer per layer: measurably faster on CPU (docs/performance.md)."""
     if a.activation is None:
         return low
-    if a.activation == "gelu":  # no in-place form
-        expr = Code(FIXED["gelu"].replace("{x0}", low.expr.template), low.expr.values)
-    elif a.activation == "leaky_relu":
+    if a.activation == "leaky_relu":
         expr = _call("F.leaky_relu", low.expr, _pos("negative_slope", a.activation_slope), "inplace=True")
     elif a.activation == "silu":
         expr = _call("F.silu", low.expr, "inplace=True")
-    else:  # relu, tanh, sigmoid
-        expr = _call(f"torch.{a.activation}_", low.expr)
+    else:  # relu, tanh, sigmoid in place; gelu has no in-place form
+        template = IN_PLACE.get(a.activation, FIXED[a.activation])
+        expr = Code(template.replace("{x0}", low.expr.template), low.expr.values)
     return Lowered(expr, low.module, low.unpack, low.helpers)
 
 

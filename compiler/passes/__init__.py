@@ -134,12 +134,11 @@ def _optimize_cells(graph: Graph, level: int, disable: tuple, check: bool, resul
         cell = n.attrs.cell
         if id(cell.graph) not in done:
             inner = optimize(cell.graph, level, disable + NOT_IN_CELLS, check=check)
-            for p, r in inner.report:
-                if r.rewrites and p in results:
-                    results[p].changed = True
-                    results[p].rewrites += [Change(f"in cell `{cell.name}`: {c.what}", c.span) for c in r.rewrites]
-                if r.skipped and p in results:
-                    results[p].skipped += [Change(f"in cell `{cell.name}`: {c.what}", c.span) for c in r.skipped]
+            for p, r in inner.report:  # the cell runs a subset of the model's passes
+                marked = [[Change(f"in cell `{cell.name}`: {c.what}", c.span) for c in cs] for cs in (r.rewrites, r.skipped)]
+                results[p].rewrites += marked[0]
+                results[p].skipped += marked[1]
+                results[p].changed |= r.changed
             done[id(cell.graph)] = dataclasses.replace(cell, graph=inner.graph)
         graph.replace(dataclasses.replace(n, attrs=n.attrs.model_copy(update={"cell": done[id(cell.graph)]})))
 

@@ -26,12 +26,14 @@ from ._fusion import fresh_id
 
 CONVOLUTIONS = ("conv2d", "conv_transpose2d")
 
-# Ops whose torch kernels give their output the layout of their (4-d) input.
-KEEPS_LAYOUT = frozenset({
-    "batchnorm", "relu", "leaky_relu", "gelu", "silu", "tanh", "sigmoid", "add", "sub", "mul",
-    "div", "neg", "abs", "sqrt", "exp", "log", "dropout", "maxpool2d", "avgpool2d",
-    "adaptive_avgpool2d", "upsample", "fused_elementwise",
-})
+# Ops whose torch kernels give their output the layout of their (4-d) input: the elementwise
+# ops of the catalogue, and these.
+KEEPS_LAYOUT = frozenset({"batchnorm", "dropout", "maxpool2d", "avgpool2d", "adaptive_avgpool2d", "upsample"})
+
+
+def _keeps_layout(op: str) -> bool:
+    decl = get(op)  # None for graph inputs and constants
+    return op in KEEPS_LAYOUT or (decl is not None and "elementwise" in decl.traits)
 
 
 @register("use_channels_last", level=2, purpose="run convolutions on channels-last tensors")
@@ -44,8 +46,8 @@ def use_channels_last(ctx: PassContext) -> PassResult:
             last[_convert(g, n.inputs[0], result)] = True
         last[nid] = (n.op in CONVOLUTIONS
                      or (n.op == "memory_format" and n.attrs.format == "channels_last")
-                     or (n.op in KEEPS_LAYOUT and any(last.get(src, False) for src, _ in n.inputs
-                                                     if g.type_of((src, 0)).rank == 4)))
+                     or (_keeps_layout(n.op)
+                         and any(last.get(src, False) for src, _ in n.inputs if g.type_of((src, 0)).rank == 4)))
     for i, (name, ref) in enumerate(list(g.outputs)):
         if g.type_of(ref).rank == 4 and last.get(ref[0], False):
             producer = g.producer(ref)
