@@ -199,6 +199,28 @@ _PREC = {"or": 1, "and": 2, "==": 4, "!=": 4, "<": 4, "<=": 4, ">": 4, ">=": 4,
          "+": 5, "-": 5, "*": 6, "/": 6, "//": 6, "%": 6, "@": 6}
 
 
+def names_in(exprs) -> set[str]:
+    """Every name the expressions read (``C // 2``: C), walked without recursion."""
+    out, stack = set(), list(exprs)
+    while stack:
+        e = stack.pop()
+        if isinstance(e, Name):
+            out.add(e.id)
+        elif isinstance(e, TupleLit):
+            stack.extend(e.items)
+        elif isinstance(e, (Call, Stage)):
+            stack.extend(a.value for a in e.args)
+        elif isinstance(e, Pipe):
+            stack += [e.head, e.stage]
+        elif isinstance(e, BinOp):
+            stack += [e.left, e.right]
+        elif isinstance(e, Unary):
+            stack.append(e.operand)
+        elif isinstance(e, Cond):
+            stack += [e.test, e.then, e.orelse]
+    return out
+
+
 def expr_str(e, prec: int = 0) -> str:
     """Source-like text of an expression (for messages about declared shapes)."""
     if isinstance(e, Name):

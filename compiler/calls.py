@@ -3,6 +3,7 @@ repetition (``Block(args) * n``) and ``scan`` over user-written cells."""
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import types
 import typing
@@ -12,7 +13,7 @@ from pydantic import ValidationError
 
 from . import ast
 from .dims import DimError, Expr, is_dim
-from .ir import Graph, Node, ScopeInfo
+from .ir import BlockInstance, Graph, Node
 from .limits import MAX_BLOCK_DEPTH as MAX_DEPTH
 from .limits import MAX_INT, MAX_NODES, MAX_OUTPUTS, MAX_RANK, MAX_REPEAT
 from .shapes import infer_op, match
@@ -58,15 +59,24 @@ class Calls:
                 return self.error(f"a repetition count must be an int from 1 to {MAX_REPEAT}; got "
                                   f"{n if isinstance(n, int) and not isinstance(n, bool) else got}",
                                   repeat.span, frame)
+        frame.mentions = frozenset(ast.names_in(a.value for a in args))
+        try:
+            return self.apply_n(func, n, repeat, piped, pos, kw, span, frame)
+        finally:
+            frame.mentions = frozenset()
+
+    def apply_n(self, func: str, n: int, repeat, piped, pos, kw, span: Span, frame: Frame):
+        """``func`` applied once, or ``n`` times in a stack (``func(...) * n``)."""
         if n == 1 and repeat is None:
             return self.apply(func, piped, pos, kw, span, frame, None)
         if not isinstance(piped, Tensor):
             return self.error("a repeated stage `* n` needs one tensor flowing into it", span, frame)
         group = frame.fresh(self.base_name(func, frame))
-        frame.graph.scopes[frame.node_id(group)] = f"{func} ×{n}"
+        stack = frame.graph.set_block(BlockInstance(frame.node_id(group), func, "stack", frame.block, span=span,
+                                                    count=n))
         value = piped
         for i in range(n):
-            value = self.apply(func, value, pos, kw, span, frame, f"{group}.{i}")
+            value = self.apply(func, value, pos, kw, span, frame, f"{group}.{i}", (stack.path, i))
             if value is POISON:
                 return POISON
             if not isinstance(value, Tensor):
@@ -78,12 +88,13 @@ class Calls:
         decl = self.namespace(frame).get(func)
         return snake(func) if isinstance(decl, ast.FuncDecl) else func
 
-    def apply(self, func: str, piped, pos, kw, span: Span, frame: Frame, local: str | None):
+    def apply(self, func: str, piped, pos, kw, span: Span, frame: Frame, local: str | None, copy=None):
+        """Apply ``func``; ``copy`` is ``(stack path, index)`` when this is one copy of ``F * n``."""
         from .elaborate import MATH_FUNCS
 
         local_value = frame.env.get(func)
         if isinstance(local_value, Layer):
-            return self.apply_layer(local_value, piped, pos, kw, span, frame, local)
+            return self.apply_layer(local_value, piped, pos, kw, span, frame, local, copy)
         if local_value is POISON:
             return POISON
         if local_value is not None:
@@ -104,11 +115,11 @@ class Calls:
         if len(frame.graph) > MAX_NODES:
             return self.error(f"the model has more than {MAX_NODES} nodes", span, frame)
         if isinstance(decl, ast.FuncDecl):
-            return self.call_block(decl, piped, pos, kw, span, frame, local)
+            return self.call_block(decl, piped, pos, kw, span, frame, local, copy)
         op = catalogue.get(func)
         if op is None:
             return self.error(f"unknown op or block `{func}`", span, frame, hint=self.did_you_mean(func, frame))
-        return self.call_op(op, piped, pos, kw, span, frame, local)
+        return self.call_op(op, piped, pos, kw, span, frame, local, copy=copy)
 
     def static_math(self, func, arg, span, frame):
         from .elaborate import MATH_FUNCS
@@ -122,7 +133,8 @@ class Calls:
             return self.error(f"{func}({v}) is undefined", span, frame)
 
     # -- built-in ops ------------------------------------------------------------------------
-    def call_op(self, op, piped, pos, kw, span: Span, frame: Frame, local=None, layer: str | None = None):
+    def call_op(self, op, piped, pos, kw, span: Span, frame: Frame, local=None, layer: str | None = None,
+                copy=None):
         tensors = [(piped, span)] if piped is not None else []
         rest = list(pos)
         while rest and isinstance(rest[0][0], Tensor):
@@ -166,7 +178,8 @@ class Calls:
             if weighted:
                 frame.preferred = None
         node = Node(frame.node_id(local), op.name, tuple(t.ref for t, _ in tensors), attrs, inf.types, span,
-                    frame.scope, inf.params, layer, inf.macs)
+                    copy[0] if copy else frame.block, inf.params, layer, inf.macs, copy[1] if copy else None,
+                    mentions=frozenset(m for m in frame.mentions if is_dim(frame.env.get(m))))
         frame.graph.add(node)
         return op.pack(tuple(Tensor((node.id, i), t) for i, t in enumerate(inf.types)))
 
@@ -254,17 +267,17 @@ class Calls:
         return POISON
 
     # -- shared layers -----------------------------------------------------------------------
-    def apply_layer(self, layer: Layer, piped, pos, kw, span, frame, local):
+    def apply_layer(self, layer: Layer, piped, pos, kw, span, frame, local, copy=None):
         if pos or kw:
             return self.error(f"the shared layer `{layer.var}` takes no arguments here; they were given "
                               "at its `let`", span, frame)
         if local is None:
             local = layer.scope.rsplit(".", 1)[-1] if layer.uses == 0 else frame.fresh(layer.var)
         n_before = len(frame.graph)
-        out = self.call_op(layer.op, piped, layer.pos, layer.kw, span, frame, local, layer=layer.scope)
+        out = self.call_op(layer.op, piped, layer.pos, layer.kw, span, frame, local, layer=layer.scope, copy=copy)
         if out is POISON or len(frame.graph) == n_before:
             return out
-        node = frame.graph.nodes()[-1]
+        node = frame.graph.last()
         if layer.params is None:
             layer.params = node.params
         elif node.params != layer.params:
@@ -275,7 +288,7 @@ class Calls:
         return out
 
     # -- blocks ------------------------------------------------------------------------------
-    def call_block(self, decl: ast.FuncDecl, piped, pos, kw, span, frame: Frame, local):
+    def call_block(self, decl: ast.FuncDecl, piped, pos, kw, span, frame: Frame, local, copy=None):
         if decl in frame.stack:
             chain = [d.name for d in frame.stack[frame.stack.index(decl):]] + [decl.name]
             return self.error(f"`{decl.name}` is recursive: {' -> '.join(chain)}", span, frame,
@@ -304,25 +317,23 @@ class Calls:
         if local is None:
             local = frame.fresh(frame.preferred or snake(decl.name))
             frame.preferred = None
-        child = Frame(frame.graph, self.ws.home[id(decl)], frame.scope + tuple(local.split(".")),
-                      stack=frame.stack + (decl,), where=[(decl.name, span)])
-        frame.graph.scopes[".".join(child.scope)] = decl.name
+        path = frame.node_id(local)
+        child = Frame(frame.graph, self.ws.home[id(decl)], tuple(path.split(".")),
+                      stack=frame.stack + (decl,), where=[(decl.name, span)], block=path)
+        inst = frame.graph.set_block(BlockInstance(path, decl.name, "block", copy[0] if copy else frame.block,
+                                                   span=span, index=copy[1] if copy else None))
         for p in decl.params:
             if self.bind_param(decl, p, bound.get(p.name), span, child, frame) is POISON:
                 return POISON
-        inputs = [(p.name, child.env[p.name].ref) for p in decl.params if p.is_tensor]
+        inputs = tuple((p.name, child.env[p.name].ref) for p in decl.params if p.is_tensor)
+        args = {p.name: child.env[p.name] for p in decl.params if not p.is_tensor}
         value = self.body(decl, child)
         outputs = self.check_results(decl, value, child, decl.name_span)
         if outputs is None:
             return POISON
-        frame.graph.scope_info[".".join(child.scope)] = ScopeInfo(
-            decl.name,
-            inputs,
-            [t.ref for _, t in outputs],
-            {k: child.env[k] for k in [p.name for p in decl.params if not p.is_tensor] + list(child.env)
-             if is_dim(child.env[k])},
-            span,
-        )
+        env = {k: child.env[k] for k in [*args, *child.env] if is_dim(child.env[k])}
+        frame.graph.set_block(dataclasses.replace(inst, args=args, env=env, inputs=inputs,
+                                                  outputs=tuple(t.ref for _, t in outputs)))
         return value
 
     def bind_param(self, decl, p: ast.Param, arg, span, child: Frame, frame: Frame):

@@ -8,6 +8,7 @@ collected and elaboration goes on with a poison value, so one run reports every 
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 
@@ -181,12 +182,14 @@ class Elaborator(Calls):
         targets = stmt.targets
         if len(targets) == 1 and self.count_layers(stmt.value, frame) == 1:
             frame.preferred = targets[0].id
+        mark = frame.graph.last().id if frame.graph is not None and len(frame.graph) else None  # None: the head
         value = self.ev(stmt.value, frame)
         frame.preferred = None
         if len(targets) == 1:
             if stmt.annotation is not None and value is not POISON:
                 value = self.check_claim(targets[0], stmt.annotation, value, frame)
             frame.env[targets[0].id] = value
+            self.name_values([(targets[0].id, value)], mark, frame)
             return
         if value is not POISON and not (isinstance(value, tuple) and len(value) == len(targets)):
             n = len(value) if isinstance(value, tuple) else 1
@@ -200,6 +203,27 @@ class Elaborator(Calls):
         for i, t in enumerate(targets):
             if t.id != "_":
                 frame.env[t.id] = POISON if value is POISON else value[i]
+        self.name_values([(t.id, frame.env[t.id]) for t in targets if t.id != "_"], mark, frame)
+
+    def name_values(self, named: list, mark: str | None, frame: Frame) -> None:
+        """Give each tensor the statement made in this block the name it is assigned to
+        (``c = f * c + i * g`` names the add ``c``): the node's name hint for that output."""
+        g = frame.graph
+        if g is None:
+            return
+        made, nid = set(), g.next_of(mark)  # the nodes after the mark: those this statement made
+        while nid is not None:
+            made.add(nid)
+            nid = g.next_of(nid)
+        for name, v in named:
+            if not isinstance(v, Tensor) or v.ref[0] not in made:
+                continue
+            node = g.producer(v.ref)
+            if node.block != frame.block or node.index is not None or node.name_of(v.ref[1]):
+                continue
+            names = list(node.names) + [None] * (len(node.types) - len(node.names))
+            names[v.ref[1]] = name
+            g.replace(dataclasses.replace(node, names=tuple(names)))
 
     def check_claim(self, target: ast.Name, ann, value, frame: Frame):
         if isinstance(ann, ast.ScalarType):

@@ -58,15 +58,14 @@ def summarize(graph: Graph, depth: int | None = None) -> Summary:
     for n in graph.nodes():
         if n.op == "constant":
             continue
-        scope = n.scope
-        for k in range(1, len(scope) + 1):  # open block rows on first sight
-            path = ".".join(scope[:k])
-            if path in graph.scopes and path not in seen:
-                seen.add(path)
-                if depth is None or k - 1 < depth:
-                    p, m, shape = totals[path]
-                    rows.append(Row(path, graph.scopes[path], shape, p, m, k - 1, "block"))
-        level = len([k for k in range(1, len(scope) + 1) if ".".join(scope[:k]) in graph.scopes])
+        chain = graph.nesting(n)
+        for k, b in enumerate(chain):  # open block rows on first sight
+            if b.path not in seen:
+                seen.add(b.path)
+                if depth is None or k < depth:
+                    p, m, shape = totals[b.path]
+                    rows.append(Row(b.path, b.label, shape, p, m, k, "block"))
+        level = len(chain)
         if depth is not None and level >= depth:
             continue
         own = 0 if n.layer and n.layer != n.id else sum(p.numel for p in n.params.values() if not p.buffer)
@@ -94,7 +93,7 @@ def op_text(n) -> str:
 
 
 def _block_totals(graph: Graph) -> dict[str, tuple[int, Dim, str]]:
-    out: dict[str, list] = {path: [0, 0, ""] for path in graph.scopes}
+    out: dict[str, list] = {path: [0, 0, ""] for path in graph.blocks}
     counted: set[str] = set()
     for n in graph.nodes():
         key = n.layer or n.id
@@ -102,13 +101,12 @@ def _block_totals(graph: Graph) -> dict[str, tuple[int, Dim, str]]:
         if key not in counted:
             counted.add(key)
             params = sum(p.numel for p in n.params.values() if not p.buffer)
-        for k in range(1, len(n.scope) + 1):
-            path = ".".join(n.scope[:k])
-            if path in out:
-                acc = out[path]
-                acc[0] += params
-                acc[1] = acc[1] + n.macs
-                acc[2] = ", ".join(t.shape_str() for t in n.types)
+        shape = ", ".join(t.shape_str() for t in n.types)
+        for b in graph.nesting(n):
+            acc = out[b.path]
+            acc[0] += params
+            acc[1] = acc[1] + n.macs
+            acc[2] = shape
     return {k: (v[0], v[1], v[2]) for k, v in out.items()}
 
 

@@ -177,7 +177,7 @@ def node_delta(before: Graph, after: Graph) -> dict:
 def fingerprint(g: Graph) -> str:
     """Everything a pass may change: nodes (ops, inputs, attrs, types, order), results,
     block interfaces."""
-    return "\n".join([str(g), repr(sorted((p, i.inputs, i.outputs) for p, i in g.scope_info.items()))])
+    return "\n".join([str(g), repr(sorted((p, i.inputs, i.outputs) for p, i in g.blocks.items() if i.kind == "block"))])
 
 
 def rel_diff(got, want) -> float:

@@ -81,10 +81,10 @@ def test_full_depth_draws_every_node_and_edge_of_the_ir(spec, model):
     assert any(text.startswith("[N, ") for text in edges.values())
     # every block instance is a cluster, titled by its scope path, labelled with its block
     clusters = {x.title: x.text for x in d["cluster"]}
-    assert set(clusters) == {f"cluster_{model}/{p}" for p in g.scopes}
-    for path, block in g.scopes.items():
+    assert set(clusters) == {f"cluster_{model}/{p}" for p in g.blocks}
+    for path, b in g.blocks.items():
         assert path in clusters[f"cluster_{model}/{path}"]
-        assert block.split(" ×")[0] in clusters[f"cluster_{model}/{path}"]
+        assert b.name in clusters[f"cluster_{model}/{path}"]
 
 
 @pytest.mark.parametrize("spec, model", models())
@@ -92,12 +92,12 @@ def test_depth_1_folds_top_level_blocks_into_boxes(spec, model):
     g = program(spec).graph(model)
     d = parse(svg_of(program(spec), model, 1))
     assert d["cluster"] == []
-    top = [p for p in g.scopes if not any(p.startswith(q + ".") for q in g.scopes)]
+    top = [p for p in g.blocks if not any(p.startswith(q + ".") for q in g.blocks)]
     blocks = {x.title: x for x in d["node"] if "block" in x.classes}
     assert set(blocks) == {f"{model}/{p}" for p in top}
     for p in top:
         text = blocks[f"{model}/{p}"].text
-        assert g.scopes[p] in text  # "GPT2Block ×12" for a folded repeated stack
+        assert g.blocks[p].label in text  # "GPT2Block ×12" for a folded repeated stack
         assert "out [" in text
     drawn = len([x for x in d["node"] if "output" not in x.classes])
     nodes = sum(1 for n in g.nodes() if n.op != "constant")
@@ -108,15 +108,15 @@ def test_depth_1_folds_top_level_blocks_into_boxes(spec, model):
 def test_default_draws_one_copy_of_each_repeated_stack(spec, model):
     g = program(spec).graph(model)
     d = parse(svg_of(program(spec), model))
-    groups = {p: b for p, b in g.scopes.items() if " ×" in b}
-    later = [p for p in g.scopes if any(p.startswith(f"{q}.") and not p.startswith(f"{q}.0") for q in groups)]
+    groups = [p for p, b in g.blocks.items() if b.kind == "stack"]
+    later = [p for p in g.blocks if any(p.startswith(f"{q}.") and not p.startswith(f"{q}.0") for q in groups)]
     hidden = {n.id for n in g.nodes() if any(n.id.startswith(p + ".") for p in later)}
     boxes = {x.title for x in d["node"] if "output" not in x.classes}
     assert boxes == {f"{model}/{n.id}" for n in g.nodes() if n.op != "constant" and n.id not in hidden}
     clusters = {x.title: x.text for x in d["cluster"]}
-    for p, block in groups.items():
+    for p in groups:
         if not any(p.startswith(q + ".") for q in later):
-            n = block.rsplit("×", 1)[1]
+            n = g.blocks[p].count
             assert f"×{n}" in clusters[f"cluster_{model}/{p}"]
             assert f"one of {n} copies drawn" in clusters[f"cluster_{model}/{p}"]
 

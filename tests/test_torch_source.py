@@ -36,7 +36,7 @@ def source(spec: str | Path) -> str:
 
 # -- golden files ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("spec", ["lenet.net", "resnet18.net", "gpt2.net"])
+@pytest.mark.parametrize("spec", ["lenet.net", "resnet18.net", "gpt2.net", "char_rnn.net"])
 def test_golden(spec):
     path = GOLDEN / spec.replace(".net", ".py")
     got = source(spec)

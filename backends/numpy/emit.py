@@ -152,6 +152,9 @@ class FunctionWriter:
         self.sym_src: dict[str, str] = {}  # symbol -> where its value comes from
         self.sym_used: set[str] = set()
         self.consumed = {r for n in graph.nodes() for r in n.inputs} | {r for _, r in graph.outputs}
+        self.holder: dict[str, Ref] = {}  # variable -> the value it holds now
+        self.last: dict[Ref, int] = {}  # value -> index of the last statement reading it
+        self.pos = 0  # the statement being written
 
     def fresh(self, base: str) -> str:
         base = _ident(base)
@@ -162,11 +165,22 @@ class FunctionWriter:
         self.used.add(name)
         return name
 
+    def named(self, hint: str) -> str | None:
+        """The variable the spec's name ``hint`` can take: the name itself when free, or when
+        the value it holds is read by no later statement (``c = f * c + i * g``); else None."""
+        name = _ident(hint)
+        if name not in self.used:
+            self.used.add(name)
+            return name
+        held = self.holder.get(name)
+        return name if held is not None and self.last.get(held, -1) <= self.pos else None
+
     def source(self) -> str:
         params = []
         for n in self.g.input_nodes():
             var = self.fresh(n.id)
             self.vars[(n.id, 0)] = var
+            self.holder[var] = (n.id, 0)
             params.append(var)
             for i, d in enumerate(n.type.shape):
                 if isinstance(d, Expr) and str(d) in symbols(d) and str(d) not in self.sym_src:
@@ -176,16 +190,20 @@ class FunctionWriter:
             self.prog.inputs[self.g.name] = params
         body: list[str] = []
         nodes = [n for n in self.g.nodes() if n.op not in ("input", "constant")]
-        last = {r: i for i, n in enumerate(nodes) for r in n.inputs}  # the last reader of each value
+        last = self.last = {r: i for i, n in enumerate(nodes) for r in n.inputs}  # the last reader of each value
         results = {r for _, r in self.g.outputs}
+        for r in results:
+            last[r] = len(nodes)
         for i, n in enumerate(nodes):
+            self.pos = i
             body += self.statement(n)
             # free each array at its last use, as torch frees a tensor: a forward pass then
             # holds only the arrays still to be read, not every intermediate until it returns
             dead = [r for r in n.inputs if last.get(r) == i and r not in results
                     and self.g.producer(r).op != "input"]
             dead += [(n.id, k) for k in range(len(n.types)) if (n.id, k) not in self.consumed]
-            names = list(dict.fromkeys(self.vars[r] for r in dead if r in self.vars))  # (constants have none)
+            # (constants have no variable; a name the statement took over holds its new value)
+            names = list(dict.fromkeys(self.vars[r] for r in dead if r in self.vars and self.holder[self.vars[r]] == r))
             if names:
                 body.append(f"del {', '.join(names)}")
         outs = [self.ref(r) for _, r in self.g.outputs]
@@ -263,8 +281,11 @@ class FunctionWriter:
         for i in range(len(n.types)):
             suffix = suffixes[i] if suffixes else ("" if len(n.types) == 1 else f"_{i}")
             unused = len(n.types) > 1 and (n.id, i) not in self.consumed
-            names.append(self.fresh(("_" if unused else "") + base + suffix))
+            hint = n.name_of(i)
+            names.append((hint and not unused and self.named(hint)) or
+                         self.fresh(("_" if unused else "") + (hint or base + suffix)))
             self.vars[(n.id, i)] = names[-1]
+            self.holder[names[-1]] = (n.id, i)
         op = all_ops()[n.op]
         if len(names) == 1 and op.pack.__func__ is not Op.pack.__func__:
             return f"({names[0]},)"  # a kernel that returns a tuple of one

@@ -17,7 +17,6 @@ which:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from netc.compiler.ir import Graph, Node
@@ -25,8 +24,6 @@ from netc.compiler.summary import Row, fmt_count, summarize
 from netc.specs import catalogue
 
 from . import labels
-
-_REPEAT = re.compile(r"^(?P<block>.+) ×(?P<n>\d+)$")
 
 
 @dataclass(frozen=True)
@@ -92,7 +89,7 @@ class _Folder:
         self.depth = depth
         s = summarize(graph)
         self.rows: dict[str, Row] = {r.name: r for r in s.rows}
-        self.groups = {p: int(m["n"]) for p, b in graph.scopes.items() if (m := _REPEAT.match(b))}
+        self.groups = {p: b.count for p, b in graph.blocks.items() if b.kind == "stack"}
         self.placed: dict[str, str] = {}  # drawn node id -> its box key
         title = f"{graph.name} · {s.params:,} params · {fmt_count(s.macs)} MACs"
         self.view = View(graph.name, title)
@@ -111,21 +108,18 @@ class _Folder:
         return self.view
 
     # -- where a node is drawn -----------------------------------------------------------------
-    def _block_paths(self, scope: tuple[str, ...]) -> list[str]:
-        paths = (".".join(scope[:k]) for k in range(1, len(scope) + 1))
-        return [p for p in paths if p in self.g.scopes]
+    def _block_paths(self, node: Node) -> list[str]:
+        return [b.path for b in self.g.nesting(node)]
 
     def _copies(self, node: Node) -> dict[str, int]:
         """Repeated-stack group path -> which copy ``node`` is in, along its scope."""
-        sc = node.scope
-        return {".".join(sc[:k]): int(sc[k]) for k in range(1, len(sc))
-                if ".".join(sc[:k]) in self.groups and sc[k].isdigit()}
+        return {b.parent: b.index for b in self.g.nesting(node) if b.index is not None}
 
     def _hidden(self, node: Node) -> bool:
         return self.depth.one_copy and any(self._copies(node).values())
 
     def _place(self, n: Node) -> None:
-        paths = self._block_paths(n.scope)
+        paths = self._block_paths(n)
         k = self.depth.fold_at
         if k is not None and len(paths) >= k:
             key = self._block_box(paths[k - 1])
@@ -145,11 +139,10 @@ class _Folder:
         parent = None
         for level, path in enumerate(chain):
             if path not in self.view.clusters:
-                block = self.g.scopes[path]
-                m = _REPEAT.match(block)
+                b = self.g.blocks[path]
+                stack = b.kind == "stack"
                 self.view.clusters[path] = Cluster(
-                    path, m["block"] if m else block, int(m["n"]) if m else 0,
-                    bool(m) and self.depth.one_copy, self.rows[path].params, level)
+                    path, b.name, b.count if stack else 0, stack and self.depth.one_copy, self.rows[path].params, level)
                 self.view.members.setdefault(parent, []).append(("cluster", path))
             parent = path
         return parent
@@ -175,10 +168,10 @@ class _Folder:
     def _block_info(self, key: str) -> Box:
         path = key.removesuffix("#block")
         row = self.rows[path]
-        m = _REPEAT.match(row.op)
+        b = self.g.blocks[path]
         notes = [f"{path} · {labels.count(row.params)} params" if row.params else path,
                  f"out {row.shape}"]
-        return Box(key, "block", row.op, notes=notes, family="block", repeat=int(m["n"]) if m else 0)
+        return Box(key, "block", row.op, notes=notes, family="block", repeat=b.count if b.kind == "stack" else 0)
 
     def _output(self, i: int, name: str | None, ref) -> None:
         key = f"return.{i}"

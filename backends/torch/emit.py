@@ -24,7 +24,7 @@ from . import ops as _ops  # noqa: F401  (fills LOWERINGS)
 from .lower import LOWERINGS, Code
 from .ops import FRESH, IN_PLACE
 from .prelude import PRELUDE
-from .scopes import Scope, build_tree, group_members, is_chain
+from .scopes import Scope, build_tree, group_members, is_chain, last_uses
 
 _HOLE = re.compile(r"\{(\w*)\}")
 
@@ -55,6 +55,7 @@ class Template:
     args: list[str] = field(default_factory=list)  # forward parameter names
     values: list = field(default_factory=list)  # own slot values
     labels: list = field(default_factory=list)  # (label, value) of each own slot
+    mentions: list = field(default_factory=list)  # the block names each own slot's op mentions
     children: list[Scope] = field(default_factory=list)
     helpers: set[str] = field(default_factory=set)
 
@@ -201,22 +202,38 @@ class Emitter:
         return list(t.values) + [v for c in t.children for v in self.raw_vector(c)]
 
     def param_names(self, cls: ClassDef, varying: list[int]) -> list[tuple[int, str]]:
-        """One argument per distinct column of values; slots with equal columns share it."""
+        """One argument per slot whose value differs between instances, named after the block
+        parameter or bound dim it equals in every instance: of several, the one the slot's op
+        names in its arguments (``conv2d(width, 3)``: width, not heads), else the first.
+        Slots named alike share the argument."""
         # not a keyword, builtin, class or nn.Module attribute, nor one of the class's own
         # attributes: a parameter the forward reads is stored as `self.<name>`
         t = self.templates[id(cls.instances[0])]
         own = {m.group(1) for line in t.init if (m := re.match(r"self\.(\w+) = ", str(line[0])))}
-        names, used, by_column = [], self.taken | own, {}
-        labels = self.labels(cls.instances[0])
+        names, used, by_column, chosen = [], self.taken | own, {}, set()
+        labels, mentions = self.labels(cls.instances[0]), self.mentions(cls.instances[0])
+        env = cls.instances[0].env
         for i in varying:
             vals = tuple(cls.vectors[id(s)][i] for s in cls.instances)
+            cands = [k for k in env if not k.startswith("_") and (k not in used or k in chosen)  # (mangled)
+                     and all(s.env.get(k) == v and not isinstance(v, Expr) for s, v in zip(cls.instances, vals))]
+            named = [c for c in cands if c in mentions[i]] or cands
+            if named:
+                names.append((i, named[0]))
+                chosen.add(named[0])
+                used.add(named[0])
+                continue
             if vals not in by_column:
-                cands = [k for k in cls.instances[0].env if not k.startswith("_")  # nn.Module's own, mangled
-                         and all(s.env.get(k) == v and not isinstance(v, Expr) for s, v in zip(cls.instances, vals))]
-                by_column[vals] = next((c for c in cands if c not in used), None) or _ident(labels[i], used)
+                by_column[vals] = _ident(labels[i], used)
                 used.add(by_column[vals])
             names.append((i, by_column[vals]))
         return names
+
+    def mentions(self, scope: Scope) -> list[frozenset]:
+        """Per slot of ``scope`` (its own, then its children's arguments): the block names its
+        op's arguments mention."""
+        t = self.templates[id(scope)]
+        return list(t.mentions) + [frozenset() for c in t.children for _ in self.classes[id(c)].args()]
 
     def labels(self, scope: Scope) -> list[str]:
         t = self.templates[id(scope)]
@@ -267,16 +284,22 @@ class ScopeRenderer:
         self.vars: dict[Ref, str] = {}
         self.used: set[str] = {"self", "layer", "torch", "nn", "F", "math"} | set(PRELUDE) | em.taken
         self.shape_of: dict[str, str] = {}  # symbol -> code
+        self.holder: dict[str, Ref] = {}  # variable -> the value it holds now
+        self.last: dict[Ref, int] = {}  # value -> the last item that reads it
+        self.pos = 0  # the item being rendered
 
     def render(self) -> Template:
+        self.last = last_uses(self.s)
         for pname, ref in self.s.inputs:
             name = self.fresh(pname)
             self.vars[ref] = name
+            self.holder[name] = ref
             self.t.args.append(name)
             for i, d in enumerate(self.s.graph.type_of(ref).shape):
                 if isinstance(d, Expr) and len(symbols(d)) == 1 and str(d) in symbols(d):
                     self.shape_of.setdefault(str(d), f"{name}.shape[{i}]")
-        for item in self.s.items:
+        for pos, item in enumerate(self.s.items):
+            self.pos = pos
             if isinstance(item, Node):
                 self.node(item)
             elif item.kind == "group":
@@ -296,19 +319,34 @@ class ScopeRenderer:
         self.used.add(name)
         return name
 
+    def named(self, hint: str) -> str | None:
+        """The variable the spec's name ``hint`` can take: the name itself when free, or when
+        the value it holds is read by no later statement (``c = f * c + i * g``); else None
+        (the caller takes a fresh one). A name input shapes are read from is never rebound."""
+        name = re.sub(r"\W", "_", hint)
+        if name not in self.used:
+            self.used.add(name)
+            return name
+        held = self.holder.get(name)
+        if held is not None and self.last.get(held, -1) <= self.pos \
+                and not any(code.startswith(name + ".") for code in self.shape_of.values()):
+            return name
+        return None
+
     def ref(self, r: Ref) -> str:
         n = self.s.graph.producer(r)
         if n.op == "constant":
             return py_literal(n.attrs.value)
         return self.vars[r]
 
-    def slot(self, label: str, value) -> Slot:
+    def slot(self, label: str, value, mentions=frozenset()) -> Slot:
         if isinstance(value, Expr):
             value = Raw(self.dim_code(value))
         elif isinstance(value, tuple) and any(isinstance(v, Expr) for v in value):
             value = Raw(py_literal(tuple(Raw(self.dim_code(v)) if isinstance(v, Expr) else v for v in value)))
         self.t.values.append(value)
         self.t.labels.append((label, value))
+        self.t.mentions.append(mentions)
         return Slot(len(self.t.values) - 1)
 
     def dim_code(self, d: Expr) -> str:
@@ -319,7 +357,8 @@ class ScopeRenderer:
             text = re.sub(rf"\b{re.escape(sym)}\b", self.shape_of[sym], text)
         return text
 
-    def fill(self, code: Code, holes: dict) -> list:
+    def fill(self, code: Code, holes: dict, n: Node | None = None) -> list:
+        """The parts of ``code`` with its holes filled; sizes become slots (of node ``n``)."""
         parts, k = [], 0
         pos = 0
         values = list(code.values)
@@ -331,7 +370,7 @@ class ScopeRenderer:
             else:
                 label, value = values[k]
                 k += 1
-                parts.append(self.slot(label, value))
+                parts.append(self.slot(label, value, n.mentions if n else frozenset()))
             pos = m.end()
         parts.append(code.template[pos:])
         return [p for p in parts if p != ""]
@@ -381,9 +420,9 @@ class ScopeRenderer:
         low = self.lowered(n)
         holes = self.holes(n, attr)
         if low.module is not None and owner == n.id:
-            self.t.init.append([f"self.{attr} = "] + self.fill(low.module, holes))
+            self.t.init.append([f"self.{attr} = "] + self.fill(low.module, holes, n))
         targets = self.targets(n, low.unpack)
-        self.t.forward.append(([f"{targets} = "] + self.fill(low.expr, holes), self.comment(n)))
+        self.t.forward.append(([f"{targets} = "] + self.fill(low.expr, holes, n), self.comment(n)))
 
     def targets(self, n: Node, unpack: str | None) -> str:
         base = self.s.rel(n.id).replace(".", "_")
@@ -392,8 +431,11 @@ class ScopeRenderer:
         for i in range(len(n.types)):
             suffix = suffixes[i] if suffixes else ("" if len(n.types) == 1 else f"_{i}")
             unused = len(n.types) > 1 and (n.id, i) not in self.em.consumed(self.s.graph)
-            names.append(self.fresh(("_" if unused else "") + base + suffix))
+            hint = n.name_of(i)
+            names.append((hint and not unused and self.named(hint)) or
+                         self.fresh(("_" if unused else "") + (hint or base + suffix)))
             self.vars[(n.id, i)] = names[-1]
+            self.holder[names[-1]] = (n.id, i)
         if unpack:
             return unpack.format(*names)
         return ", ".join(names)
@@ -432,12 +474,12 @@ class ScopeRenderer:
         plain = all(low.expr.template == "{m}({x0})" for low in lows)
         line = [f"self.{g.local} = nn.{'Sequential(' if plain else 'ModuleList(['}"]
         for i, (n, low) in enumerate(zip(members, lows)):
-            line += ([", "] if i else []) + self.fill(low.module, self.holes(n, g.local, inputs=False))
+            line += ([", "] if i else []) + self.fill(low.module, self.holes(n, g.local, inputs=False), n)
         self.t.init.append(line + [")" if plain else "])"])
         if not plain:
             for i, (n, low) in enumerate(zip(members, lows)):
                 holes = self.holes(n, f"{g.local}[{i}]")
-                self.t.forward.append(([f"{self.targets(n, low.unpack)} = "] + self.fill(low.expr, holes),
+                self.t.forward.append(([f"{self.targets(n, low.unpack)} = "] + self.fill(low.expr, holes, n),
                                        self.comment(n)))
             return
         out = self.fresh(g.local)

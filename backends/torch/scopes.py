@@ -1,8 +1,8 @@
 """The module tree of a graph: which nodes and block instances each nn.Module holds, and
 which block instances can share one class.
 
-Blocks are inlined in the IR, but every node's id keeps its scope path, and the elaborator
-records each block instance's interface (``graph.scope_info``). Instances of one block whose
+Blocks are inlined in the IR, but every node knows the block instance that holds it, and
+each instance its interface and arguments (``graph.blocks``). Instances of one block whose
 structure is the same share a class; the values in which they differ (channel counts,
 strides) become that class's constructor arguments, named after the block's own parameters
 where the values match one of them.
@@ -28,6 +28,7 @@ class Scope:
     outputs: list[Ref] = field(default_factory=list)
     env: dict = field(default_factory=dict)
     span: object = None  # where a block instance is applied
+    index: int | None = None  # which copy of its stack it is
 
     @property
     def local(self) -> str:
@@ -42,7 +43,7 @@ class Scope:
 
 
 def build_tree(graph: Graph, name: str) -> Scope:
-    """The scope tree of a graph: a Scope per block instance and repetition group."""
+    """The scope tree of a graph: a Scope per block instance and stack (``graph.blocks``)."""
     root = Scope(graph, "", "root", name)
     root.inputs = [(n.id, (n.id, 0)) for n in graph.input_nodes()]
     root.outputs = [ref for _, ref in graph.outputs]
@@ -51,36 +52,24 @@ def build_tree(graph: Graph, name: str) -> Scope:
     def scope_of(path: str) -> Scope:
         if path in scopes:
             return scopes[path]
-        info = graph.scope_info.get(path)
-        kind = "block" if info is not None else "group"
-        s = Scope(graph, path, kind, info.block if info else graph.scopes[path])
-        if info:
-            s.inputs, s.outputs, s.env, s.span = list(info.inputs), list(info.outputs), dict(info.env), info.span
+        b = graph.blocks[path]
+        s = Scope(graph, path, "block" if b.kind == "block" else "group", b.label, index=b.index)
+        if b.kind == "block":
+            s.inputs, s.outputs, s.env, s.span = list(b.inputs), list(b.outputs), dict(b.env), b.span
         scopes[path] = s
-        parent = scope_of(_container(path, graph))
-        parent.items.append(s)
+        scope_of(b.parent).items.append(s)
         return s
 
     for n in graph.nodes():
         if n.op == "input":
             continue
-        scope_of(_container(n.id, graph)).items.append(n)
+        scope_of(n.block).items.append(n)
     return root
-
-
-def _container(nid: str, graph: Graph) -> str:
-    """The innermost block instance or group whose path is a proper prefix of ``nid``."""
-    parts = nid.split(".")
-    for k in range(len(parts) - 1, 0, -1):
-        prefix = ".".join(parts[:k])
-        if prefix in graph.scopes:
-            return prefix
-    return ""
 
 
 def group_members(s: Scope) -> list:
     """The members of a repetition group in order: Scopes (blocks) or Nodes (ops)."""
-    return sorted(s.items, key=lambda it: int((it.path if isinstance(it, Scope) else it.id).rsplit(".", 1)[1]))
+    return sorted(s.items, key=lambda it: it.index)
 
 
 def is_chain(members: list, graph: Graph) -> bool:
@@ -93,6 +82,20 @@ def is_chain(members: list, graph: Graph) -> bool:
             return False
         prev = outs[0]
     return True
+
+
+def last_uses(s: Scope) -> dict[Ref, int]:
+    """Each value read in scope ``s`` -> the position of the last item that reads it (the
+    results count as read after every item)."""
+    last: dict[Ref, int] = {}
+    for k, item in enumerate(s.items):
+        members = group_members(item) if isinstance(item, Scope) and item.kind == "group" else [item]
+        for m in members:
+            for r in ([r for _, r in m.inputs] if isinstance(m, Scope) else m.inputs):
+                last[r] = k
+    for r in s.outputs:
+        last[r] = len(s.items)
+    return last
 
 
 def node_of(scope: Scope, ref: Ref) -> Node:

@@ -24,42 +24,27 @@ def scalar(g: Graph, ref: Ref) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def exposed(g: Graph) -> set[str]:
-    """Nodes a model result or a block interface names: they must stay as they are."""
-    out = {src for _, (src, _p) in g.outputs}
-    for info in g.scope_info.values():
-        out |= {src for src, _p in info.outputs} | {src for _, (src, _p) in info.inputs}
-    return out
-
-
-def container(g: Graph, nid: str) -> str:
-    """The innermost block instance or repetition group holding a node (its emitted module)."""
-    parts = nid.split(".")
-    return next((p for k in range(len(parts) - 1, 0, -1) if (p := ".".join(parts[:k])) in g.scopes), "")
-
-
-def why_not_private(g: Graph, inner: list[Node], anchor: Node, keep: set[str]) -> str | None:
+def why_not_private(g: Graph, inner: list[Node], anchor: Node) -> str | None:
     """Why the intermediates ``inner`` of a pattern ending at ``anchor`` cannot go (another
     reader, a result, another module), or None when they can."""
     ids = {n.id for n in inner} | {anchor.id}
-    where = container(g, anchor.id)
     for n in inner:
-        if n.id in keep:
+        if g.is_exposed(n.id):
             return f"`{n.id}` is a result of a model or block"
         others = [u.id for u in g.users(n.id) if u.id not in ids]
         if others:
             return f"`{n.id}` is also read by `{others[0]}`"
-        if container(g, n.id) != where:
+        if n.block != anchor.block:
             return f"`{n.id}` and `{anchor.id}` are in different blocks"
     return None
 
 
 def fresh_id(g: Graph, near: str, base: str) -> str:
-    """An unused node id beside ``near`` (in its block): ``base``, ``base_1``, ..."""
-    where = container(g, near)
+    """An unused node id beside ``near`` (in its block or stack): ``base``, ``base_1``, ..."""
+    where = g.node(near).block
     prefix = where + "." if where else ""
     name, k = base, 0
-    while prefix + name in g or prefix + name in g.scopes:
+    while prefix + name in g or prefix + name in g.blocks:
         k += 1
         name = f"{base}_{k}"
     return prefix + name
@@ -74,25 +59,27 @@ def make(g: Graph, nid: str, op: str, inputs: tuple[Ref, ...], attrs, like: Node
         raise ShapeError(f"{op} would give {', '.join(map(str, inf.types))}, not {like.type}")
     spans = [n.span for n in fused if n.span is not None]
     span = reduce(lambda a, b: a.union(b), spans) if spans else like.span
-    return Node(nid, op, inputs, attrs, inf.types, span, like.scope, inf.params, None, inf.macs)
+    return Node(nid, op, inputs, attrs, inf.types, span, like.block, inf.params, None, inf.macs, like.index,
+                like.names)
 
 
 def substitute(g: Graph, anchor: Node, node: Node, inner: list[Node]) -> None:
     """Put ``node`` in the place of ``anchor`` (same id: replaced; a new id: inserted before
-    it and its readers moved over), then drop the intermediates ``inner`` and the constants
-    only they read."""
+    it and its readers moved over), then drop the intermediates ``inner`` (in the order they
+    compute) and the constants only they read."""
     if node.id == anchor.id:
         g.replace(node)
     else:
         g.insert_before(anchor.id, node)
         g.replace_uses((anchor.id, 0), (node.id, 0))
         g.remove(anchor.id)
-    order = {nid: i for i, nid in enumerate(n.id for n in g.nodes())}
     consts = {src for n in inner for src, _ in n.inputs if g.node(src).op == "constant"}
     consts |= {src for src, _ in anchor.inputs if src in g and g.node(src).op == "constant"}
-    for n in sorted(inner, key=lambda n: -order[n.id]):
+    pending = list(inner)
+    while pending:  # readers first: the last unread one each time (patterns are a few nodes)
+        n = next(n for n in reversed(pending) if not g.has_users(n.id))
+        pending.remove(n)
         g.remove(n.id)
-    keep = exposed(g)
     for c in sorted(consts):
-        if not list(g.g.successors(c)) and c not in keep:
+        if not g.has_users(c) and not g.is_exposed(c):
             g.remove(c)

@@ -13,8 +13,11 @@ LAYERS = ("linear", "conv1d", "conv2d", "conv_transpose2d")
 
 
 def why_not_sole_reader(g: Graph, layer: Node, reader: Node) -> str | None:
-    """Why ``reader`` is not the only thing that reads ``layer``'s output, or None when it is.
-    A block result is no obstacle: the block's parent reads it through ``reader`` too."""
+    """Why ``reader`` cannot absorb into ``layer``: it is not the only thing that reads
+    ``layer``'s output, or the two are in different block instances (a rewrite applies
+    inside a block, to every instance alike, so that its instances keep one class), or None."""
+    if g.block_of(layer.id) != g.block_of(reader.id):
+        return f"`{layer.id}` and `{reader.id}` are in different blocks"
     if any(src == layer.id for _, (src, _p) in g.outputs):
         return f"`{layer.id}` is a result of the model"
     others = [u.id for u in g.users(layer.id) if u.id != reader.id]

@@ -1,7 +1,7 @@
 """Helpers the clean-up passes share: block visibility, bypassing and dropping nodes.
 
 Blocks are inlined in the IR, but a backend emits each block instance as its own module,
-whose forward sees only its inputs (``graph.scope_info``), its own nodes and the literals.
+whose forward sees only its inputs (``graph.blocks``), its own nodes and the literals.
 A rewrite that makes a node read a value must keep that value visible where the node is.
 """
 
@@ -12,42 +12,26 @@ from ..source import Span
 from ..types import TensorType, normalize_axis
 
 
-def block_of(graph: Graph, nid: str) -> str:
-    """The innermost block instance holding node ``nid`` ("" for the model itself);
-    repetition groups are not blocks (their members are emitted in the enclosing forward)."""
-    parts = nid.split(".")
-    for k in range(len(parts) - 1, 0, -1):
-        prefix = ".".join(parts[:k])
-        if prefix in graph.scope_info:
-            return prefix
-    return ""
-
-
 def visible(graph: Graph, ref: Ref, reader: str) -> bool:
     """Whether node ``reader`` may read ``ref``: a literal, a value of its own block, one of
-    its block's inputs, or a result of a block it applies (not of a copy inside a repetition
-    group, which may be emitted as one ``nn.Sequential``)."""
+    its block's inputs, or a result of a block it applies (not of a copy inside a stack,
+    which may be emitted as one ``nn.Sequential``)."""
     if graph.producer(ref).op == "constant":
         return True
-    block = block_of(graph, reader)
-    if block_of(graph, ref[0]) == block:
+    block = graph.block_of(reader)
+    if graph.block_of(ref[0]) == block:
         return True
-    info = graph.scope_info.get(block)
-    if info is not None and any(r == ref for _, r in info.inputs):
+    if block and any(r == ref for _, r in graph.blocks[block].inputs):
         return True
-    for path, child in graph.scope_info.items():
-        if ref in child.outputs and block_of(graph, path) == block:
-            parent = path.rsplit(".", 1)[0] if "." in path else ""
-            return not (parent in graph.scopes and parent not in graph.scope_info)
+    for child in graph.interfaces(ref[0]):
+        if ref in child.outputs and graph.enclosing_block(child.parent) == block:
+            return not (child.parent and graph.blocks[child.parent].kind == "stack")
     return False
 
 
 def referenced(graph: Graph, nid: str) -> bool:
     """Whether anything reads node ``nid``: a node, a result, or a block's interface."""
-    if graph.users(nid) or any(src == nid for _, (src, _p) in graph.outputs):
-        return True
-    return any(r[0] == nid for info in graph.scope_info.values()
-               for r in list(info.outputs) + [r for _, r in info.inputs])
+    return graph.has_users(nid) or graph.is_exposed(nid)
 
 
 def bypass(graph: Graph, node: Node, to: list[Ref]) -> None:

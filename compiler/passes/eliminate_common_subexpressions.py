@@ -15,7 +15,7 @@ from __future__ import annotations
 from netc.specs.catalogue import CellBody, LayerRef, get
 
 from . import PassContext, PassResult, register
-from ._util import block_of, bypass
+from ._util import bypass
 
 
 @register("eliminate_common_subexpressions", level=1, purpose="merge nodes that compute the same value")
@@ -50,6 +50,6 @@ def _distinct(g, a, b) -> str | None:
         return f"{a.op} is random"
     if "stateful" in traits:
         return f"{a.op} has state"
-    if a.op != "constant" and block_of(g, a.id) != block_of(g, b.id):
+    if a.op != "constant" and g.block_of(a.id) != g.block_of(b.id):
         return "they are in different blocks"
     return None

@@ -9,18 +9,48 @@ node, since another of its outputs is used.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from . import PassContext, PassResult, register
 
 
 @register("eliminate_dead_code", level=1, purpose="remove nodes whose results are never used")
 def eliminate_dead_code(ctx: PassContext) -> PassResult:
     g, result = ctx.graph, PassResult()
-    live = {src for _, (src, _p) in g.outputs} | set(g.inputs)
-    for n in reversed(g.nodes()):
-        if n.id in live:
-            live.update(src for src, _ in n.inputs)
+    live = _live(g)
+    for path in [p for p, b in g.blocks.items() if b.kind == "block" and not any(s in live for s, _ in b.outputs)]:
+        g.remove_block(path)  # an instance nothing reads: its nodes are dead too
     for n in reversed(g.nodes()):
         if n.id not in live:
             g.remove(n.id)
             result.rewrote(f"removed unused {n.op} `{n.id}`", n.span)
+    _drop_empty_stacks(g)
     return result
+
+
+def _live(g) -> set[str]:
+    """The nodes a result needs, and every output of a block instance one of whose outputs is
+    needed (its interface stays whole)."""
+    live: set[str] = set()
+    work = [src for _, (src, _p) in g.outputs] + list(g.inputs)
+    while work:
+        nid = work.pop()
+        if nid in live:
+            continue
+        live.add(nid)
+        work += [src for src, _ in g.node(nid).inputs]
+        for b in g.interfaces(nid):
+            if any(src == nid for src, _ in b.outputs):
+                work += [src for src, _ in b.outputs]
+    return live
+
+
+def _drop_empty_stacks(g) -> None:
+    """Stacks left without copies go (innermost first: an instance is made after the one
+    around it)."""
+    members = Counter(n.block for n in g.nodes()) + Counter(b.parent for b in g.blocks.values())
+    for path in reversed(list(g.blocks)):
+        b = g.blocks[path]
+        if b.kind == "stack" and not members[path]:
+            g.remove_block(path)
+            members[b.parent] -= 1

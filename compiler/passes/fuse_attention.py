@@ -30,7 +30,7 @@ from ..ir import Graph, Node, Ref
 from ..shapes import infer_op
 from ..types import ShapeError, TensorType
 from . import PassContext, PassResult, register
-from ._fusion import exposed, fresh_id, make, scalar, substitute, why_not_private
+from ._fusion import fresh_id, make, scalar, substitute, why_not_private
 from ._util import permutation
 
 
@@ -48,14 +48,13 @@ class Match:
 @register("fuse_attention", level=2, purpose="fuse softmax(q @ kᵀ / s [+ mask]) @ v into one attention op")
 def fuse_attention(ctx: PassContext) -> PassResult:
     g, result = ctx.graph, PassResult()
-    keep = exposed(g)
     for y in g.nodes():
         if y.op != "matmul" or y.id not in g:
             continue
         m = match(g, y)
         if m is None:
             continue
-        why = why_not_private(g, m.inner, y, keep) or why_not(g, m, y)
+        why = why_not_private(g, m.inner, y) or why_not(g, m, y)
         if why is not None:
             result.skip(f"attention written as math at `{y.id}` not fused: {why}", y.span)
             continue
@@ -64,7 +63,6 @@ def fuse_attention(ctx: PassContext) -> PassResult:
         node = make(g, fresh_id(g, y.id, "attention"), "attention", inputs,
                     get("attention").Attrs(scale=m.scale), y, m.inner[1:] + [y])
         substitute(g, y, node, m.inner)
-        keep = exposed(g)
         result.rewrote(f"softmax(q @ kᵀ{_scale_text(m.scale)}{' + mask' if m.mask else ''}) @ v ending at "
                        f"`{y.id}` ==> attention `{node.id}`", y.span)
     return result
@@ -119,7 +117,7 @@ def key(g: Graph, m: Match, y: Node) -> Ref:
     op = "transpose" if len(moved) == 2 else "permute"
     attrs = get(op).Attrs(a=moved[0], b=moved[1]) if op == "transpose" else get(op).Attrs(dims=tuple(m.k_order))
     inf = infer_op(get(op), [g.type_of(m.k)], attrs)
-    node = Node(fresh_id(g, y.id, op), op, (m.k,), attrs, inf.types, m.inner[0].span, y.scope)
+    node = Node(fresh_id(g, y.id, op), op, (m.k,), attrs, inf.types, m.inner[0].span, y.block)
     g.insert_before(y.id, node)
     return (node.id, 0)
 

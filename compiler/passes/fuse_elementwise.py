@@ -20,7 +20,7 @@ from netc.specs.catalogue import get
 from ..ir import Graph, Node, Ref
 from ..types import ShapeError, TensorType
 from . import PassContext, PassResult, register
-from ._fusion import container, exposed, make, scalar, substitute
+from ._fusion import make, scalar, substitute
 
 UNARY = frozenset({"neg", "abs", "sqrt", "exp", "log", "relu", "gelu", "silu", "tanh", "sigmoid"})
 BINARY = frozenset({"add", "sub", "mul", "div"})
@@ -30,7 +30,6 @@ Step = tuple[str, "str | float | None", "Ref | None"]  # op, operand, the operan
 @register("fuse_elementwise", level=2, purpose="fuse chains of elementwise ops into one fused_elementwise op")
 def fuse_elementwise(ctx: PassContext) -> PassResult:
     g, result = ctx.graph, PassResult()
-    keep = exposed(g)
     for first in g.nodes():
         if first.id not in g:  # fused into an earlier chain
             continue
@@ -39,7 +38,7 @@ def fuse_elementwise(ctx: PassContext) -> PassResult:
         if start is None:
             continue
         chain, steps = [first], [step(g, first, start)]
-        while (nxt := link(g, chain[-1], keep, result)) is not None:
+        while (nxt := link(g, chain[-1], result)) is not None:
             chain.append(nxt)
             steps.append(step(g, nxt, (chain[-2].id, 0)))
         if len(chain) < 2:
@@ -53,7 +52,6 @@ def fuse_elementwise(ctx: PassContext) -> PassResult:
             result.skip(f"chain {_names(chain)} not fused: {e}", last.span)
             continue
         substitute(g, last, node, chain[:-1])
-        keep = exposed(g)
         result.rewrote(f"{'+'.join(n.op for n in chain)} ({_names(chain)}) ==> fused_elementwise `{last.id}`",
                        last.span)
     return result
@@ -95,7 +93,7 @@ def start_of(g: Graph, n: Node) -> Ref | None:
     return None
 
 
-def link(g: Graph, n: Node, keep: set[str], result: PassResult) -> Node | None:
+def link(g: Graph, n: Node, result: PassResult) -> Node | None:
     """The op that continues the chain after ``n``: its only reader, reading it once as the
     running value; a skip is noted where an elementwise reader cannot take it."""
     users = g.users(n.id)
@@ -104,11 +102,11 @@ def link(g: Graph, n: Node, keep: set[str], result: PassResult) -> Node | None:
         return None
     nxt = readers[0]
     why = None
-    if n.id in keep:
+    if g.is_exposed(n.id):
         why = f"`{n.id}` is a result of a model or block"
     elif len(users) > 1:
         why = f"`{n.id}` is also read by `{next(u.id for u in users if u is not nxt)}`"
-    elif container(g, n.id) != container(g, nxt.id):
+    elif n.block != nxt.block:
         why = f"`{n.id}` and `{nxt.id}` are in different blocks"
     if why:
         result.skip(f"`{n.id}` -> `{nxt.id}` not fused: {why}", nxt.span)

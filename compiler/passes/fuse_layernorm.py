@@ -21,13 +21,12 @@ from netc.specs.catalogue import get
 from ..ir import Graph, Node, Ref
 from ..types import ShapeError
 from . import PassContext, PassResult, register
-from ._fusion import exposed, fresh_id, make, scalar, substitute, why_not_private
+from ._fusion import fresh_id, make, scalar, substitute, why_not_private
 
 
 @register("fuse_layernorm", level=2, purpose="fuse (x - mean) / sqrt(var + eps) into one layernorm op")
 def fuse_layernorm(ctx: PassContext) -> PassResult:
     g, result = ctx.graph, PassResult()
-    keep = exposed(g)
     for y in g.nodes():
         if y.op != "div" or y.id not in g:
             continue
@@ -35,7 +34,7 @@ def fuse_layernorm(ctx: PassContext) -> PassResult:
         if found is None:
             continue
         x, eps, dims, inner = found
-        why = why_not_private(g, inner, y, keep) or why_not(g, x, eps)
+        why = why_not_private(g, inner, y) or why_not(g, x, eps)
         if why is None:
             attrs = get("layernorm").Attrs(dims=dims, eps=eps, affine=False)
             try:
@@ -46,7 +45,6 @@ def fuse_layernorm(ctx: PassContext) -> PassResult:
             result.skip(f"layer-norm math at `{y.id}` not fused: {why}", y.span)
             continue
         substitute(g, y, node, inner)
-        keep = exposed(g)
         result.rewrote(f"(x - mean) / sqrt(var + {eps:g}) ending at `{y.id}` ==> layernorm `{node.id}`"
                        f"{f' over the last {dims} dims' if dims > 1 else ''}", y.span)
     return result

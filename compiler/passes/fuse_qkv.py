@@ -23,7 +23,7 @@ from netc.specs.catalogue import get
 from ..ir import Graph, Node, Ref
 from ..shapes import infer_op
 from . import PassContext, PassResult, WeightTransform, register
-from ._fusion import container, fresh_id
+from ._fusion import fresh_id
 from ._layers import concat_rows, why_weights_shared
 from ._util import union
 
@@ -58,11 +58,11 @@ def fuse_qkv(ctx: PassContext) -> PassResult:
 
 def _key(g: Graph, n: Node) -> tuple:
     a = n.attrs
-    return (container(g, n.id), a.bias, a.activation, a.activation_slope)
+    return (n.block, a.bias, a.activation, a.activation_slope)
 
 
 def _difference(g: Graph, a: Node, b: Node) -> str:
-    if container(g, a.id) != container(g, b.id):
+    if a.block != b.block:
         return "they are in different blocks"
     if a.attrs.bias != b.attrs.bias:
         return f"bias={str(a.attrs.bias).lower()} against bias={str(b.attrs.bias).lower()}"
@@ -76,12 +76,12 @@ def fuse(g: Graph, ms: list[Node]) -> tuple[Node, WeightTransform]:
     attrs = first.attrs.model_copy(update={"out": sum(m.attrs.out for m in ms)})
     span = reduce(union, [m.span for m in ms])
     inf = infer_op(get("linear"), [g.type_of(x)], attrs)
-    node = g.insert_before(first.id, Node(nid, "linear", (x,), attrs, inf.types, span, first.scope,
+    node = g.insert_before(first.id, Node(nid, "linear", (x,), attrs, inf.types, span, first.block,
                                           inf.params, None, inf.macs))
     sizes = get("split").Attrs(sizes=tuple(m.attrs.out for m in ms), dim=-1)
     types = infer_op(get("split"), [node.type], sizes).types
     split = g.insert_before(first.id, Node(fresh_id(g, first.id, f"{node.name}_split"), "split",
-                                           ((nid, 0),), sizes, types, span, first.scope))
+                                           ((nid, 0),), sizes, types, span, first.block))
     for i, m in enumerate(ms):
         g.replace_uses((m.id, 0), (split.id, i))
         g.remove(m.id)

@@ -71,6 +71,6 @@ def _memory_format(g, ref, fmt: str, producer: Node) -> Node:
     """A memory_format node reading ``ref``, in ``producer``'s block, just after it."""
     attrs = get("memory_format").Attrs(format=fmt)
     node = Node(fresh_id(g, producer.id, fmt), "memory_format", (ref,), attrs, (g.type_of(ref),),
-                producer.span, producer.scope)
+                producer.span, producer.block)
     first = next((n for n in g.nodes() if ref in n.inputs), None)
     return g.insert_before(first.id, node) if first else g.add(node)

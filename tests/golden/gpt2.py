@@ -61,13 +61,13 @@ class GPT2Block(nn.Module):
         # [N, T, 768]  transformer.net:30
         self_attention = self.self_attention(layernorm)
         dropout = self.dropout(self_attention)  # [N, T, 768]  transformer.net:30
-        add = x + dropout  # [N, T, 768]  transformer.net:30
-        layernorm_1 = self.layernorm_1(add)  # [N, T, 768]  transformer.net:31
+        x_1 = x + dropout  # [N, T, 768]  transformer.net:30
+        layernorm_1 = self.layernorm_1(x_1)  # [N, T, 768]  transformer.net:31
         linear = self.linear(layernorm_1)  # [N, T, 3072]  transformer.net:31
         gelu = F.gelu(linear)  # [N, T, 3072]  transformer.net:31
         linear_1 = self.linear_1(gelu)  # [N, T, 768]  transformer.net:31
         dropout_1 = self.dropout_1(linear_1)  # [N, T, 768]  transformer.net:31
-        add_1 = add + dropout_1  # [N, T, 768]  transformer.net:31
+        add_1 = x_1 + dropout_1  # [N, T, 768]  transformer.net:31
         return add_1
 
 
@@ -88,8 +88,8 @@ class GPT2(nn.Module):
         positions = torch.arange(tokens.shape[1], device=tokens.device)
         wpe = self.wpe(positions)  # [T, 768]  gpt2.net:12
         add = wte + wpe  # [N, T, 768]  gpt2.net:12
-        dropout = self.dropout(add)  # [N, T, 768]  gpt2.net:12
-        gpt2_block = self.gpt2_block(dropout)  # [N, T, 768]  gpt2.net:13
+        x = self.dropout(add)  # [N, T, 768]  gpt2.net:12
+        gpt2_block = self.gpt2_block(x)  # [N, T, 768]  gpt2.net:13
         layernorm = self.layernorm(gpt2_block)  # [N, T, 768]  gpt2.net:13
         unembed = F.linear(layernorm, self.wte.weight)  # [N, T, 50257]  gpt2.net:13
         return unembed

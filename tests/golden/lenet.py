@@ -22,8 +22,8 @@ class LeNet(nn.Module):
         maxpool2d = F.max_pool2d(relu, 2)  # [N, 32, 14, 14]  lenet.net:5
         conv2d_1 = self.conv2d_1(maxpool2d)  # [N, 64, 14, 14]  lenet.net:6
         relu_1 = torch.relu_(conv2d_1)  # [N, 64, 14, 14]  lenet.net:6
-        maxpool2d_1 = F.max_pool2d(relu_1, 2)  # [N, 64, 7, 7]  lenet.net:6
-        flatten = torch.flatten(maxpool2d_1, 1)  # [N, 3136]  lenet.net:7
+        features = F.max_pool2d(relu_1, 2)  # [N, 64, 7, 7]  lenet.net:6
+        flatten = torch.flatten(features, 1)  # [N, 3136]  lenet.net:7
         linear = self.linear(flatten)  # [N, 128]  lenet.net:7
         relu_2 = torch.relu_(linear)  # [N, 128]  lenet.net:7
         linear_1 = self.linear_1(relu_2)  # [N, 10]  lenet.net:7
