@@ -221,6 +221,11 @@ def names_in(exprs) -> set[str]:
     return out
 
 
+def pattern_str(t: TensorTypeExpr) -> str:
+    """A tensor type pattern as written: ``float[N, C, H, W]``."""
+    return f"{t.dtype or ''}[{', '.join(expr_str(d) for d in t.dims)}]"
+
+
 def expr_str(e, prec: int = 0) -> str:
     """Source-like text of an expression (for messages about declared shapes)."""
     if isinstance(e, Name):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 
@@ -20,6 +21,9 @@ from .shapes import infer_op, match
 from .source import Span
 from .types import ShapeError, TensorType
 from .values import POISON, DeclRef, Frame, Layer, Tensor, has_poison, kind_of, snake
+
+# Compile-time math on numbers: sqrt(64) is 8.0 (on a tensor, these are ops).
+MATH_FUNCS = {"sqrt": math.sqrt, "exp": math.exp, "log": math.log, "abs": abs}
 
 
 class Calls:
@@ -90,8 +94,6 @@ class Calls:
 
     def apply(self, func: str, piped, pos, kw, span: Span, frame: Frame, local: str | None, copy=None):
         """Apply ``func``; ``copy`` is ``(stack path, index)`` when this is one copy of ``F * n``."""
-        from .elaborate import MATH_FUNCS
-
         local_value = frame.env.get(func)
         if isinstance(local_value, Layer):
             return self.apply_layer(local_value, piped, pos, kw, span, frame, local, copy)
@@ -122,8 +124,6 @@ class Calls:
         return self.call_op(op, piped, pos, kw, span, frame, local, copy=copy)
 
     def static_math(self, func, arg, span, frame):
-        from .elaborate import MATH_FUNCS
-
         v, vspan = arg
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             return self.error(f"{func} needs a number or a tensor; got {kind_of(v)}", vspan, frame)
@@ -354,9 +354,7 @@ class Calls:
             if isinstance(p.type, ast.TensorTypeExpr):
                 msg = match(p.type, value.type, child.env, lambda e: self.ev_dim(e, child), self.is_const_name(child))
                 if msg:
-                    from .elaborate import _pattern_str
-
-                    return self.error(f"`{decl.name}` input `{p.name}` must be {_pattern_str(p.type)}: {msg}",
+                    return self.error(f"`{decl.name}` input `{p.name}` must be {ast.pattern_str(p.type)}: {msg}",
                                       vspan, frame,
                                       [self.origin(value, child.graph),  # a cell's own graph for scan
                                        (f"`{p.name}` is declared", p.span)])

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 
 from netc.specs import catalogue
 
@@ -25,7 +24,6 @@ from .source import Diagnostics, Span, closest
 from .types import DTYPES
 from .values import POISON, DeclRef, Frame, Layer, Tensor, has_poison, is_static, kind_of
 
-MATH_FUNCS = {"sqrt": math.sqrt, "exp": math.exp, "log": math.log, "abs": abs}
 TENSOR_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul"}
 SCALAR_TYPES = {
     "int": lambda v: is_dim(v),
@@ -233,7 +231,7 @@ class Elaborator(Calls):
             return self.error(f"`{target.id}` is declared a tensor but is {kind_of(value)}", target.span, frame)
         msg = match(ann, value.type, frame.env, lambda e: self.ev_dim(e, frame), self.is_const_name(frame))
         if msg:
-            return self.error(f"`{target.id}` is claimed to be {_pattern_str(ann)}: {msg}", ann.span, frame,
+            return self.error(f"`{target.id}` is claimed to be {ast.pattern_str(ann)}: {msg}", ann.span, frame,
                               [self.origin(value, frame.graph)])
         return value
 
@@ -273,7 +271,7 @@ class Elaborator(Calls):
                 continue
             msg = match(r.type, v.type, frame.env, lambda e: self.ev_dim(e, frame), self.is_const_name(frame))
             if msg:
-                self.error(f"{decl.kind} `{decl.name}` returns {v.type}, declared {_pattern_str(r.type)}: {msg}",
+                self.error(f"{decl.kind} `{decl.name}` returns {v.type}, declared {ast.pattern_str(r.type)}: {msg}",
                            r.type.span, frame, [self.origin(v, frame.graph)])
                 return None
         return [(r.name, v) for r, v in zip(results, values)]
@@ -534,7 +532,3 @@ def _structure(v) -> str:
     if isinstance(v, tuple):
         return "(" + ", ".join(_structure(x) for x in v) + ")"
     return str(v.type) if isinstance(v, Tensor) else kind_of(v)
-
-
-def _pattern_str(t: ast.TensorTypeExpr) -> str:
-    return f"{t.dtype or ''}[{', '.join(ast.expr_str(d) for d in t.dims)}]"

@@ -19,14 +19,11 @@ from collections.abc import Iterable
 
 from netc.compiler.ir import Graph
 
+from .errors import RenderError
 from .fold import Depth, fold
 
 FORMATS = ("svg", "png", "pdf", "dot")
 RANKDIRS = ("TB", "LR")
-
-
-class RenderError(Exception):
-    """The diagram could not be drawn: graphviz (the package or ``dot``) missing, or failing."""
 
 
 def format_for(path: str, fmt: str | None = None) -> str:

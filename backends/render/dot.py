@@ -12,7 +12,7 @@ import re
 
 import graphviz
 
-from . import RenderError
+from .errors import RenderError
 from .fold import Box, Cluster, View
 
 FONT = "Helvetica,Arial,sans-serif"

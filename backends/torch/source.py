@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from netc.compiler.pipeline import Compiled
-
 from .emit import Emitter
 from .write import stmt
 
 ROLE_METHODS = {"generator": "generate", "discriminator": "discriminate", "encoder": "encode", "decoder": "decode"}
 
 
-def torch_source(compiled: Compiled, names: list[str] | None = None) -> str:
-    """Standalone PyTorch source for the named models and pairs (default: all of them)."""
+def torch_source(compiled, names: list[str] | None = None) -> str:
+    """Standalone PyTorch source for the named models and pairs (default: all of them) of
+    ``compiled`` (the driver's ``Compiled``: ``graphs``, ``pairs`` and ``path``)."""
     names = names or list(compiled.graphs) + list(compiled.pairs)
     models = [m for n in names for m in ([r[1] for r in compiled.pairs[n].roles] if n in compiled.pairs else [n])]
     em = Emitter(compiled.path)
@@ -20,7 +19,7 @@ def torch_source(compiled: Compiled, names: list[str] | None = None) -> str:
     return em.render(pairs)
 
 
-def pair_class(compiled: Compiled, pair, classes: dict[str, str], em: Emitter) -> str:
+def pair_class(compiled, pair, classes: dict[str, str], em: Emitter) -> str:
     (role1, m1), (role2, m2) = pair.roles
     g1, g2 = compiled.graphs[m1], compiled.graphs[m2]
     in1 = [n.id for n in g1.input_nodes()]

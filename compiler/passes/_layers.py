@@ -39,9 +39,14 @@ def why_weights_shared(g: Graph, layer: Node) -> str | None:
 
 
 def concat_rows(parts: list):
-    """Tensors or arrays stacked along dim 0 (``torch.cat`` or ``np.concatenate``)."""
+    """Tensors or arrays stacked along dim 0, without importing torch (the optimiser does
+    not depend on a backend): NumPy arrays through ``np.concatenate``, torch tensors into a
+    ``new_empty`` tensor of their dtype and device (row copies are differentiable)."""
     if isinstance(parts[0], np.ndarray):
         return np.concatenate(parts)
-    import torch
-
-    return torch.cat(parts)
+    out = parts[0].new_empty((sum(p.shape[0] for p in parts), *parts[0].shape[1:]))
+    row = 0
+    for p in parts:
+        out[row: row + p.shape[0]] = p
+        row += p.shape[0]
+    return out
