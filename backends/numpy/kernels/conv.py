@@ -3,8 +3,9 @@
 A convolution gathers its input columns with one strided slice per kernel offset, padding
 included (im2col, laid out [C*kernel, N*positions]), and contracts them with the weights in
 one matmul per group; the columns and the matmul's output live in scratch buffers reused
-from call to call (``_scratch``). A transposed convolution
-multiplies every input pixel by the kernel in one matmul and adds the products into place
+from call to call (``_scratch``), and the result is always a fresh array (when the matmul's
+output is already the result's layout, batch 1 or one output channel, the matmul writes the
+result itself). A transposed convolution multiplies every input pixel by the kernel in one matmul and adds the products into place
 with one strided slice per kernel position.
 """
 
@@ -27,7 +28,9 @@ def _scratch(shape, dtype, back=None, _free={}):  # noqa: B006  (_free: the cach
     there is one of this shape and dtype, else a new one. Fresh memory costs a page fault per
     4 KB on first touch (about a third of an im2col copy's time); reused memory does not.
     A buffer is taken out of the cache while in use, so concurrent calls never share one,
-    and the cache keeps at most 512 MB. ``_scratch(None, None)`` empties it."""
+    and the cache keeps at most 512 MB. ``_scratch(None, None)`` empties it.
+    A kernel gives a buffer back only when nothing it returns is the buffer or a view of it
+    (a reshape or transpose can be one at degenerate sizes): a result is always fresh memory."""
     if shape is None and back is None:
         _free.clear()
         return None
@@ -94,9 +97,20 @@ def _conv(x, weight, bias, stride, padding, dilation, groups):
                 cols[(*dst[:-1], slice(hi, None))] = 0
         cols[tuple(dst)] = xt[tuple(src)]
     positions = n * int(np.prod(out))
-    y = _scratch((g, o // g, positions), np.result_type(x, weight))
-    np.matmul(weight.reshape(g, o // g, -1), cols.reshape(g, -1, positions), out=y)  # [G, O/G, N*prod(out)]
+    # The matmul's output [G, O/G, N*prod(out)] is [O, N, *out]. With one sample or one output
+    # channel that is already the result's layout [N, O, *out]: the matmul writes the result,
+    # a fresh array (a scratch buffer there would be handed out, and overwritten by the next
+    # call of this shape). Otherwise it goes to scratch, transposed into a fresh result.
+    direct = n == 1 or o == 1
+    shape, dtype = (g, o // g, positions), np.result_type(x, weight)
+    y = np.empty(shape, dtype) if direct else _scratch(shape, dtype)
+    np.matmul(weight.reshape(g, o // g, -1), cols.reshape(g, -1, positions), out=y)
     _scratch(None, None, back=cols)
+    if direct:
+        result = y.reshape(n, o, *out)
+        if bias is not None:
+            result += bias.reshape(o, *(1,) * nd)
+        return result
     t = y.reshape(o, n, *out).swapaxes(0, 1)  # [N, O, *out], written out in C order
     result = np.ascontiguousarray(t) if bias is None else np.add(t, bias.reshape(o, *(1,) * nd), order="C")
     _scratch(None, None, back=y)
