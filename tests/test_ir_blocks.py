@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from netc.compiler.passes import optimize
 from netc.runtime.torch_modules import load_source
@@ -163,3 +164,15 @@ def test_a_fusion_never_crosses_a_block_boundary():
     assert not any(n.attrs.activation for n in out.graph.nodes() if n.op == "conv2d")
     skipped = [str(c) for p, r in out.report if p.name == "fuse_activation" for c in r.skipped]
     assert skipped and all("are in different blocks" in c for c in skipped)
+
+
+@pytest.mark.parametrize("spec", sorted(p.name for p in (ROOT / "examples").glob("*.net")))
+def test_O2_emits_the_block_classes_of_O0(spec):
+    """A rewrite applies inside a block to every instance or to none: -O2 never splits a
+    block's class (ResNet's ConvBN into ConvBN and ConvBN2) nor merges two."""
+    prog = netc.compile_file(ROOT / "examples" / spec)
+
+    def classes(src: str) -> list[str]:
+        return [line for line in src.splitlines() if line.startswith("class ")]
+
+    assert classes(prog.optimized(2).torch_source()) == classes(prog.torch_source())
