@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from netc.compiler.pipeline import Compiled
 
+from ..emit_kit import Names, stmt
 from .emit import Emitter
-from .write import stmt
 
 ROLE_METHODS = {"generator": "generate", "discriminator": "discriminate", "encoder": "encode", "decoder": "decode"}
 
@@ -56,10 +56,5 @@ def pair_class(compiled: Compiled, pair, classes: dict[str, str], em: Emitter) -
 
 def arg_names(ids: list[str], taken: set[str]) -> dict[str, str]:
     """A Python parameter name for each input id: none a keyword, builtin or ``self``."""
-    out: dict[str, str] = {}
-    for i in dict.fromkeys(ids):
-        name, k = i, 1
-        while name in taken or name in out.values():
-            name, k = f"{i}_{k}", k + 1
-        out[i] = name
-    return out
+    names = Names(taken)
+    return {i: names.fresh(i) for i in dict.fromkeys(ids)}
