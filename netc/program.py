@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from netc.compiler.ir import Graph
 from netc.compiler.limits import DEFAULT_MAX_PARAMS
 from netc.compiler.pipeline import Compiled, compile_spec
 from netc.compiler.summary import Summary, summarize
+
+if TYPE_CHECKING:
+    from netc.backends.torch.source import TorchSource
 
 
 class Program:
@@ -84,12 +89,16 @@ class Program:
 
     def torch_source(self, *names: str) -> str:
         """Standalone PyTorch source for the named models and pairs (default: all)."""
-        from netc.backends.torch.source import torch_source
+        return self._torch(names).text
+
+    def _torch(self, names: tuple[str, ...]) -> TorchSource:
+        """The emitted PyTorch file of the named models and pairs, with each one's class."""
+        from netc.backends.torch.source import emit_torch
 
         for n in names:
             if n not in self.models:
                 raise KeyError(f"no model or pair named {n!r}; the spec has {', '.join(self.models) or 'none'}")
-        return torch_source(self._c, list(names) or None)
+        return emit_torch(self._c, list(names) or None)
 
     def to_torch(self, name: str, opt: int = 0):
         """A fresh ``nn.Module`` for a model or pair, built from :meth:`torch_source` of the
@@ -105,8 +114,9 @@ class Program:
 
         if opt:
             return self.optimized(opt).to_torch(name)
-        module = load_source(self.torch_source(name), stem=name)
-        return getattr(module, _class_name(module, name))()
+        emitted = self._torch((name,))
+        module = load_source(emitted.text, stem=name)
+        return getattr(module, emitted.classes[name])()
 
     def numpy_source(self, name: str | None = None) -> str:
         """The standalone NumPy program (imports only numpy and math) of one model or pair
@@ -275,13 +285,3 @@ def compile_file(path: str, defines: dict | None = None, models: list[str] | Non
     """
     return Program(compile_spec(str(path), defines, models, max_params=max_params,
                                 allow_imports_outside=allow_imports_outside))
-
-
-def _class_name(module, name: str) -> str:
-    """The generated class of a model or pair: its name, unless it had to be renamed (a
-    keyword, a builtin, a prelude class); then the class whose docstring names it."""
-    for attr, value in vars(module).items():
-        doc = getattr(value, "__doc__", None) or ""
-        if isinstance(value, type) and doc.startswith((f"Model `{name}` of ", f"Pair `{name}` of ")):
-            return attr
-    raise KeyError(f"generated source has no class for {name!r}")

@@ -268,11 +268,11 @@ def test_activations_overwrite_only_fresh_unshared_values(tmp_path):
     path.write_text(IN_PLACE)
     prog = netc.compile_file(path)
     src = prog.torch_source()
-    assert "relu = torch.relu_(batchnorm)" in src  # batch norm's output, read once
-    assert "relu_1 = torch.relu(b)" in src  # b is read twice, and is a result
-    assert "sigmoid = torch.sigmoid_(add)" in src
-    assert "relu_2 = torch.relu(sigmoid)" in src  # sigmoid's gradient reads its output
-    assert "tanh = torch.tanh(relu_2)" in src  # so does relu's
+    assert "a = torch.relu_(batchnorm)" in src  # batch norm's output, read once
+    assert "c = torch.relu(b)" in src  # b is read twice, and is a result
+    assert "d = torch.sigmoid_(add)" in src
+    assert "relu_2 = torch.relu(d)" in src  # sigmoid's gradient reads its output
+    assert "e = torch.tanh(relu_2)" in src  # so does relu's
 
     torch.manual_seed(0)
     net = prog.to_torch("InPlace").train()

@@ -14,25 +14,21 @@ time, so any batch size works. The same spec always gives byte-identical source.
 
 from __future__ import annotations
 
-import builtins
 import inspect
-import keyword
-import math
-import os
 import re
 
 from netc.compiler.dims import Expr, symbols
 from netc.compiler.ir import Graph, Node, Ref
 from netc.specs.catalogue import Op, all_ops
 
+from ..emit_kit import Names, file_name, literal, stmt, tuple_code
 from .kernels import KERNELS, ORDER, closure, source
 
-WIDTH = 88  # code, as ruff formats it
-COMMENT_WIDTH = 110  # a line with its trailing comment
+COMMENT_WIDTH = 110  # a statement with its trailing comment (the code itself: 88, as ruff formats it)
 # Kernel parameters that take a weight: the catalogue's param name with "." as "_".
 WEIGHT_PARAMS = {"weight", "bias", "running_mean", "running_var", "in_proj_weight", "in_proj_bias",
                  "out_proj_weight", "out_proj_bias"}
-RESERVED = set(keyword.kwlist) | set(dir(builtins)) | {"np", "math", "weights", "prefix", "load_weights"}
+RESERVED = {"np", "math", "weights", "prefix", "load_weights"}  # besides Python's keywords and builtins
 
 LOAD_WEIGHTS = '''\
 def load_weights(path):
@@ -89,21 +85,14 @@ class ProgramWriter:
         self.spec = file_name(spec_path)
         self.ops: set[str] = set()
         self.cells: dict[int, str] = {}  # id(cell graph) -> its function's name
-        self.taken = set(RESERVED) | set(ORDER) | {"forward"} | {f"forward_{g.name}" for g in graphs}
+        self.names = Names(RESERVED | set(ORDER) | {"forward"} | {f"forward_{g.name}" for g in graphs}, start=2)
         self.functions: list[str] = []
         self.inputs: dict[str, list[str]] = {}  # model -> its forward's input parameters
         cells = {id(c): c for g in graphs for c in _cells(g)}
         for key, c in cells.items():  # every name first: a cell's function may call another's
-            self.cells[key] = self.unique(f"cell_{c.name}")
+            self.cells[key] = self.names.fresh(f"cell_{c.name}")
         for key, c in cells.items():
             self.function(c, self.cells[key], cell=True)
-
-    def unique(self, base: str) -> str:
-        name, k = base, 2
-        while name in self.taken:
-            name, k = f"{base}_{k}", k + 1
-        self.taken.add(name)
-        return name
 
     def function(self, graph: Graph, name: str, cell: bool = False) -> None:
         self.functions.append(FunctionWriter(self, graph, name, cell).source())
@@ -131,22 +120,13 @@ class ProgramWriter:
         return "\n\n\n".join(["\n".join(head)] + parts) + "\n"
 
 
-def file_name(path: str) -> str:
-    """A spec's file name as the header, docstring and comments show it: no quotes, backslashes
-    or line breaks, which would let a file name write code."""
-    return re.sub(r"[^A-Za-z0-9_.+-]", "_", os.path.basename(path))
-
-
-def _ident(text: str) -> str:
-    return re.sub(r"\W", "_", text)
-
-
 class FunctionWriter:
     """One function: a model's ``forward`` or a cell's step."""
 
     def __init__(self, prog: ProgramWriter, graph: Graph, name: str, cell: bool):
         self.prog, self.g, self.name, self.cell = prog, graph, name, cell
-        self.used = set(prog.taken)
+        # a clash gets a trailing underscore first (``relu_``), then a number (``relu_2``)
+        self.names = Names(prog.names.taken, start=2, trailing=True)
         self.vars: dict[Ref, str] = {}
         self.sym_var: dict[str, str] = {}  # symbol -> local variable
         self.sym_src: dict[str, str] = {}  # symbol -> where its value comes from
@@ -157,23 +137,12 @@ class FunctionWriter:
         self.pos = 0  # the statement being written
 
     def fresh(self, base: str) -> str:
-        base = _ident(base)
-        name = base + "_" if base in self.used else base
-        k = 2
-        while name in self.used:
-            name, k = f"{base}_{k}", k + 1
-        self.used.add(name)
-        return name
+        return self.names.fresh(base)
 
     def named(self, hint: str) -> str | None:
         """The variable the spec's name ``hint`` can take: the name itself when free, or when
         the value it holds is read by no later statement (``c = f * c + i * g``); else None."""
-        name = _ident(hint)
-        if name not in self.used:
-            self.used.add(name)
-            return name
-        held = self.holder.get(name)
-        return name if held is not None and self.last.get(held, -1) <= self.pos else None
+        return self.names.take(hint, lambda name: name in self.holder and self.last.get(self.holder[name], -1) <= self.pos)
 
     def source(self) -> str:
         params = []
@@ -205,13 +174,12 @@ class FunctionWriter:
             # (constants have no variable; a name the statement took over holds its new value)
             names = list(dict.fromkeys(self.vars[r] for r in dead if r in self.vars and self.holder[self.vars[r]] == r))
             if names:
-                body.append(f"del {', '.join(names)}")
+                body.append(f"    del {', '.join(names)}")
         outs = [self.ref(r) for _, r in self.g.outputs]
-        body.append(f"return {', '.join(outs)}")
-        binds = [f"{self.sym_var[s]} = {self.sym_src[s]}" for s in sorted(self.sym_used)]
+        body.append(f"    return {', '.join(outs)}")
+        binds = [f"    {self.sym_var[s]} = {self.sym_src[s]}" for s in sorted(self.sym_used)]
         args = ["weights"] + (["prefix"] if self.cell else []) + params
-        lines = [f"def {self.name}({', '.join(args)}):", f'    """{self.doc()}"""']
-        lines += ["    " + line if line else "" for line in binds + body]
+        lines = [f"def {self.name}({', '.join(args)}):", f'    """{self.doc()}"""'] + binds + body
         return "\n".join(lines) + "\n"
 
     def doc(self) -> str:
@@ -226,7 +194,7 @@ class FunctionWriter:
     def ref(self, r: Ref) -> str:
         n = self.g.producer(r)
         if n.op == "constant":
-            return _literal({"float": float, "int": int, "bool": bool}[n.attrs.dtype](n.attrs.value))
+            return literal({"float": float, "int": int, "bool": bool}[n.attrs.dtype](n.attrs.value))
         return self.vars[r]
 
     def dim(self, d) -> str:
@@ -245,22 +213,22 @@ class FunctionWriter:
         if isinstance(v, Expr):
             return self.dim(v)
         if isinstance(v, tuple):
-            return _tuple([self.value(x) for x in v])
-        return _literal(v)
+            return tuple_code([self.value(x) for x in v])
+        return literal(v)
 
     def shape_value(self, shape: tuple) -> str:
         """reshape's sizes; the one size that no input shape gives becomes -1 (NumPy infers it)."""
         unknown = [d for d in shape if isinstance(d, Expr) and symbols(d) - self.sym_src.keys()]
         if len(unknown) == 1 and -1 not in shape:
-            return _tuple(["-1" if d is unknown[0] else self.value(d) for d in shape])
+            return tuple_code(["-1" if d is unknown[0] else self.value(d) for d in shape])
         return self.value(shape)
 
     def weight(self, owner: str, name: str) -> str:
-        key = _literal(f"{owner}.{name}")
+        key = literal(f"{owner}.{name}")
         return f"weights[prefix + {key}]" if self.cell else f"weights[{key}]"
 
     def prefix(self, owner: str) -> str:
-        key = _literal(f"{owner}.")
+        key = literal(f"{owner}.")
         return f"prefix + {key}" if self.cell else key
 
     # -- statements ----------------------------------------------------------------------------
@@ -269,13 +237,13 @@ class FunctionWriter:
         self.prog.ops.add(n.op)
         args = self.arguments(n, fn)
         targets = self.targets(n)
-        code = f"{targets} = {fn.__name__}("
+        code = f"{targets} = {fn.__name__}({', '.join(args)})"
         where = f"{file_name(n.span.path)}:{n.span.line}" if n.span and n.span.path else ""
         comment = f"{', '.join(t.shape_str() for t in n.types)}  {where}".strip()
-        return _layout(code, args, ")", comment)
+        return stmt("    ", code, comment, COMMENT_WIDTH)
 
     def targets(self, n: Node) -> str:
-        base = _ident(n.id)
+        base = n.id
         suffixes = {"lstm": ["", "_h", "_c"], "gru": ["", "_h"], "rnn": ["", "_h"]}.get(n.op)
         names = []
         for i in range(len(n.types)):
@@ -337,34 +305,3 @@ class FunctionWriter:
             return (self.shape_value(v) if n.op == "reshape" else self.value(v)), True
         return (tensors.pop(0) if tensors else None), False
 
-
-def _literal(v) -> str:
-    if isinstance(v, bool) or v is None:
-        return repr(v)
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(v, float):
-        return repr(v) if math.isfinite(v) else f'float("{v}")'
-    if isinstance(v, tuple):
-        return _tuple([_literal(x) for x in v])
-    return str(v)
-
-
-def _tuple(items: list[str]) -> str:
-    return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
-
-
-def _layout(head: str, args: list[str], tail: str, comment: str) -> list[str]:
-    """One call statement: on one line when it fits, else its arguments on one indented line,
-    else one argument a line (as ruff formats it); the comment trails the statement when the
-    line stays within COMMENT_WIDTH, else it goes above."""
-    one = f"{head}{', '.join(args)}{tail}"
-    if len(one) + 4 <= WIDTH:
-        if comment and len(one) + 8 + len(comment) <= COMMENT_WIDTH:
-            return [f"{one}  # {comment}"]
-        return ([f"# {comment}"] if comment else []) + [one]
-    above = [f"# {comment}"] if comment else []
-    inner = ", ".join(args)
-    if len(inner) + 8 <= WIDTH:
-        return above + [head, f"    {inner}", tail]
-    return above + [head] + [f"    {a}," for a in args] + [tail]

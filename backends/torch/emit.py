@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import math
-import os
 import re
 from dataclasses import dataclass, field
 
@@ -20,6 +18,7 @@ from netc.compiler.dims import Expr, symbols
 from netc.compiler.ir import Graph, Node, Ref
 from netc.compiler.values import RESERVED
 
+from ..emit_kit import Names, Raw, file_name, identifier, literal
 from . import ops as _ops  # noqa: F401  (fills LOWERINGS)
 from .lower import LOWERINGS, Code
 from .ops import FRESH, IN_PLACE
@@ -27,13 +26,6 @@ from .prelude import PRELUDE
 from .scopes import Scope, build_tree, group_members, is_chain, last_uses
 
 _HOLE = re.compile(r"\{(\w*)\}")
-
-
-@dataclass(frozen=True)
-class Raw:
-    """Code text used as a slot value (a size computed from input shapes)."""
-
-    text: str
 
 
 @dataclass(frozen=True)
@@ -88,21 +80,6 @@ class ClassDef:
         return [(i, name) for name, i in seen.items()]
 
 
-def py_literal(v) -> str:
-    if isinstance(v, Raw):
-        return v.text
-    if isinstance(v, bool) or v is None:
-        return repr(v)
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(v, float):
-        return repr(v) if math.isfinite(v) else f'float("{v}")'
-    if isinstance(v, tuple):
-        inner = ", ".join(py_literal(x) for x in v)
-        return f"({inner},)" if len(v) == 1 else f"({inner})"
-    return str(v)
-
-
 class Emitter:
     """Collects classes for the models of one spec and renders the file."""
 
@@ -114,7 +91,8 @@ class Emitter:
         self.by_key: dict[tuple, ClassDef] = {}
         # class names: not a keyword, builtin or name the generated code uses (RESERVED), nor a
         # prelude piece
-        self.taken: set[str] = {"Attention", "Module"} | set(PRELUDE) | RESERVED
+        self.names = Names({"Attention", "Module"} | set(PRELUDE) | RESERVED, sep="", start=2)
+        self.taken: set[str] = self.names.taken  # (the same set)
         self.helpers: set[str] = set()
         self.cell_classes: dict[int, str] = {}
         self._consumed: dict[int, set] = {}
@@ -161,11 +139,7 @@ class Emitter:
         if base.startswith("__"):  # a dunder is Python's, and `__x` is mangled in a class body
             stripped = base.strip("_")
             base = stripped if stripped[:1].isalpha() else f"Class_{stripped}"
-        name, k = base, 2
-        while name in self.taken:
-            name, k = f"{base}{k}", k + 1
-        self.taken.add(name)
-        return name
+        return self.names.fresh(base)
 
     def doc(self, scope: Scope) -> str:
         kind = {"root": "Model", "block": "Block"}.get(scope.kind, "Cell")
@@ -261,18 +235,9 @@ class Emitter:
         return "\n\n\n".join(p.strip("\n") for p in parts) + "\n"
 
 
-def file_name(path: str) -> str:
-    """A spec's file name as comments and docstrings show it: no quotes, backslashes or line
-    breaks, which would let a file name write code."""
-    return re.sub(r"[^\w.+-]", "_", os.path.basename(path))
-
-
 def _ident(label: str, used: set[str]) -> str:
-    base = re.sub(r"\W", "_", label).strip("_") or "arg"
-    name, k = base, 2
-    while name in used:
-        name, k = f"{base}_{k}", k + 1
-    return name
+    """A name for ``label`` not in ``used`` (it does not take it), without leading underscores."""
+    return Names(used, start=2).fresh(identifier(label).strip("_") or "arg")
 
 
 class ScopeRenderer:
@@ -282,7 +247,7 @@ class ScopeRenderer:
         self.em, self.s = em, scope
         self.t = Template()
         self.vars: dict[Ref, str] = {}
-        self.used: set[str] = {"self", "layer", "torch", "nn", "F", "math"} | set(PRELUDE) | em.taken
+        self.names = Names({"self", "layer", "torch", "nn", "F", "math"} | set(PRELUDE) | em.taken)
         self.shape_of: dict[str, str] = {}  # symbol -> code
         self.holder: dict[str, Ref] = {}  # variable -> the value it holds now
         self.last: dict[Ref, int] = {}  # value -> the last item that reads it
@@ -312,38 +277,27 @@ class ScopeRenderer:
 
     # -- helpers ---------------------------------------------------------------------------
     def fresh(self, base: str) -> str:
-        base = re.sub(r"\W", "_", base)
-        name, k = base, 1
-        while name in self.used:
-            name, k = f"{base}_{k}", k + 1
-        self.used.add(name)
-        return name
+        return self.names.fresh(base)
 
     def named(self, hint: str) -> str | None:
         """The variable the spec's name ``hint`` can take: the name itself when free, or when
         the value it holds is read by no later statement (``c = f * c + i * g``); else None
         (the caller takes a fresh one). A name input shapes are read from is never rebound."""
-        name = re.sub(r"\W", "_", hint)
-        if name not in self.used:
-            self.used.add(name)
-            return name
-        held = self.holder.get(name)
-        if held is not None and self.last.get(held, -1) <= self.pos \
-                and not any(code.startswith(name + ".") for code in self.shape_of.values()):
-            return name
-        return None
+        return self.names.take(hint, lambda name: self.last.get(self.holder.get(name), -1) <= self.pos
+                               and name in self.holder
+                               and not any(code.startswith(name + ".") for code in self.shape_of.values()))
 
     def ref(self, r: Ref) -> str:
         n = self.s.graph.producer(r)
         if n.op == "constant":
-            return py_literal(n.attrs.value)
+            return literal(n.attrs.value)
         return self.vars[r]
 
     def slot(self, label: str, value, mentions=frozenset()) -> Slot:
         if isinstance(value, Expr):
             value = Raw(self.dim_code(value))
         elif isinstance(value, tuple) and any(isinstance(v, Expr) for v in value):
-            value = Raw(py_literal(tuple(Raw(self.dim_code(v)) if isinstance(v, Expr) else v for v in value)))
+            value = Raw(literal(tuple(Raw(self.dim_code(v)) if isinstance(v, Expr) else v for v in value)))
         self.t.values.append(value)
         self.t.labels.append((label, value))
         self.t.mentions.append(mentions)

@@ -2,24 +2,43 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from ..emit_kit import Names, stmt
 from .emit import Emitter
-from .write import stmt
 
 ROLE_METHODS = {"generator": "generate", "discriminator": "discriminate", "encoder": "encode", "decoder": "decode"}
 
 
-def torch_source(compiled, names: list[str] | None = None) -> str:
+@dataclass(frozen=True)
+class TorchSource:
+    """A generated file, and the class each model and pair has in it (renamed where its name
+    is a keyword, a builtin or a name the file uses itself)."""
+
+    text: str
+    classes: dict[str, str]  # model or pair name -> class name
+
+
+def emit_torch(compiled, names: list[str] | None = None) -> TorchSource:
     """Standalone PyTorch source for the named models and pairs (default: all of them) of
-    ``compiled`` (the driver's ``Compiled``: ``graphs``, ``pairs`` and ``path``)."""
+    ``compiled`` (the driver's ``Compiled``: ``graphs``, ``pairs`` and ``path``), with the
+    class of each (and of each model a pair holds)."""
     names = names or list(compiled.graphs) + list(compiled.pairs)
     models = [m for n in names for m in ([r[1] for r in compiled.pairs[n].roles] if n in compiled.pairs else [n])]
     em = Emitter(compiled.path)
     classes = {m: em.model(compiled.graphs[m]) for m in dict.fromkeys(models)}
-    pairs = [pair_class(compiled, compiled.pairs[n], classes, em) for n in names if n in compiled.pairs]
-    return em.render(pairs)
+    pairs = {n: pair_class(compiled, compiled.pairs[n], classes, em) for n in names if n in compiled.pairs}
+    text = em.render([code for _, code in pairs.values()])
+    return TorchSource(text, classes | {n: cls for n, (cls, _) in pairs.items()})
 
 
-def pair_class(compiled, pair, classes: dict[str, str], em: Emitter) -> str:
+def torch_source(compiled, names: list[str] | None = None) -> str:
+    """Standalone PyTorch source for the named models and pairs (default: all of them)."""
+    return emit_torch(compiled, names).text
+
+
+def pair_class(compiled, pair, classes: dict[str, str], em: Emitter) -> tuple[str, str]:
+    """The container class of a pair: its name and its source."""
     (role1, m1), (role2, m2) = pair.roles
     g1, g2 = compiled.graphs[m1], compiled.graphs[m2]
     in1 = [n.id for n in g1.input_nodes()]
@@ -50,15 +69,10 @@ def pair_class(compiled, pair, classes: dict[str, str], em: Emitter) -> str:
     out += stmt("    ", f"def forward({', '.join(['self'] + in1 + rest)}):")
     out += stmt("        ", f"{', '.join(out_vars)} = self.{role1}({', '.join(in1)})")
     out += stmt("        ", f"return self.{role2}({', '.join(fed.get(i, i) for i in in2)})")
-    return "\n".join(out)
+    return name, "\n".join(out)
 
 
 def arg_names(ids: list[str], taken: set[str]) -> dict[str, str]:
     """A Python parameter name for each input id: none a keyword, builtin or ``self``."""
-    out: dict[str, str] = {}
-    for i in dict.fromkeys(ids):
-        name, k = i, 1
-        while name in taken or name in out.values():
-            name, k = f"{i}_{k}", k + 1
-        out[i] = name
-    return out
+    names = Names(taken)
+    return {i: names.fresh(i) for i in dict.fromkeys(ids)}

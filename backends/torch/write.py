@@ -1,10 +1,9 @@
-"""Classes and statements to text, laid out the way ``ruff format`` lays them out."""
+"""Classes to text, laid out the way ``ruff format`` lays them out (``emit_kit.stmt``)."""
 
 from __future__ import annotations
 
-from .emit import ChildArgs, ClassDef, Emitter, Slot, py_literal
-
-WIDTH = 88
+from ..emit_kit import literal, stmt
+from .emit import ChildArgs, ClassDef, Emitter, Slot
 
 
 class ClassWriter:
@@ -46,7 +45,7 @@ class ClassWriter:
     def value(self, index: int, forward: bool) -> str:
         if index in self.params:
             return ("self." if forward else "") + self.params[index]
-        return py_literal(self.vec[index])
+        return literal(self.vec[index])
 
     def text(self, parts: list, forward: bool) -> str:
         out = []
@@ -68,67 +67,3 @@ class ClassWriter:
             offset += n
         raise AssertionError("unknown child")
 
-
-def stmt(indent: str, code: str, comment: str = "") -> list[str]:
-    """One statement: its comment trailing when it fits, else on the line above."""
-    lead = len(code) - len(code.lstrip(" "))
-    indent, code = indent + code[:lead], code[lead:]
-    if comment and len(indent + code + "  # " + comment) <= WIDTH:
-        return [f"{indent}{code}  # {comment}"]
-    lines = [f"{indent}# {comment}"] if comment else []
-    return lines + split(indent, code)
-
-
-def split(indent: str, code: str) -> list[str]:
-    """Black's right-hand split: the last bracket's body on its own line, else one item a line."""
-    colon = ":" if code.endswith("):") else ""
-    code = code[:-1] if colon else code
-    if len(indent + code + colon) <= WIDTH or code[-1] not in ")]":
-        return [indent + code + colon]
-    open_at = _matching_open(code)
-    if open_at is None or open_at == len(code) - 2:
-        return [indent + code + colon]
-    head, body, tail = code[: open_at + 1], code[open_at + 1: -1], code[-1] + colon
-    inner = indent + "    "
-    if len(inner + body) <= WIDTH and "\n" not in body:
-        return [indent + head, inner + body, indent + tail]
-    lines = [indent + head]
-    for item in _top_level_items(body):
-        lines += split(inner, item + ",")
-    return lines + [indent + tail]
-
-
-def _matching_open(code: str) -> int | None:
-    depth, in_str = 0, None
-    for i in range(len(code) - 1, -1, -1):
-        ch = code[i]
-        if in_str:
-            if ch == in_str:
-                in_str = None
-            continue
-        if ch == '"':
-            in_str = ch
-        elif ch in ")]":
-            depth += 1
-        elif ch in "([":
-            depth -= 1
-            if depth == 0:
-                return i
-    return None
-
-
-def _top_level_items(body: str) -> list[str]:
-    items, depth, cur, in_str = [], 0, "", False
-    for ch in body:
-        if ch == '"':
-            in_str = not in_str
-        if not in_str:
-            depth += (ch in "([") - (ch in ")]")
-            if ch == "," and depth == 0:
-                items.append(cur.strip())
-                cur = ""
-                continue
-        cur += ch
-    if cur.strip():
-        items.append(cur.strip())
-    return items
