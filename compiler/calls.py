@@ -264,7 +264,7 @@ class Calls:
         out = self.call_op(layer.op, piped, layer.pos, layer.kw, span, frame, local, layer=layer.scope)
         if out is POISON or len(frame.graph) == n_before:
             return out
-        node = frame.graph.nodes()[-1]
+        node = frame.graph.node(frame.node_id(local))  # the node call_op just added
         if layer.params is None:
             layer.params = node.params
         elif node.params != layer.params:
