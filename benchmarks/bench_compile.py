@@ -24,6 +24,11 @@ super-linear stage from running for minutes: a stage is interrupted (SIGALRM) on
 past ``--timeout`` seconds, and is skipped at a larger ``L`` when it timed out at a smaller
 one or when even linear growth from the smaller one would pass ``--timeout``.
 
+Each stage starts after ``gc.collect()``. Cyclic garbage collection is part of the cost
+(its full collections walk the whole heap, and the heap grows with ``L``): ``--no-gc`` turns
+the collector off during the stages, to tell its growth from the code's. ``--clock cpu``
+times this process's CPU time instead of wall time: steadier when others share the machine.
+
 Then GPT-2 with 96 layers (``examples/gpt2.net -D layers=96``) at -O2, end to end in this
 process (check, -O2, torch source); and ``netc check examples/gpt2.net`` as a whole process
 (the median of ``--runs`` runs), with the import cost of ``netc.cli`` from
@@ -31,6 +36,7 @@ process (check, -O2, torch source); and ``netc check examples/gpt2.net`` as a wh
 
     python benchmarks/bench_compile.py
     python benchmarks/bench_compile.py --sizes 100 1000 --timeout 20
+    python benchmarks/bench_compile.py --sizes 1000 10000 --emit-opt 0 --clock cpu --runs 0
     python benchmarks/bench_compile.py --sizes 1000 --profile 15     # cProfile each stage
 """
 
@@ -38,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import io
 import os
 import platform
@@ -54,6 +61,8 @@ from collections.abc import Callable
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NETC = os.path.join(os.path.dirname(sys.executable), "netc")
 STAGES = ("check", "-O2", "torch", "numpy")
+CLOCK = {"wall": time.perf_counter, "cpu": time.process_time}
+OPTIONS = {"clock": time.perf_counter, "gc": True}  # set by --clock, --no-gc
 GPT2 = os.path.join(ROOT, "examples/gpt2.net")
 
 
@@ -79,14 +88,18 @@ def timed(fn: Callable, timeout: float, profile: int = 0) -> tuple[float | None,
     """``fn()``'s wall time and result; (None, None) when it ran past ``timeout`` seconds.
     With ``profile``, cProfile's top entries by cumulative time are printed after it."""
     prof = cProfile.Profile() if profile else None
+    clock = OPTIONS["clock"]
+    gc.collect()  # the garbage of the stage before is not this one's to collect
+    if not OPTIONS["gc"]:
+        gc.disable()
     old = signal.signal(signal.SIGALRM, _alarm)
     signal.setitimer(signal.ITIMER_REAL, timeout)
-    start = time.perf_counter()
+    start = clock()
     try:
         if prof:
             prof.enable()
         out = fn()
-        elapsed = time.perf_counter() - start
+        elapsed = clock() - start
     except StageTimeout:
         return None, None
     finally:
@@ -94,6 +107,7 @@ def timed(fn: Callable, timeout: float, profile: int = 0) -> tuple[float | None,
             prof.disable()
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+        gc.enable()
     if prof:
         text = io.StringIO()
         pstats.Stats(prof, stream=text).sort_stats("cumulative").print_stats(profile)
@@ -231,13 +245,19 @@ def main(argv: list[str] | None = None) -> None:
                     help="seconds one stage may run; a larger L is skipped for a stage that would pass it")
     ap.add_argument("--emit-opt", type=int, default=2, choices=(0, 2),
                     help="emit the -O2 program (default) or the -O0 one (emission timed without -O2)")
+    ap.add_argument("--clock", choices=tuple(CLOCK), default="wall",
+                    help="wall time (default), or this process's CPU time (steadier on a shared machine)")
+    ap.add_argument("--no-gc", action="store_true",
+                    help="the cyclic garbage collector off during each stage (its share grows with the heap)")
     ap.add_argument("--gpt2-layers", type=int, default=96, help="GPT-2 depth for the end-to-end figure (0: none)")
     ap.add_argument("--runs", type=int, default=5, help="runs of `netc check` as a process (0: none)")
     ap.add_argument("--profile", type=int, default=0, metavar="N",
                     help="cProfile each stage and print its top N entries by cumulative time")
     args = ap.parse_args(argv)
+    OPTIONS.update(clock=CLOCK[args.clock], gc=not args.no_gc)
     print(f"python {sys.version.split()[0]}, {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+          f"{os.cpu_count()} CPUs; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+          f"{args.clock} clock, garbage collector {'off' if args.no_gc else 'on'} during the stages")
     if args.sizes:
         bench_chain(sorted(args.sizes), args.timeout, args.profile, args.emit_opt)
     if args.gpt2_layers:
