@@ -277,7 +277,7 @@ class Calls:
         out = self.call_op(layer.op, piped, layer.pos, layer.kw, span, frame, local, layer=layer.scope, copy=copy)
         if out is POISON or len(frame.graph) == n_before:
             return out
-        node = frame.graph.last()
+        node = frame.graph.last()  # the node call_op just added
         if layer.params is None:
             layer.params = node.params
         elif node.params != layer.params:

@@ -14,6 +14,7 @@ time, so any batch size works. The same spec always gives byte-identical source.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 
@@ -36,6 +37,9 @@ def load_weights(path):
     with np.load(path) as f:
         return {name: f[name] for name in f.files}
 '''
+
+
+_signature = functools.cache(inspect.signature)  # a kernel's, read once per kernel, not once per node
 
 
 class EmitError(ValueError):
@@ -265,7 +269,7 @@ class FunctionWriter:
         tensor not given, an attribute at its default), the rest go by keyword too."""
         tensors = [self.ref(r) for r in n.inputs]
         out, keywords = [], False
-        for p in inspect.signature(fn).parameters.values():
+        for p in _signature(fn).parameters.values():
             if p.kind is p.VAR_POSITIONAL:
                 out, tensors = out + tensors, []
                 continue

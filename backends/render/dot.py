@@ -7,6 +7,7 @@ same bytes.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import re
 
@@ -55,7 +56,7 @@ def digraph(views: list[View], handoffs: list[tuple[str, str, str]], roles: dict
     if len(views) == 1:
         _emit_view(g, views[0])
     for v in views if len(views) > 1 else []:
-        with g.subgraph(name=f"cluster_{v.model}") as sub:
+        with _cluster(g, f"cluster_{v.model}") as sub:
             role = roles.get(v.model)
             head = _bold(f"{role}: {v.model}" if role else v.model)
             sub.attr(label=_html(head + _small(v.title.partition(" · ")[2], left=True) + '<BR ALIGN="LEFT"/>'),
@@ -98,13 +99,23 @@ def _emit_view(g, v: View) -> None:
             if kind == "box":
                 container.node(_id(v, key), **_box_attrs(v.boxes[key]))
                 continue
-            with container.subgraph(name=f"cluster_{v.model}/{key}") as sub:
+            with _cluster(container, f"cluster_{v.model}/{key}") as sub:
                 sub.attr(**_cluster_attrs(v.clusters[key]))
                 emit(sub, key)
 
     emit(g, None)
     for src, dst, shape in v.edges:
         g.edge(_id(v, src), _id(v, dst), label=f" {shape}")
+
+
+@contextlib.contextmanager
+def _cluster(parent: graphviz.Digraph, name: str):
+    """A subgraph, added to ``parent`` when the block ends: ``parent.subgraph(name=...)``
+    without its copy of the parent's body (a copy per cluster made drawing a model with many
+    top-level blocks quadratic). The same DOT text."""
+    sub = graphviz.Digraph(name=name)
+    yield sub
+    parent.subgraph(sub)
 
 
 def _id(v: View, key: str) -> str:

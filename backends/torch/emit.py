@@ -96,6 +96,7 @@ class Emitter:
         self.helpers: set[str] = set()
         self.cell_classes: dict[int, str] = {}
         self._consumed: dict[int, set] = {}
+        self._raw: dict[int, tuple] = {}  # id(scope) -> raw_vector(scope)
 
     # -- scopes to templates -----------------------------------------------------------------
     def model(self, graph: Graph, kind: str = "root") -> str:
@@ -170,10 +171,13 @@ class Emitter:
             out += [vec[i] for i, _ in cc.args()]
         return out
 
-    def raw_vector(self, scope: Scope) -> list:
-        """Every slot value of a scope and of its children, before classes are settled."""
-        t = self.templates[id(scope)]
-        return list(t.values) + [v for c in t.children for v in self.raw_vector(c)]
+    def raw_vector(self, scope: Scope) -> tuple:
+        """Every slot value of a scope and of its children, before classes are settled
+        (kept per scope: its template, and so its vector, is final once it is visited)."""
+        if id(scope) not in self._raw:
+            t = self.templates[id(scope)]
+            self._raw[id(scope)] = tuple(t.values) + tuple(v for c in t.children for v in self.raw_vector(c))
+        return self._raw[id(scope)]
 
     def param_names(self, cls: ClassDef, varying: list[int]) -> list[tuple[int, str]]:
         """One argument per slot whose value differs between instances, named after the block
@@ -481,7 +485,7 @@ class ScopeRenderer:
     def identical(self, members: list[Scope]) -> bool:
         """All copies are of one class, built with the same arguments."""
         classes = {self.em.classes[id(m)].name for m in members}
-        return len(classes) == 1 and len({tuple(self.em.raw_vector(m)) for m in members}) == 1
+        return len(classes) == 1 and len({self.em.raw_vector(m) for m in members}) == 1
 
     def loopable(self, members: list[Scope]) -> bool:
         """Each copy takes the previous copy's output first and the same other inputs."""

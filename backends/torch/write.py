@@ -13,6 +13,13 @@ class ClassWriter:
         self.t = em.templates[id(self.first)]
         self.params = dict(cls.params)
         self.vec = cls.vectors[id(self.first)]
+        # id(child) -> the first slot of its constructor arguments: they follow the class's
+        # own slots, each child's after those of the children before it
+        self.offsets: dict[int, int] = {}
+        offset = len(self.t.values)
+        for c in self.t.children:
+            self.offsets.setdefault(id(c), offset)
+            offset += len(em.classes[id(c)].args())
 
     def source(self) -> str:
         names = list(dict.fromkeys(n for _, n in self.cls.params))
@@ -59,11 +66,8 @@ class ClassWriter:
         return "".join(out)
 
     def child_slots(self, child) -> list[int]:
-        offset = len(self.t.values)
-        for c in self.t.children:
-            n = len(self.em.classes[id(c)].args())
-            if c is child:
-                return list(range(offset, offset + n))
-            offset += n
-        raise AssertionError("unknown child")
+        if id(child) not in self.offsets:
+            raise AssertionError("unknown child")
+        start = self.offsets[id(child)]
+        return list(range(start, start + len(self.em.classes[id(child)].args())))
 
