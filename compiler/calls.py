@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 import types
 import typing
 
@@ -21,9 +20,6 @@ from .shapes import infer_op, match
 from .source import Span
 from .types import ShapeError, TensorType
 from .values import POISON, DeclRef, Frame, Layer, Tensor, has_poison, kind_of, snake
-
-# Compile-time math on numbers: sqrt(64) is 8.0 (on a tensor, these are ops).
-MATH_FUNCS = {"sqrt": math.sqrt, "exp": math.exp, "log": math.log, "abs": abs}
 
 
 class Calls:
@@ -107,7 +103,7 @@ class Calls:
                 return POISON  # the const's own error is reported
             return self.error(f"`{func}` is a {'const' if isinstance(decl, ast.ConstDecl) else 'pair'}, "
                               "not an op or block", span, frame)
-        if decl is None and func in MATH_FUNCS and piped is None and len(pos) == 1 and not kw \
+        if decl is None and _scalar_fn(func) and piped is None and len(pos) == 1 and not kw \
                 and not isinstance(pos[0][0], Tensor):
             return self.static_math(func, pos[0], span, frame)  # sqrt(64): compile-time arithmetic
         if frame.graph is None:  # evaluating a const
@@ -128,7 +124,7 @@ class Calls:
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             return self.error(f"{func} needs a number or a tensor; got {kind_of(v)}", vspan, frame)
         try:
-            return MATH_FUNCS[func](v)
+            return _scalar_fn(func)(v)
         except (ValueError, OverflowError):
             return self.error(f"{func}({v}) is undefined", span, frame)
 
@@ -403,6 +399,13 @@ class Calls:
                               f"{types[1]}; it returns {got}", decl.name_span, frame)
         graph.outputs = [(name, t.ref) for name, t in outputs]
         return catalogue.CellBody(decl.name, graph.weights(), graph.total_macs(), len(types) - 1, graph)
+
+
+def _scalar_fn(func: str):
+    """Compile-time math on a number (``sqrt(64)`` is 8.0): a unary op's ``scalar`` function
+    from the catalogue, or None (on a tensor these are ops)."""
+    op = catalogue.get(func)
+    return op.scalar if op is not None and op.scalar is not None and op.arity == (1, 1) else None
 
 
 def _check_bounds(types) -> None:

@@ -8,8 +8,11 @@ from __future__ import annotations
 import inspect
 import re
 import sys
+import types
+import typing
 
-from netc.specs.catalogue import all_ops
+from netc.specs import catalogue
+from netc.specs.catalogue import OpWithTrait, all_ops
 from pydantic_core import PydanticUndefined
 
 GROUPS = ["dense", "conv", "pool", "norm", "activation", "shape", "recurrent", "attention", "math"]
@@ -35,6 +38,18 @@ def _type_name(annotation) -> str:
     return text.replace("NoneType", "none").replace(" | ", " or ")
 
 
+def _with_trait(annotation) -> str | None:
+    """An attribute that names an op with a trait (a layer's ``activation``): the names of
+    the ops that have it now, or None for another type."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        parts = [_with_trait(a) for a in typing.get_args(annotation)]
+        if any(parts):
+            return " or ".join(p or _type_name(a) for p, a in zip(parts, typing.get_args(annotation)))
+        return None
+    marker = next((m for m in getattr(annotation, "__metadata__", ()) if isinstance(m, OpWithTrait)), None)
+    return " or ".join(f'"{n}"' for n in marker.names()) if marker else None
+
+
 def _attrs(op) -> str:
     rows = []
     for name, f in op.Attrs.model_fields.items():
@@ -42,7 +57,7 @@ def _attrs(op) -> str:
         if isinstance(f.default, str):
             default = f'"{f.default}"'
         default = {"True": "true", "False": "false", "None": "none"}.get(default, default)
-        rows.append(f"`{name}`: {_type_name(f.annotation)} = {default}")
+        rows.append(f"`{name}`: {_with_trait(f.annotation) or _type_name(f.annotation)} = {default}")
     return "; ".join(rows) or "—"
 
 
@@ -71,6 +86,15 @@ def render() -> str:
         out.append("")
     missing = sorted(set(ops) - {n for n, op in ops.items() if op.group in GROUPS})
     assert not missing, f"ops in no documented group: {missing}"
+    out += ["## traits", "",
+            "The facts about an op that the optimiser's passes and the backends act on (the docstring of",
+            "`Op` in `specs/catalogue.py`): they read an op's traits, never lists of op names.", "",
+            "| trait | meaning | ops |", "|---|---|---|"]
+    for trait, meaning in catalogue.traits().items():
+        names = ", ".join(f"`{n}`" for n, op in ops.items() if trait in op.traits) or "—"
+        meaning = meaning.replace("|", "\\|")
+        out.append(f"| `{trait}` | {meaning} | {names} |")
+    out.append("")
     return "\n".join(out)
 
 

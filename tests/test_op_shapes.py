@@ -70,6 +70,7 @@ def assert_params(name, xs, attrs, module: nn.Module) -> None:
         assert all(type(d) is int for d in p.shape)
         assert p == Param(tuple(sd[k].shape), buffer=k in buffers, dtype=DTYPES[sd[k].dtype])
     assert ("has_weights" in op.traits) == bool(got)
+    assert not op.param_names or set(got) <= set(op.param_names), "params() gives a name param_names lacks"
 
 
 def check(name, xs, attrs, run, *args) -> None:

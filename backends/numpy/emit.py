@@ -20,15 +20,12 @@ import re
 
 from netc.compiler.dims import Expr, symbols
 from netc.compiler.ir import Graph, Node, Ref
-from netc.specs.catalogue import Op, all_ops
+from netc.specs.catalogue import Op, all_ops, get, has_trait
 
 from ..emit_kit import Names, file_name, literal, stmt, tuple_code
-from .kernels import KERNELS, ORDER, closure, source
+from .kernels import FUSED_ACTIVATIONS, FUSED_STEPS, KERNELS, ORDER, closure, source
 
 COMMENT_WIDTH = 110  # a statement with its trailing comment (the code itself: 88, as ruff formats it)
-# Kernel parameters that take a weight: the catalogue's param name with "." as "_".
-WEIGHT_PARAMS = {"weight", "bias", "running_mean", "running_var", "in_proj_weight", "in_proj_bias",
-                 "out_proj_weight", "out_proj_bias"}
 RESERVED = {"np", "math", "weights", "prefix", "load_weights"}  # besides Python's keywords and builtins
 
 LOAD_WEIGHTS = '''\
@@ -237,8 +234,7 @@ class FunctionWriter:
 
     # -- statements ----------------------------------------------------------------------------
     def statement(self, n: Node) -> list[str]:
-        fn = KERNELS[n.op]
-        self.prog.ops.add(n.op)
+        fn = self.kernel(n, n.op, f"node `{n.id}`")
         args = self.arguments(n, fn)
         targets = self.targets(n)
         code = f"{targets} = {fn.__name__}({', '.join(args)})"
@@ -246,12 +242,19 @@ class FunctionWriter:
         comment = f"{', '.join(t.shape_str() for t in n.types)}  {where}".strip()
         return stmt("    ", code, comment, COMMENT_WIDTH)
 
+    def kernel(self, n: Node, op: str, what: str):
+        """The kernel of ``op``, which ``what`` (of node ``n``) needs; the program gets its source."""
+        if op not in KERNELS:
+            raise EmitError(f"`{self.g.name}`: the NumPy backend cannot run {what}: the op `{op}` has no kernel "
+                            f"(add one with @kernel({op!r}) in backends/numpy/kernels/)")
+        self.prog.ops.add(op)
+        return KERNELS[op]
+
     def targets(self, n: Node) -> str:
         base = n.id
-        suffixes = {"lstm": ["", "_h", "_c"], "gru": ["", "_h"], "rnn": ["", "_h"]}.get(n.op)
         names = []
         for i in range(len(n.types)):
-            suffix = suffixes[i] if suffixes else ("" if len(n.types) == 1 else f"_{i}")
+            suffix = get(n.op).output_suffix(i, len(n.types))
             unused = len(n.types) > 1 and (n.id, i) not in self.consumed
             hint = n.name_of(i)
             names.append((hint and not unused and self.named(hint)) or
@@ -287,11 +290,12 @@ class FunctionWriter:
 
     def argument(self, n: Node, p: inspect.Parameter, tensors: list[str]) -> tuple[str | None, bool]:
         """The code for one kernel parameter (None: leave it out) and whether it is an attribute."""
-        owner, params = n.layer or n.id, n.params
+        owner, params, op = n.layer or n.id, n.params, n.op
         if n.op == "unembed":  # the tied layer's weights
-            owner, params = n.attrs.layer.scope, n.attrs.layer.params
-        if p.name in WEIGHT_PARAMS:
-            name = p.name.replace("out_proj_", "out_proj.")
+            owner, params, op = n.attrs.layer.scope, n.attrs.layer.params, n.attrs.layer.op
+        # a parameter named like a weight the op may have (the catalogue's name with "." as "_")
+        name = next((w for w in get(op).param_names if w.replace(".", "_") == p.name), None)
+        if name is not None:
             return (self.weight(owner, name) if name in params else "None"), False
         if p.name == "weights":
             return "weights", False
@@ -306,6 +310,25 @@ class FunctionWriter:
             v = attrs[p.name]
             if p.default is not p.empty and type(v) is type(p.default) and v == p.default:
                 return None, True
+            if n.op == "fused_elementwise" and p.name == "steps":
+                return tuple_code([tuple_code([self.step_op(n, s), self.value(a)]) for s, a in v]), True
+            if p.name == "activation" and has_trait(n.op, "layer") and v not in FUSED_ACTIVATIONS:
+                return self.fused_activation(n, v), True
             return (self.shape_value(v) if n.op == "reshape" else self.value(v)), True
         return (tensors.pop(0) if tensors else None), False
+
+    def step_op(self, n: Node, op: str) -> str:
+        """A fused step's op as code: its name where the kernel has a formula for it, else the
+        op's own kernel (a function of the program)."""
+        if op in FUSED_STEPS:
+            return literal(op)
+        return self.kernel(n, op, f"the step `{op}` of fused_elementwise `{n.id}`").__name__
+
+    def fused_activation(self, n: Node, act: str) -> str:
+        """A layer's fused activation that ``_activate`` has no formula for: its own kernel."""
+        what = f"the activation `{act}` fused into {n.op} `{n.id}`"
+        if get(act).Attrs.model_fields:
+            raise EmitError(f"`{self.g.name}`: the NumPy backend cannot run {what}: _activate has no "
+                            f"formula for it (add `{act}` to FUSED_ACTIVATIONS and _activate)")
+        return self.kernel(n, act, what).__name__
 

@@ -247,7 +247,7 @@ def _const_detail(node: Node, consts: dict[int, str]) -> str:
     if sym and len(node.inputs) == 2 and len(consts) == 1:
         if 1 in consts:
             return f"{sym}{consts[1]}"
-        if node.op in ("add", "mul"):
+        if catalogue.has_trait(node.op, "commutative"):
             return f"{sym}{consts[0]}"
         return f"{consts[0]} {sym} ·"
     return "(" + ", ".join(consts.get(i, "·") for i in range(len(node.inputs))) + ")"

@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from netc.compiler.dims import Expr, symbols
 from netc.compiler.ir import Graph, Node, Ref
 from netc.compiler.values import RESERVED
+from netc.specs.catalogue import get, has_trait
 
 from ..emit_kit import Names, Raw, file_name, identifier, literal
 from . import ops as _ops  # noqa: F401  (fills LOWERINGS)
-from .lower import LOWERINGS, Code
-from .ops import FRESH, IN_PLACE
+from .lower import Code, lower
+from .ops import IN_PLACE
 from .prelude import PRELUDE
 from .scopes import Scope, build_tree, group_members, is_chain, last_uses
 
@@ -346,7 +347,7 @@ class ScopeRenderer:
     # -- items -----------------------------------------------------------------------------
     def lowered(self, n: Node):
         xs = [self.s.graph.type_of(r) for r in n.inputs]
-        low = LOWERINGS[n.op](n, xs)
+        low = lower(n, xs)
         if n.op in IN_PLACE and self.overwritable(n.inputs[0]):
             low = dataclasses.replace(low, expr=Code(IN_PLACE[n.op]))
         self.t.helpers |= set(low.helpers)
@@ -354,12 +355,12 @@ class ScopeRenderer:
 
     def overwritable(self, r: Ref) -> bool:
         """Whether the one node reading ``r`` may write over it: ``r`` is the fresh output of
-        an op whose gradient does not read it (FRESH, without a fused activation), nothing
+        an op whose gradient does not read it (fresh_output, without a fused activation), nothing
         else reads it, and it is not a result of the model."""
         g = self.s.graph
         p = g.producer(r)
-        return (p.op in FRESH and getattr(p.attrs, "activation", None) is None and len(p.types) == 1
-                and len(g.g.out_edges(p.id)) == 1 and all(ref != r for _, ref in g.outputs))
+        return (has_trait(p.op, "fresh_output") and getattr(p.attrs, "activation", None) is None
+                and len(p.types) == 1 and len(g.g.out_edges(p.id)) == 1 and all(ref != r for _, ref in g.outputs))
 
     def holes(self, n: Node, module_attr: str, inputs: bool = True) -> dict:
         """The named holes of a node's code; ``inputs=False`` for its module's constructor,
@@ -385,9 +386,8 @@ class ScopeRenderer:
     def targets(self, n: Node, unpack: str | None) -> str:
         base = self.s.rel(n.id).replace(".", "_")
         names = []
-        suffixes = {"lstm": ["", "_h", "_c"], "gru": ["", "_h"], "rnn": ["", "_h"]}.get(n.op)
         for i in range(len(n.types)):
-            suffix = suffixes[i] if suffixes else ("" if len(n.types) == 1 else f"_{i}")
+            suffix = get(n.op).output_suffix(i, len(n.types))
             unused = len(n.types) > 1 and (n.id, i) not in self.em.consumed(self.s.graph)
             hint = n.name_of(i)
             names.append((hint and not unused and self.named(hint)) or

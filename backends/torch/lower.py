@@ -50,6 +50,19 @@ class Lowered:
 LOWERINGS: dict[str, Callable[[Node, list[TensorType]], Lowered]] = {}
 
 
+class LoweringError(ValueError):
+    """An op (or a fused step or activation) the torch backend has no lowering for."""
+
+
+def lower(node: Node, xs: list[TensorType]) -> Lowered:
+    """The node's lowering; a :class:`LoweringError` naming the op when it has none."""
+    fn = LOWERINGS.get(node.op)
+    if fn is None:
+        raise LoweringError(f"the torch backend has no lowering for the op `{node.op}` (node `{node.id}`): "
+                            f"add one with @lowering({node.op!r}) in backends/torch/ops.py")
+    return fn(node, xs)
+
+
 def lowering(name: str):
     def register(fn):
         assert name not in LOWERINGS, f"two torch lowerings for {name}"

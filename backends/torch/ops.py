@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .lower import Code, Lowered, lowering
+from .lower import Code, Lowered, LoweringError, lowering
 
 # -- building templates ----------------------------------------------------------------------
 
@@ -74,7 +74,7 @@ def _activated(a, low: Lowered) -> Lowered:
     elif a.activation == "silu":
         expr = _call("F.silu", low.expr, "inplace=True")
     else:  # relu, tanh, sigmoid in place; gelu has no in-place form
-        template = IN_PLACE.get(a.activation, FIXED[a.activation])
+        template = IN_PLACE.get(a.activation) or _fixed(a.activation, "the fused activation")
         expr = Code(template.replace("{x0}", low.expr.template), low.expr.values)
     return Lowered(expr, low.module, low.unpack, low.helpers)
 
@@ -105,22 +105,25 @@ def fixed(node, xs):
     return _fn(Code(FIXED[node.op]))
 
 
+def _fixed(op: str, what: str) -> str:
+    """FIXED's text of ``op``, which ``what`` (a fused step or activation) needs."""
+    if op not in FIXED:
+        raise LoweringError(f"the torch backend cannot write {what} `{op}`: it has no fixed expression "
+                            f"(add `{op}` to FIXED in backends/torch/ops.py)")
+    return FIXED[op]
+
+
 # The in-place form of an activation, written where its input is a fresh tensor that nothing
 # else reads (``relu = torch.relu_(batchnorm)``, as torchvision writes ``nn.ReLU(inplace=True)``):
 # it saves allocating and first touching an activation-sized buffer. The emitter decides
-# where (``ScopeRenderer.overwritable``); the producers it accepts are FRESH.
+# where (``ScopeRenderer.overwritable``): after an op with the catalogue trait fresh_output
+# (a new tensor whose gradient does not read it; not relu, tanh, sigmoid, exp, softmax,
+# whose gradients read their outputs).
 IN_PLACE = {
     "relu": "torch.relu_({x0})",
     "tanh": "torch.tanh_({x0})",
     "sigmoid": "torch.sigmoid_({x0})",
 }
-
-# Ops whose single output is a new tensor (never a view of an input) and whose gradient does
-# not read that output, so that overwriting it leaves autograd correct: convolutions, linear
-# layers, normalisations, and the arithmetic that reads only its inputs. (Not relu, tanh,
-# sigmoid, exp, softmax: their gradients read their outputs.)
-FRESH = frozenset({"conv1d", "conv2d", "conv_transpose2d", "linear", "batchnorm", "layernorm",
-                   "groupnorm", "add", "sub", "mul", "matmul"})
 
 
 for _name in FIXED:
@@ -149,8 +152,10 @@ def fused_elementwise(node, xs):
             left, right = (operand, (text, prec)) if op.startswith("r") else ((text, prec), operand)
             # left-associative: the left operand needs this precedence, the right one more
             text, prec = f"{_wrap(*left, p)} {sym} {_wrap(*right, p + 1)}", p
-        else:  # a function, as its own lowering writes it
-            text, prec = FIXED[op].replace("{x0}", text), 4
+        elif arg is None:  # a function, as its own lowering writes it
+            text, prec = _fixed(op, "the fused_elementwise step").replace("{x0}", text), 4
+        else:
+            raise LoweringError(f"the torch backend cannot write the fused_elementwise step ({op!r}, {arg!r})")
     return _fn(Code(text))
 
 

@@ -1,6 +1,6 @@
-"""What the layer-fusion passes (fold_batchnorm, fuse_qkv, fuse_activation) share: which ops
-are layers, whether a layer's output has one reader, whether its weights are its own, and
-rewriting weights held as torch tensors or NumPy arrays alike.
+"""What the layer-fusion passes (fold_batchnorm, fuse_qkv, fuse_activation) share: whether a
+layer's output has one reader, whether its weights are its own, and rewriting weights held as
+torch tensors or NumPy arrays alike. (Which ops are layers is their catalogue trait ``layer``.)
 """
 
 from __future__ import annotations
@@ -8,8 +8,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Node
-
-LAYERS = ("linear", "conv1d", "conv2d", "conv_transpose2d")
 
 
 def why_not_sole_reader(g: Graph, layer: Node, reader: Node) -> str | None:

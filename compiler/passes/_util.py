@@ -7,9 +7,11 @@ A rewrite that makes a node read a value must keep that value visible where the 
 
 from __future__ import annotations
 
+from netc.specs.catalogue import get
+
 from ..ir import Graph, Node, Ref
 from ..source import Span
-from ..types import TensorType, normalize_axis
+from ..types import TensorType
 
 
 def visible(graph: Graph, ref: Ref, reader: str) -> bool:
@@ -54,14 +56,8 @@ def union(a: Span | None, b: Span | None) -> Span | None:
 
 
 def permutation(n, rank: int) -> list[int]:
-    """Output dim i of a transpose or permute node is input dim ``order[i]``."""
-    if n.op == "permute":
-        return [normalize_axis(d, rank) for d in n.attrs.dims]
-    order = list(range(rank))
-    if rank:
-        a, b = normalize_axis(n.attrs.a, rank), normalize_axis(n.attrs.b, rank)
-        order[a], order[b] = order[b], order[a]
-    return order
+    """Output dim i of a node with the trait ``permute`` (transpose, permute) is input dim ``order[i]``."""
+    return get(n.op).permutation(n.attrs, rank)
 
 
 def moves_nothing(order: list[int], x: TensorType) -> bool:

@@ -5,10 +5,10 @@
 
 In eval mode a batchnorm is a per-channel affine map, ``z = (y - mean) * s + beta`` with
 ``s = gamma / sqrt(var + eps)``, so the layer before it can absorb it: ``W' = W * s`` along
-the layer's output-channel axis (axis 0; axis 1 for ``conv_transpose2d``, whose weight is
-[C_in, out, kh, kw]) and ``b' = (b - mean) * s + beta`` (b = 0 when the layer had none).
-The same for ``conv1d``, ``conv2d``, ``conv_transpose2d`` and ``linear`` on [N, F] (on
-[N, T, F] a batchnorm normalises T, not the layer's features). The folded layer keeps its id,
+the layer's output-channel axis (its ``weight_out_axis``: 0; 1 for ``conv_transpose2d``,
+whose weight is [C_in, out, kh, kw]) and ``b' = (b - mean) * s + beta`` (b = 0 when the layer
+had none). For the ops with the trait ``layer`` (``conv1d``, ``conv2d``, ``conv_transpose2d``,
+and ``linear`` on [N, F]: on [N, T, F] a batchnorm normalises T, not the layer's features). The folded layer keeps its id,
 so its weight names stay; the batchnorm's weights go.
 
 Only when the batchnorm is the layer's only reader, the layer is no result, applies no
@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from netc.specs.catalogue import get
+from netc.specs.catalogue import get, has_trait
 
 from ..ir import Graph, Node
 from ..shapes import infer_op
 from . import PassContext, PassResult, WeightTransform, register
-from ._layers import LAYERS, why_not_sole_reader, why_weights_shared
+from ._layers import why_not_sole_reader, why_weights_shared
 from ._util import union
 
 
@@ -35,7 +35,7 @@ def fold_batchnorm(ctx: PassContext) -> PassResult:
     for nid in [n.id for n in g.nodes() if n.op == "batchnorm"]:
         bn = g.node(nid)  # fresh: folding a batchnorm before it moved its input
         layer = g.producer(bn.inputs[0])
-        if layer.op not in LAYERS:
+        if not has_trait(layer.op, "layer"):
             continue
         why = why_not(g, layer, bn)
         if why:
@@ -65,7 +65,7 @@ def fold(g: Graph, layer: Node, bn: Node) -> WeightTransform:
     g.replace(dataclasses.replace(layer, attrs=attrs, params=inf.params, span=union(layer.span, bn.span)))
     g.replace_uses((bn.id, 0), (layer.id, 0))
     g.remove(bn.id)
-    axis = 1 if layer.op == "conv_transpose2d" else 0
+    axis = get(layer.op).weight_out_axis
     return WeightTransform(folded_weights(layer.id, bn.id, bn.attrs.eps, axis, layer.attrs.bias),
                            drops=tuple(bn.param_names()))
 

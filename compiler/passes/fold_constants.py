@@ -3,9 +3,10 @@
     c = sqrt(4.0) * 3.0; y = x + c                 ==>   y = x + 6.0
     y = x * 1.0;  y = x + 0.0;  y = x / 1.0        ==>   readers of y read x
 
-Elementwise math (add sub mul div neg abs sqrt exp log) on scalar constants only becomes one
-constant, computed as the backends would (Python numbers, the result's dtype). A binary op
-with a neutral scalar (``x * 1``, ``1 * x``, ``x + 0``, ``0 + x``, ``x - 0``, ``x / 1``) is
+Elementwise math on scalar constants only (an op whose catalogue entry gives ``scalar``, the
+op on Python numbers: add sub mul div neg abs sqrt exp log) becomes one constant, computed as
+the backends would (Python numbers, the result's dtype). A binary op with a neutral scalar
+(the entry's ``neutral``: ``x * 1``, ``1 * x``, ``x + 0``, ``0 + x``, ``x - 0``, ``x / 1``) is
 dropped when its result has ``x``'s type: ``int x * 1.0`` is a float tensor, so it stays.
 Bool operands, and values that are not finite (``1.0 / 0.0``, ``log(0.0)``) or overflow int64,
 are left alone.
@@ -15,18 +16,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import operator
 
 from netc.specs.catalogue import get
 
 from . import PassContext, PassResult, register
 from ._util import bypass, drop_if_unused
 
-FOLD = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv,
-        "neg": operator.neg, "abs": abs, "sqrt": math.sqrt, "exp": math.exp, "log": math.log}
-SYMBOL = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
-# op -> (neutral value, the operand positions it may take)
-NEUTRAL = {"add": (0, (0, 1)), "sub": (0, (1,)), "mul": (1, (0, 1)), "div": (1, (1,))}
 CAST = {"float": float, "int": int}
 
 
@@ -37,25 +32,27 @@ def fold_constants(ctx: PassContext) -> PassResult:
         if nid not in g:
             continue
         n = g.node(nid)
-        if n.op not in FOLD:
+        op = get(n.op)
+        if op is None or op.scalar is None:
             continue
         args = [g.producer(r) for r in n.inputs]
         if all(a.op == "constant" for a in args):
             _fold(g, n, args, result)
-        elif n.op in NEUTRAL:
+        elif op.neutral is not None:
             _neutral(g, n, args, result)
     return result
 
 
 def _fold(g, n, args, result: PassResult) -> None:
+    op = get(n.op)
     values = [a.attrs.value for a in args]
-    text = f"{n.op}({', '.join(map(repr, values))})" if n.op not in SYMBOL else \
-        f" {SYMBOL[n.op]} ".join(map(repr, values))
+    text = f"{n.op}({', '.join(map(repr, values))})" if op.symbol is None else \
+        f" {op.symbol} ".join(map(repr, values))
     if any(a.attrs.dtype == "bool" for a in args) or n.type.dtype == "bool":
         result.skip(f"kept {n.op} `{n.id}`: {text} is bool arithmetic", n.span)
         return
     try:
-        value = CAST[n.type.dtype](FOLD[n.op](*values))
+        value = CAST[n.type.dtype](op.scalar(*values))
     except (ArithmeticError, ValueError):
         value = math.nan
     if isinstance(value, float) and not math.isfinite(value):
@@ -72,7 +69,8 @@ def _fold(g, n, args, result: PassResult) -> None:
 
 
 def _neutral(g, n, args, result: PassResult) -> None:
-    neutral, positions = NEUTRAL[n.op]
+    symbol = get(n.op).symbol
+    neutral, positions = get(n.op).neutral
     for i in positions:
         c, other = args[i], n.inputs[1 - i]
         if c.op != "constant" or c.attrs.dtype == "bool" or c.attrs.value != neutral:
@@ -83,6 +81,6 @@ def _neutral(g, n, args, result: PassResult) -> None:
             return
         bypass(g, n, [other])
         drop_if_unused(g, c.id)
-        what = f"x {SYMBOL[n.op]} {c.attrs.value!r}" if i == 1 else f"{c.attrs.value!r} {SYMBOL[n.op]} x"
+        what = f"x {symbol} {c.attrs.value!r}" if i == 1 else f"{c.attrs.value!r} {symbol} x"
         result.rewrote(f"removed {n.op} `{n.id}` ({what}): readers read `{other[0]}`", n.span)
         return

@@ -20,16 +20,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from netc.specs.catalogue import get
+from netc.specs.catalogue import get, has_trait
 
 from ..dims import Expr
 from ..shapes import infer_op
 from ..types import normalize_axis
 from . import PassContext, PassResult, register
 from ._util import bypass, drop_if_unused, moves_nothing, permutation, union, visible
-
-RESHAPES = ("reshape", "flatten")
-PERMUTES = ("transpose", "permute")
 
 
 @register("fold_reshapes", level=1, purpose="fold chains of reshapes, and of transposes, into one op")
@@ -40,8 +37,8 @@ def fold_reshapes(ctx: PassContext) -> PassResult:
             continue
         n = g.node(nid)
         inner = g.producer(n.inputs[0]) if n.inputs else None
-        if inner is None or not (n.op in RESHAPES and inner.op in RESHAPES
-                                 or n.op in PERMUTES and inner.op in PERMUTES):
+        kind = "reshape" if has_trait(n.op, "reshape") else "permute" if has_trait(n.op, "permute") else None
+        if inner is None or kind is None or not has_trait(inner.op, kind):  # a chain of one trait
             continue
         src = inner.inputs[0]
         chain = f"{inner.op} `{inner.id}` -> {n.op} `{n.id}`"
@@ -50,13 +47,13 @@ def fold_reshapes(ctx: PassContext) -> PassResult:
                         n.span)
             continue
         x = g.type_of(src)
-        if n.op in RESHAPES and n.type == x or n.op in PERMUTES and moves_nothing(_composed(n, inner, x), x):
+        if kind == "reshape" and n.type == x or kind == "permute" and moves_nothing(_composed(n, inner, x), x):
             bypass(g, n, [src])
             gone = drop_if_unused(g, inner.id)
             result.rewrote(f"removed {chain}: together they are the identity"
                            + ("" if gone else f" (`{inner.id}` stays for its other readers)"), n.span)
             continue
-        folded = _reshape(n, inner, x) if n.op in RESHAPES else _permute(n, inner, x)
+        folded = _reshape(n, inner, x) if kind == "reshape" else _permute(n, inner, x)
         if isinstance(folded, str):
             result.skip(f"kept {chain}: {folded}", n.span)
             continue
@@ -74,7 +71,7 @@ def _reshape(n, inner, x):
     """(op, attrs) of one node doing ``n`` after ``inner`` on ``x``, or why not."""
     if n.op == "reshape":
         return "reshape", n.attrs  # a reshape depends only on the number of elements
-    if inner.op == "flatten":
+    if n.op == inner.op == "flatten":
         y = inner.type.rank
         s1, e1 = normalize_axis(inner.attrs.start, x.rank), normalize_axis(inner.attrs.end, x.rank)
         s2, e2 = normalize_axis(n.attrs.start, y), normalize_axis(n.attrs.end, y)

@@ -3,9 +3,9 @@
     y = linear(x, out=128)                 y = linear(x, out=128, activation="relu")
     z = relu(y)                     ==>    readers of z read y
 
-For ``linear``, ``conv1d``, ``conv2d`` and ``conv_transpose2d`` followed by ``relu``,
-``gelu``, ``silu``, ``tanh``, ``sigmoid`` or ``leaky_relu`` (its slope goes to
-``activation_slope``). The torch backend writes the pair as one expression,
+For an op with the trait ``layer`` (``linear``, ``conv1d``, ``conv2d``, ``conv_transpose2d``)
+followed by one with the trait ``activation`` (``relu``, ``gelu``, ``silu``, ``tanh``,
+``sigmoid``, ``leaky_relu``: its one float attribute, the slope, goes to ``activation_slope``). The torch backend writes the pair as one expression,
 ``torch.relu(self.linear(x))``, and the NumPy kernels apply the activation in place on the
 layer's output: one statement and one buffer fewer. Summaries and diagrams show the op as
 ``linear+relu``.
@@ -18,28 +18,32 @@ from __future__ import annotations
 
 import dataclasses
 
-from . import PassContext, PassResult, register
-from ._layers import LAYERS, why_not_sole_reader
-from ._util import union
+from netc.specs.catalogue import has_trait
 
-ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "sigmoid", "leaky_relu")
+from . import PassContext, PassResult, register
+from ._layers import why_not_sole_reader
+from ._util import union
 
 
 @register("fuse_activation", level=2, purpose="fuse an activation into the layer before it")
 def fuse_activation(ctx: PassContext) -> PassResult:
     g, result = ctx.graph, PassResult()
-    for nid in [n.id for n in g.nodes() if n.op in ACTIVATIONS]:
+    for nid in [n.id for n in g.nodes() if has_trait(n.op, "activation")]:
         act = g.node(nid)  # fresh: fusing an activation before it moved its input
         layer = g.producer(act.inputs[0])
-        if layer.op not in LAYERS:
+        if not has_trait(layer.op, "layer"):
             continue
         why = why_not_sole_reader(g, layer, act)
         if layer.attrs.activation is not None:
             why = f"`{layer.id}` already applies {layer.attrs.activation}"
+        fields = type(act.attrs).model_fields if act.attrs is not None else {}
+        values = [getattr(act.attrs, k) for k in fields]  # leaky_relu's slope
+        if len(fields) > 1 or any(f.annotation is not float for f in fields.values()):
+            why = why or f"{act.op} has attributes other than the one float that activation_slope holds"
         if why:
             result.skip(f"{act.op} `{act.id}` not fused into {layer.op} `{layer.id}`: {why}", act.span)
             continue
-        slope = act.attrs.slope if act.op == "leaky_relu" else layer.attrs.activation_slope
+        slope = float(values[0]) if values else layer.attrs.activation_slope
         attrs = layer.attrs.model_copy(update={"activation": act.op, "activation_slope": slope})
         g.replace(dataclasses.replace(layer, attrs=attrs, span=union(layer.span, act.span)))
         g.replace_uses((act.id, 0), (layer.id, 0))

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from netc.specs.catalogue import get
+from netc.specs.catalogue import get, has_trait
 
 from ..ir import Graph, Node, Ref
 from ..shapes import infer_op
@@ -102,7 +102,7 @@ def scores(g: Graph, ref: Ref) -> tuple[Ref, Ref, list[int], float, list[Node]] 
         return None
     kt = g.producer(n.inputs[1])
     rank = kt.type.rank
-    if kt.op not in ("transpose", "permute") or rank < 2:
+    if not has_trait(kt.op, "permute") or rank < 2:
         return None
     order = permutation(kt, rank)
     order[-2:] = order[-1], order[-2]

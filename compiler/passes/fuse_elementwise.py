@@ -5,9 +5,10 @@
     c = sigmoid(b)                               #    broadcasts to it), or a constant
         ==>   c = fused_elementwise(x, y, steps=(("mul", 0.5), ("add", "x1"), ("sigmoid", None)))
 
-A chain is a run of elementwise ops (``add sub mul div`` with a scalar constant or a tensor
-operand, ``neg abs sqrt exp log relu leaky_relu gelu silu tanh sigmoid``) on float tensors of
-one shape, where each link's value is read only by the next op (once) and is no result; the
+A chain is a run of elementwise ops (the catalogue's ``binary_elementwise`` ops, ``add sub
+mul div``, with a scalar constant or a tensor operand, and its ``unary_elementwise`` ones,
+``neg abs sqrt exp log relu leaky_relu gelu silu tanh sigmoid``) on float tensors of one
+shape, where each link's value is read only by the next op (once) and is no result; the
 chain stays inside one block. Chains of one op are left alone. The fused node keeps the id
 of the chain's last op. Torch writes it as one expression (``torch.sigmoid(x * 0.5 + y)``);
 the NumPy kernel allocates one buffer and runs every later step in place (``out=``).
@@ -15,15 +16,13 @@ the NumPy kernel allocates one buffer and runs every later step in place (``out=
 
 from __future__ import annotations
 
-from netc.specs.catalogue import get
+from netc.specs.catalogue import get, has_trait
 
 from ..ir import Graph, Node, Ref
 from ..types import ShapeError, TensorType
 from . import PassContext, PassResult, register
 from ._fusion import make, scalar, substitute
 
-UNARY = frozenset({"neg", "abs", "sqrt", "exp", "log", "relu", "gelu", "silu", "tanh", "sigmoid"})
-BINARY = frozenset({"add", "sub", "mul", "div"})
 Step = tuple[str, "str | float | None", "Ref | None"]  # op, operand, the operand's tensor input
 
 
@@ -61,15 +60,18 @@ def step(g: Graph, n: Node, acc: Ref) -> Step | None:
     """``n`` as one step on the running value ``acc`` (one of its inputs), or None."""
     if len(n.types) != 1 or n.type.dtype != "float" or n.type != g.type_of(acc):
         return None
-    if n.op in UNARY:
-        return (n.op, None, None)
-    if n.op == "leaky_relu":
-        return ("leaky_relu", float(n.attrs.slope), None)
-    if n.op not in BINARY or n.inputs.count(acc) != 1:
+    if has_trait(n.op, "unary_elementwise"):
+        fields = type(n.attrs).model_fields if n.attrs is not None else {}
+        if not fields:
+            return (n.op, None, None)
+        if len(fields) == 1 and next(iter(fields.values())).annotation is float:  # leaky_relu's slope
+            return (n.op, float(getattr(n.attrs, next(iter(fields)))), None)
+        return None
+    if not has_trait(n.op, "binary_elementwise") or n.inputs.count(acc) != 1:
         return None
     i = n.inputs.index(acc)
     other = n.inputs[1 - i]
-    op = n.op if i == 0 or n.op in ("add", "mul") else "r" + n.op  # rsub: other - acc
+    op = n.op if i == 0 or has_trait(n.op, "commutative") else "r" + n.op  # rsub: other - acc
     c = scalar(g, other)
     if c is not None:
         return (op, c, None)

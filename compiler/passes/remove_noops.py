@@ -16,6 +16,8 @@ its inputs).
 
 from __future__ import annotations
 
+from netc.specs.catalogue import has_trait
+
 from . import PassContext, PassResult, register
 from ._util import bypass, drop_if_unused, moves_nothing, permutation, visible
 
@@ -29,7 +31,7 @@ def remove_noops(ctx: PassContext) -> PassResult:
             continue
         n = g.node(nid)
         x = g.type_of(n.inputs[0]) if n.inputs else None
-        if n.op in ("reshape", "flatten"):
+        if has_trait(n.op, "reshape"):
             if n.type == x:
                 bypass(g, n, [n.inputs[0]])
                 result.rewrote(f"removed {n.op} `{n.id}`: it keeps the shape {x.shape_str()}", n.span)
@@ -40,7 +42,7 @@ def remove_noops(ctx: PassContext) -> PassResult:
             if n.attrs.p == 0:
                 bypass(g, n, [n.inputs[0]])
                 result.rewrote(f"removed dropout `{n.id}`: p=0 drops nothing", n.span)
-        elif n.op in ("transpose", "permute"):
+        elif has_trait(n.op, "permute"):
             order = permutation(n, x.rank)
             if moves_nothing(order, x):
                 bypass(g, n, [n.inputs[0]])

@@ -18,22 +18,17 @@ the NumPy executor treats the op as the identity. Weights keep their names and l
 
 from __future__ import annotations
 
-from netc.specs.catalogue import get
+from netc.specs.catalogue import get, has_trait
 
 from ..ir import Node
 from . import PassContext, PassResult, register
 from ._fusion import fresh_id
 
-CONVOLUTIONS = ("conv2d", "conv_transpose2d")
-
-# Ops whose torch kernels give their output the layout of their (4-d) input: the elementwise
-# ops of the catalogue, and these.
-KEEPS_LAYOUT = frozenset({"batchnorm", "dropout", "maxpool2d", "avgpool2d", "adaptive_avgpool2d", "upsample"})
-
 
 def _keeps_layout(op: str) -> bool:
-    decl = get(op)  # None for graph inputs and constants
-    return op in KEEPS_LAYOUT or (decl is not None and "elementwise" in decl.traits)
+    """Whether the op's kernels give its output the layout of its (4-d) input: the ops with
+    the trait keeps_layout, and the elementwise ones."""
+    return has_trait(op, "keeps_layout") or has_trait(op, "elementwise")
 
 
 @register("use_channels_last", level=2, purpose="run convolutions on channels-last tensors")
@@ -42,9 +37,9 @@ def use_channels_last(ctx: PassContext) -> PassResult:
     last: dict[str, bool] = {}  # node id -> its (first) output is stored channels-last
     for nid in [n.id for n in g.nodes()]:
         n = g.node(nid)
-        if n.op in CONVOLUTIONS and not last.get(n.inputs[0][0], False):
+        if has_trait(n.op, "channels_last") and not last.get(n.inputs[0][0], False):
             last[_convert(g, n.inputs[0], result)] = True
-        last[nid] = (n.op in CONVOLUTIONS
+        last[nid] = (has_trait(n.op, "channels_last")
                      or (n.op == "memory_format" and n.attrs.format == "channels_last")
                      or (_keeps_layout(n.op)
                          and any(last.get(src, False) for src, _ in n.inputs if g.type_of((src, 0)).rank == 4)))

@@ -12,11 +12,13 @@ from typing import Literal
 
 from netc.compiler.dims import Dim, Expr
 from netc.compiler.types import ShapeError, TensorType
+from netc.specs.catalogue import op_with
 
 IntPair = int | tuple[int, int]
 Same = Literal["same"]
-# What a layer may apply to its own output (the -O2 pass fuse_activation sets it; a spec may too).
-Activation = Literal["relu", "gelu", "silu", "tanh", "sigmoid", "leaky_relu"]
+# What a layer may apply to its own output, an op with the trait "activation" (the -O2 pass
+# fuse_activation sets it; a spec may too).
+Activation = op_with("activation")
 
 # Names of the spatial axes in messages: "output height would be 0".
 _AXES = {1: ("length",), 2: ("height", "width")}

@@ -9,7 +9,7 @@ from netc.specs.catalogue import Op, register
 
 class _Activation(Op):
     group = "activation"
-    traits = frozenset({"elementwise"})
+    traits = frozenset({"elementwise", "unary_elementwise", "activation"})
 
     @classmethod
     def shape(cls, xs, a):

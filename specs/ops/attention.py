@@ -30,6 +30,7 @@ class _MultiHead(Op):
     group = "attention"
     Attrs = MultiHeadAttrs
     traits = frozenset({"has_weights"})
+    param_names = ("in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias")
 
     @classmethod
     def shape(cls, xs, a):

@@ -4,9 +4,9 @@ MACs: one multiply-accumulate per output element per weight it reads,
 ``numel(y) * (C_in / groups) * prod(kernel)``; for the transposed convolution, one per input
 element per weight it scatters to, ``numel(x) * out * prod(kernel)``.
 
-``activation`` (relu, gelu, silu, tanh, sigmoid or leaky_relu, whose slope is
-``activation_slope``) is what the -O2 pass ``fuse_activation`` writes when an activation is the
-layer's only reader; a spec may set it too.
+``activation`` (an op with the trait ``activation``: relu, gelu, silu, tanh, sigmoid or
+leaky_relu, whose slope is ``activation_slope``) is what the -O2 pass ``fuse_activation``
+writes when an activation is the layer's only reader; a spec may set it too.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ class _Conv(Op):
 
     dims: ClassVar[int]
     group = "conv"
-    traits = frozenset({"has_weights"})
+    traits = frozenset({"has_weights", "layer", "fresh_output"})
+    param_names = ("weight", "bias")
 
     @classmethod
     def shape(cls, xs, a):
@@ -95,6 +96,7 @@ class Conv2d(_Conv):
 
     name = "conv2d"
     dims = 2
+    traits = _Conv.traits | {"channels_last"}
     signature = 'conv2d(out, kernel, stride=1, padding=0 or "same", dilation=1, groups=1, bias=true)'
 
     class Attrs(catalogue.Attrs):
@@ -115,7 +117,9 @@ class ConvTranspose2d(Op):
 
     name = "conv_transpose2d"
     group = "conv"
-    traits = frozenset({"has_weights"})
+    traits = frozenset({"has_weights", "layer", "channels_last", "fresh_output"})
+    param_names = ("weight", "bias")
+    weight_out_axis = 1  # weight: [in, out, kh, kw]
     signature = "conv_transpose2d(out, kernel, stride=1, padding=0, output_padding=0, bias=true)"
 
     class Attrs(catalogue.Attrs):

@@ -1,8 +1,8 @@
 """Dense layers: ``linear``, ``embedding`` and the tied output projection ``unembed``.
 
-``activation`` (relu, gelu, silu, tanh, sigmoid or leaky_relu, whose slope is
-``activation_slope``) is what the -O2 pass ``fuse_activation`` writes when an activation is the
-layer's only reader; a spec may set it too.
+``activation`` (an op with the trait ``activation``: relu, gelu, silu, tanh, sigmoid or
+leaky_relu, whose slope is ``activation_slope``) is what the -O2 pass ``fuse_activation``
+writes when an activation is the layer's only reader; a spec may set it too.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ class Linear(Op):
 
     name = "linear"
     group = "dense"
-    traits = frozenset({"has_weights"})
+    traits = frozenset({"has_weights", "layer", "fresh_output"})
+    param_names = ("weight", "bias")
     signature = "linear(out, bias=true)"
 
     class Attrs(catalogue.Attrs):
@@ -59,6 +60,7 @@ class Embedding(Op):
     name = "embedding"
     group = "dense"
     traits = frozenset({"has_weights"})
+    param_names = ("weight",)
     signature = "embedding(num, dim)"
 
     class Attrs(catalogue.Attrs):

@@ -8,6 +8,8 @@ arithmetic counts 0.
 
 from __future__ import annotations
 
+import math
+import operator
 from typing import Literal
 
 from netc.compiler.types import ShapeError, TensorType
@@ -26,6 +28,7 @@ class _Binary(_Math):
     """``x <op> y`` elementwise, with NumPy broadcasting; the dtype is promoted."""
 
     arity = (2, 2)
+    traits = frozenset({"elementwise", "binary_elementwise", "fresh_output"})
 
     @classmethod
     def shape(cls, xs, a):
@@ -43,6 +46,8 @@ class Add(_Binary):
 
     name = "add"
     signature = "x + y"
+    traits = _Binary.traits | {"commutative"}
+    scalar, symbol, neutral = operator.add, "+", (0, (0, 1))
 
 
 @register
@@ -51,6 +56,7 @@ class Sub(_Binary):
 
     name = "sub"
     signature = "x - y"
+    scalar, symbol, neutral = operator.sub, "-", (0, (1,))
 
     @classmethod
     def dtype(cls, a, b):
@@ -65,6 +71,8 @@ class Mul(_Binary):
 
     name = "mul"
     signature = "x * y"
+    traits = _Binary.traits | {"commutative"}
+    scalar, symbol, neutral = operator.mul, "*", (1, (0, 1))
 
 
 @register
@@ -73,6 +81,8 @@ class Div(_Binary):
 
     name = "div"
     signature = "x / y"
+    traits = _Binary.traits - {"fresh_output"}  # (the torch backend has never written over its result)
+    scalar, symbol, neutral = operator.truediv, "/", (1, (1,))
 
     @classmethod
     def dtype(cls, a, b):
@@ -86,7 +96,9 @@ class Matmul(Op):
     name = "matmul"
     group = "math"
     arity = (2, 2)
+    traits = frozenset({"fresh_output"})
     signature = "x @ y"
+    symbol = "@"
 
     @classmethod
     def shape(cls, xs, a):
@@ -133,6 +145,7 @@ class Constant(_Math):
 class _Unary(_Math):
     """``f(x)`` elementwise; ``result`` is the output dtype, None to keep the input's."""
 
+    traits = frozenset({"elementwise", "unary_elementwise"})
     result = None
 
     @classmethod
@@ -149,6 +162,7 @@ class Neg(_Unary):
 
     name = "neg"
     signature = "-x"
+    scalar = operator.neg
 
 
 @register
@@ -157,6 +171,7 @@ class Abs(_Unary):
 
     name = "abs"
     signature = "abs(x)"
+    scalar = abs
 
 
 @register
@@ -166,6 +181,7 @@ class Sqrt(_Unary):
     name = "sqrt"
     result = "float"
     signature = "sqrt(x)"
+    scalar = math.sqrt
 
 
 @register
@@ -175,6 +191,7 @@ class Exp(_Unary):
     name = "exp"
     result = "float"
     signature = "exp(x)"
+    scalar = math.exp
 
 
 @register
@@ -184,13 +201,14 @@ class Log(_Unary):
     name = "log"
     result = "float"
     signature = "log(x)"
+    scalar = math.log
 
 
 # -- a fused chain of elementwise ops --------------------------------------------------------
 
-UNARY_STEPS = frozenset({"neg", "abs", "sqrt", "exp", "log", "relu", "gelu", "silu", "tanh", "sigmoid"})
-# "rsub" and "rdiv" take the running value as the right operand: ("rsub", 1.0) is 1.0 - y.
-BINARY_STEPS = frozenset({"add", "sub", "rsub", "mul", "div", "rdiv"})
+# A step is an op with the trait unary_elementwise or binary_elementwise; "r" + a binary op
+# that is not commutative ("rsub", "rdiv") takes the running value as the right operand:
+# ("rsub", 1.0) is 1.0 - y.
 Step = tuple[str, str | float | None]
 
 
@@ -205,7 +223,7 @@ class FusedElementwise(_Math):
     class Attrs(catalogue.Attrs):
         # Each step applies an op to the running value y, which starts as x0:
         #   (unary, None): relu, sigmoid, neg, ... of y
-        #   ("leaky_relu", slope)
+        #   (unary, value): an op with one float attribute, leaky_relu's slope
         #   (binary, operand): y + operand, ..., ("rsub", o) is o - y; the operand is a tensor
         #   input "x<i>" (which broadcasts to x0's shape) or a scalar constant
         steps: tuple[Step, ...]
@@ -228,18 +246,29 @@ class FusedElementwise(_Math):
     @classmethod
     def chain(cls, a) -> str:
         """The ops of the chain as a summary shows them: ``mul+add+sigmoid``."""
-        return "+".join(op[1:] if op in ("rsub", "rdiv") else op for op, _ in a.steps)
+        return "+".join(reversed_op(op) or op for op, _ in a.steps)
+
+
+def reversed_op(step: str) -> str | None:
+    """The binary op a reversed step applies with swapped operands ("rsub": "sub"), or None."""
+    if step[:1] != "r" or catalogue.get(step) is not None:
+        return None
+    op = catalogue.get(step[1:])
+    binary = op is not None and "binary_elementwise" in op.traits and "commutative" not in op.traits
+    return step[1:] if binary else None
 
 
 def _check_step(op: str, arg, n_inputs: int) -> int:
     """Check one step; the index of the tensor input it reads (0 when none)."""
-    if op in UNARY_STEPS and arg is None:
-        return 0
-    if op == "leaky_relu" and isinstance(arg, float):
-        return 0
-    if op in BINARY_STEPS and isinstance(arg, float):
-        return 0
-    if op in BINARY_STEPS and isinstance(arg, str) and arg[:1] == "x" and arg[1:].isdigit() \
-            and int(arg[1:]) < n_inputs:
-        return int(arg[1:])
+    decl = catalogue.get(op)
+    if decl is not None and "unary_elementwise" in decl.traits:
+        fields = list(decl.Attrs.model_fields.values())
+        if (arg is None and not fields) or (isinstance(arg, float) and len(fields) == 1
+                                            and fields[0].annotation is float):
+            return 0
+    elif decl is not None and "binary_elementwise" in decl.traits or reversed_op(op):
+        if isinstance(arg, float):
+            return 0
+        if isinstance(arg, str) and arg[:1] == "x" and arg[1:].isdigit() and int(arg[1:]) < n_inputs:
+            return int(arg[1:])
     raise ShapeError(f"has a step it cannot run: ({op!r}, {arg!r})")

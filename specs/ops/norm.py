@@ -29,7 +29,8 @@ def _check_eps(eps: float) -> None:
 
 class _Norm(Op):
     group = "norm"
-    traits = frozenset({"has_weights"})
+    traits = frozenset({"has_weights", "fresh_output"})
+    param_names = ("weight", "bias")
 
     @classmethod
     def macs(cls, xs, ys, a):
@@ -41,7 +42,8 @@ class BatchNorm(_Norm):
     """Normalise each channel over the batch (and positions); BatchNorm1d or 2d by rank."""
 
     name = "batchnorm"
-    traits = frozenset({"has_weights", "stateful"})
+    traits = frozenset({"has_weights", "stateful", "keeps_layout", "fresh_output"})
+    param_names = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
     signature = "batchnorm(eps=1e-5, momentum=0.1)"
 
     class Attrs(catalogue.Attrs):
@@ -131,7 +133,7 @@ class Dropout(Op):
 
     name = "dropout"
     group = "norm"
-    traits = frozenset({"random"})
+    traits = frozenset({"random", "keeps_layout"})
     signature = "dropout(p=0.5)"
 
     class Attrs(catalogue.Attrs):

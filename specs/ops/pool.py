@@ -72,6 +72,7 @@ class MaxPool2d(_Pool):
 
     name = "maxpool2d"
     dims = 2
+    traits = frozenset({"keeps_layout"})
     Attrs = _Pool2dAttrs
     signature = "maxpool2d(kernel, stride=kernel, padding=0)"
 
@@ -92,6 +93,7 @@ class AvgPool2d(_AvgPool):
 
     name = "avgpool2d"
     dims = 2
+    traits = frozenset({"keeps_layout"})
     Attrs = _Pool2dAttrs
     signature = "avgpool2d(kernel, stride=kernel, padding=0)"
 
@@ -102,6 +104,7 @@ class AdaptiveAvgPool2d(Op):
 
     name = "adaptive_avgpool2d"
     group = "pool"
+    traits = frozenset({"keeps_layout"})
     signature = "adaptive_avgpool2d(size)"
 
     class Attrs(catalogue.Attrs):
@@ -142,6 +145,7 @@ class Upsample(Op):
 
     name = "upsample"
     group = "pool"
+    traits = frozenset({"keeps_layout"})
     signature = 'upsample(scale, mode="nearest")'
 
     class Attrs(catalogue.Attrs):

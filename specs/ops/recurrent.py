@@ -32,6 +32,7 @@ class _Recurrent(Op):
 
     gates: ClassVar[int]
     states: ClassVar[tuple[str, ...]] = ("h",)
+    output_names = ("", "h")  # the sequence, then the states
     group = "recurrent"
     Attrs = RecurrentAttrs
     tensor_kwargs = ("init",)
@@ -106,6 +107,7 @@ class Lstm(_Recurrent):
     name = "lstm"
     gates = 4
     states = ("h", "c")
+    output_names = ("", "h", "c")
     signature = "lstm(hidden, layers=1, bidirectional=false, dropout=0, init=(h, c))"
 
 

@@ -47,6 +47,7 @@ class Flatten(_Shape):
     """Merge dims ``start`` to ``end`` (inclusive) into one."""
 
     name = "flatten"
+    traits = frozenset({"reshape"})
     signature = "flatten(start=1, end=-1)"
 
     class Attrs(catalogue.Attrs):
@@ -67,6 +68,7 @@ class Reshape(_Shape):
     """View the elements in a new shape; one dim may be -1 (inferred)."""
 
     name = "reshape"
+    traits = frozenset({"reshape"})
     varargs = "shape"
     signature = "reshape(*shape)"
 
@@ -99,11 +101,20 @@ class Transpose(_Shape):
     """Swap two dims."""
 
     name = "transpose"
+    traits = frozenset({"permute"})
     signature = "transpose(a, b)"
 
     class Attrs(catalogue.Attrs):
         a: int
         b: int
+
+    @classmethod
+    def permutation(cls, a, rank):
+        order = list(range(rank))
+        if rank:
+            i, j = normalize_axis(a.a, rank), normalize_axis(a.b, rank)
+            order[i], order[j] = order[j], order[i]
+        return order
 
     @classmethod
     def shape(cls, xs, attrs):
@@ -121,11 +132,16 @@ class Permute(_Shape):
     """Reorder the dims: output dim i is input dim ``dims[i]``."""
 
     name = "permute"
+    traits = frozenset({"permute"})
     varargs = "dims"
     signature = "permute(*dims)"
 
     class Attrs(catalogue.Attrs):
         dims: tuple[int, ...]
+
+    @classmethod
+    def permutation(cls, a, rank):
+        return [normalize_axis(d, rank) for d in a.dims]
 
     @classmethod
     def shape(cls, xs, a):

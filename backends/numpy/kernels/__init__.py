@@ -16,5 +16,7 @@ Kernels keep the dtype of their inputs (float32 or float64) and run eval-mode se
 
 from . import activation, attention, conv, dense, math, norm, pool, recurrent, shape  # noqa: F401
 from ._table import KERNELS, ORDER, closure, helper, kernel, source
+from .activation import FUSED_ACTIVATIONS
+from .math import FUSED_STEPS
 
-__all__ = ["KERNELS", "ORDER", "closure", "helper", "kernel", "source"]
+__all__ = ["FUSED_ACTIVATIONS", "FUSED_STEPS", "KERNELS", "ORDER", "closure", "helper", "kernel", "source"]

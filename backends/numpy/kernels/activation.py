@@ -51,10 +51,15 @@ def _erf(x):
     return np.where(np.abs(x) <= 1, inner, outer)
 
 
+# The activations _activate has a formula for; the emitter passes any other one's kernel.
+FUSED_ACTIVATIONS = frozenset({"relu", "leaky_relu", "tanh", "sigmoid", "silu", "gelu"})
+
+
 @helper
 def _activate(y, activation, slope=0.01):
     """A layer's fused activation (the -O2 pass fuse_activation), written over its fresh output
-    ``y``; the same arithmetic as the activation's own kernel."""
+    ``y``; the same arithmetic as the activation's own kernel. ``activation`` is a name, or
+    the kernel of an activation this function has no formula for."""
     if activation == "relu":
         np.maximum(y, 0, out=y)
     elif activation == "leaky_relu":
@@ -70,6 +75,8 @@ def _activate(y, activation, slope=0.01):
             np.copyto(y, s)
     elif activation == "gelu":
         np.multiply(y, 0.5 * (1 + _erf(y * 0.7071067811865476)), out=y)
+    elif callable(activation):
+        np.copyto(y, activation(y))
     elif activation is not None:
         raise ValueError(f"unknown activation {activation!r}")
     return y

@@ -3,7 +3,8 @@ abs``. NumPy's broadcasting and ``matmul`` rules are torch's for these ops.
 
 ``fused_elementwise`` runs a chain of elementwise steps in place: one output buffer, each
 step a ufunc call with ``out=`` (``np.add(y, x1, out=y)``), so a chain of k ops allocates
-one array instead of k.
+one array instead of k. A step whose op ``_elementwise_step`` has no formula for (one not in
+``FUSED_STEPS``) comes as that op's own kernel, a function the emitter passes in its place.
 """
 
 from __future__ import annotations
@@ -72,10 +73,16 @@ def log(x):
     return np.log(x)
 
 
+# The steps _elementwise_step has a formula for; the emitter passes any other op's kernel.
+FUSED_STEPS = frozenset({"add", "sub", "mul", "div", "rsub", "rdiv", "relu", "leaky_relu", "neg", "abs", "sqrt",
+                         "exp", "log", "tanh", "sigmoid", "gelu", "silu"})
+
+
 @helper
 def _elementwise_step(y, op, arg, xs, out):
     """One step of ``fused_elementwise`` on the running value ``y``, written into ``out``
-    (None: a new array). ``arg`` is a tensor input ("x1"), a number, or None."""
+    (None: a new array). ``arg`` is a tensor input ("x1"), a number, or None; ``op`` a name,
+    or the kernel of an op this function has no formula for."""
     v = xs[int(arg[1:])] if isinstance(arg, str) else arg
     binary = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide}
     if op in binary:
@@ -90,7 +97,10 @@ def _elementwise_step(y, op, arg, xs, out):
     if op in unary:
         return unary[op](y, out=out)
     # no single ufunc: the kernel's own formula, copied into the buffer
-    r = leaky_relu(y, v) if op == "leaky_relu" else {"sigmoid": sigmoid, "gelu": gelu, "silu": silu}[op](y)
+    if callable(op):
+        r = op(y) if arg is None else op(y, v)
+    else:
+        r = leaky_relu(y, v) if op == "leaky_relu" else {"sigmoid": sigmoid, "gelu": gelu, "silu": silu}[op](y)
     if out is None:
         return r
     out[...] = r
