@@ -20,6 +20,7 @@ import networkx as nx
 from .dims import Dim
 from .source import Span
 from .types import TensorType
+from .verify import IRError, verify  # noqa: F401  (verify: re-exported, it lived here)
 
 Ref = tuple[str, int]  # (producer node id, output port)
 
@@ -76,7 +77,8 @@ class Graph:
 
     # -- verbs passes need ---------------------------------------------------------------
     def add(self, node: Node) -> Node:
-        assert node.id not in self.g, f"duplicate node id {node.id}"
+        if node.id in self.g:
+            raise IRError(f"graph `{self.name}`: duplicate node id `{node.id}`")
         self.g.add_node(node.id, node=node)
         for i, (src, port) in enumerate(node.inputs):
             self.g.add_edge(src, node.id, key=i, port=port)
@@ -87,7 +89,8 @@ class Graph:
 
     def replace(self, node: Node) -> Node:
         """Put ``node`` in the place of the node with its id (new inputs, attrs or types)."""
-        assert node.id in self.g, node.id
+        if node.id not in self.g:
+            raise IRError(f"graph `{self.name}`: cannot replace `{node.id}`, which is not in the graph")
         self.g.remove_edges_from(list(self.g.in_edges(node.id, keys=True)))
         self.g.nodes[node.id]["node"] = node
         for i, (src, port) in enumerate(node.inputs):
@@ -102,8 +105,10 @@ class Graph:
         return node
 
     def remove(self, nid: str) -> None:
-        assert not list(self.g.successors(nid)), f"{nid} still has users"
-        assert all(src != nid for _, (src, _p) in self.outputs), f"{nid} is an output"
+        if list(self.g.successors(nid)):
+            raise IRError(f"graph `{self.name}`: cannot remove `{nid}`, which still has users")
+        if any(src == nid for _, (src, _p) in self.outputs):
+            raise IRError(f"graph `{self.name}`: cannot remove `{nid}`, which is a result")
         self.g.remove_node(nid)
         self._order.remove(nid)
 
@@ -201,14 +206,3 @@ def _attr_items(attrs) -> list[str]:
         if v != default:
             items.append(f"{k}={getattr(v, 'name', None) or getattr(v, 'scope', None) or v}")
     return items
-
-
-def verify(graph: Graph) -> None:
-    """Structural invariants (FX's lint): acyclic, every input ref exists, ports in range."""
-    assert nx.is_directed_acyclic_graph(graph.g), "graph has a cycle"
-    for n in graph.nodes():
-        for src, port in n.inputs:
-            assert src in graph, f"{n.id} reads missing node {src}"
-            assert port < len(graph.node(src).types), f"{n.id} reads port {port} of {src}"
-    for _, (src, port) in graph.outputs:
-        assert src in graph, f"output reads missing node {src}"

@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from netc.compiler.ir import Graph, Node, verify
+from netc.compiler.ir import Graph, Node
 from netc.compiler.passes import PassContext, all_passes, optimize
 from netc.compiler.pipeline import Compiled
 from netc.compiler.shapes import infer
 from netc.compiler.types import TensorType
+from netc.compiler.verify import verify
 from netc.runtime.inputs import random_inputs
 from netc.specs.catalogue import get
 
