@@ -11,6 +11,7 @@ sets ``NETC_VERIFY_IR=1``, so every optimisation any test runs is verified after
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -237,6 +238,10 @@ def test_every_example_verifies_after_every_pass(spec):
         if model not in prog.pairs:
             for level in (1, 2):
                 verify(optimize(prog.graph(model), level, check=True).graph, f"at -O{level}")
+
+
+def test_the_suite_verifies_after_every_pass():
+    assert os.environ.get("NETC_VERIFY_IR") == "1"
 
 
 UNDER_O = """
