@@ -25,7 +25,8 @@ from ._util import union
 ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "sigmoid", "leaky_relu")
 
 
-@register("fuse_activation", level=2, purpose="fuse an activation into the layer before it")
+@register("fuse_activation", level=2,
+          purpose="fuse an activation into the layer before it (applied in place on its output)")
 def fuse_activation(ctx: PassContext) -> PassResult:
     g, result = ctx.graph, PassResult()
     for nid in [n.id for n in g.nodes() if n.op in ACTIVATIONS]:

@@ -36,7 +36,8 @@ def _keeps_layout(op: str) -> bool:
     return op in KEEPS_LAYOUT or (decl is not None and "elementwise" in decl.traits)
 
 
-@register("use_channels_last", level=2, purpose="run convolutions on channels-last tensors")
+@register("use_channels_last", level=2,
+          purpose="run convolutions on channels-last tensors (torch, inference)")
 def use_channels_last(ctx: PassContext) -> PassResult:
     g, result = ctx.graph, PassResult()
     last: dict[str, bool] = {}  # node id -> its (first) output is stored channels-last
