@@ -11,13 +11,15 @@ ROLE_METHODS = {"generator": "generate", "discriminator": "discriminate", "encod
 
 
 def torch_source(compiled: Compiled, names: list[str] | None = None) -> str:
-    """Standalone PyTorch source for the named models and pairs (default: all of them)."""
+    """Standalone PyTorch source for the named models and pairs (default: all of them). Its
+    first line records the ``netc compile`` command that writes the same file."""
+    asked = names
     names = names or list(compiled.graphs) + list(compiled.pairs)
     models = [m for n in names for m in ([r[1] for r in compiled.pairs[n].roles] if n in compiled.pairs else [n])]
     em = Emitter(compiled.path)
     classes = {m: em.model(compiled.graphs[m]) for m in dict.fromkeys(models)}
     pairs = [pair_class(compiled, compiled.pairs[n], classes, em) for n in names if n in compiled.pairs]
-    return em.render(pairs)
+    return em.render(pairs, f"netc compile {em.spec} {compiled.command_args('torch', asked)}")
 
 
 def pair_class(compiled: Compiled, pair, classes: dict[str, str], em: Emitter) -> str:
