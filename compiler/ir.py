@@ -29,12 +29,9 @@ import networkx as nx
 from .dims import Dim
 from .source import Span
 from .types import TensorType
+from .verify import IRError, verify  # noqa: F401  (verify: re-exported, it lived here)
 
 Ref = tuple[str, int]  # (producer node id, output port)
-
-
-class IRError(Exception):
-    """An internal compiler error: an IR invariant is broken (a bug in netc, not in the spec)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -119,12 +116,12 @@ class Graph:
     def insert_before(self, anchor: str, node: Node) -> Node:
         """Add ``node`` just before ``anchor`` in the order (its inputs must come earlier)."""
         if anchor not in self.g:
-            raise IRError(f"{self.name}: cannot insert {node.id} before missing node {anchor}")
+            raise IRError(f"graph `{self.name}`: cannot insert `{node.id}` before `{anchor}`, which is not in the graph")
         return self._insert(node, self._prev[anchor], anchor)
 
     def _insert(self, node: Node, prev: str | None, nxt: str | None) -> Node:
         if node.id in self.g:
-            raise IRError(f"{self.name}: duplicate node id {node.id}")
+            raise IRError(f"graph `{self.name}`: duplicate node id `{node.id}`")
         self.g.add_node(node.id, node=node)
         self._link_edges(node)
         self._prev[node.id], self._next[node.id] = prev, nxt
@@ -136,13 +133,13 @@ class Graph:
     def _link_edges(self, node: Node) -> None:
         for i, (src, port) in enumerate(node.inputs):
             if src not in self.g:
-                raise IRError(f"{self.name}: {node.id} reads missing node {src}")
+                raise IRError(f"graph `{self.name}`: `{node.id}` reads `{src}`, which is not in the graph")
             self.g.add_edge(src, node.id, key=i, port=port)
 
     def replace(self, node: Node) -> Node:
         """Put ``node`` in the place of the node with its id (new inputs, attrs or types)."""
         if node.id not in self.g:
-            raise IRError(f"{self.name}: cannot replace missing node {node.id}")
+            raise IRError(f"graph `{self.name}`: cannot replace `{node.id}`, which is not in the graph")
         self.g.remove_edges_from(list(self.g.in_edges(node.id, keys=True)))
         self.g.nodes[node.id]["node"] = node
         self._link_edges(node)
@@ -150,11 +147,11 @@ class Graph:
 
     def remove(self, nid: str) -> None:
         if nid not in self.g:
-            raise IRError(f"{self.name}: cannot remove missing node {nid}")
+            raise IRError(f"graph `{self.name}`: cannot remove `{nid}`, which is not in the graph")
         if self.g.out_degree(nid):
-            raise IRError(f"{self.name}: cannot remove {nid}: it still has users")
+            raise IRError(f"graph `{self.name}`: cannot remove `{nid}`, which still has users")
         if self.is_exposed(nid):
-            raise IRError(f"{self.name}: cannot remove {nid}: it is a result of the model or a block")
+            raise IRError(f"graph `{self.name}`: cannot remove `{nid}`, which is a result of the model or a block")
         self.g.remove_node(nid)
         prev, nxt = self._prev.pop(nid), self._next.pop(nid)
         self._next[prev], self._prev[nxt] = nxt, prev
@@ -184,7 +181,7 @@ class Graph:
                 if not self._interface[src]:
                     del self._interface[src]
         elif b.parent and b.parent not in self.blocks:
-            raise IRError(f"{self.name}: block {b.path} has no parent instance {b.parent}")
+            raise IRError(f"graph `{self.name}`: block instance `{b.path}` has no parent instance `{b.parent}`")
         self.blocks[b.path] = b
         for src in _interface_ids(b):
             self._interface.setdefault(src, set()).add(b.path)
@@ -339,35 +336,3 @@ def _attr_items(attrs) -> list[str]:
             items.append(f"{k}={getattr(v, 'name', None) or getattr(v, 'scope', None) or v}")
     return items
 
-
-def verify(graph: Graph) -> None:
-    """Structural invariants (FX's lint); raises IRError: acyclic, in topological order, every
-    ref resolves, ports in range, every node's block instance exists."""
-    where = graph.name
-    if not nx.is_directed_acyclic_graph(graph.g):
-        raise IRError(f"{where}: the graph has a cycle")
-    ids = graph.ids()
-    if len(ids) != len(graph) or set(ids) != set(graph.g.nodes):
-        raise IRError(f"{where}: the node order does not hold exactly the graph's nodes")
-    seen: set[str] = set()
-    for nid in ids:
-        n = graph.node(nid)
-        for src, port in n.inputs:
-            if src not in graph:
-                raise IRError(f"{where}: {n.id} reads missing node {src}")
-            if src not in seen:
-                raise IRError(f"{where}: {n.id} comes before its input {src} in the order")
-            if port >= len(graph.node(src).types):
-                raise IRError(f"{where}: {n.id} reads port {port} of {src}, which has {len(graph.node(src).types)}")
-        if n.block and n.block not in graph.blocks:
-            raise IRError(f"{where}: {n.id} is in block {n.block}, which the graph does not have")
-        seen.add(nid)
-    for _, (src, _port) in graph.outputs:
-        if src not in graph:
-            raise IRError(f"{where}: a result reads missing node {src}")
-    for b in graph.blocks.values():
-        if b.parent and b.parent not in graph.blocks:
-            raise IRError(f"{where}: block {b.path} has no parent instance {b.parent}")
-        for src in _interface_ids(b):
-            if src not in graph:
-                raise IRError(f"{where}: block {b.path} names missing node {src}")

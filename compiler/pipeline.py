@@ -6,6 +6,9 @@
 
 from __future__ import annotations
 
+import math
+import numbers
+import shlex
 from dataclasses import dataclass, field
 
 from . import ast
@@ -33,9 +36,60 @@ class Pair:
 
 @dataclass
 class Compiled:
+    """The graphs and pairs of a spec, and how they were made: the ``-D`` values (parsed),
+    the models asked for, the limits, and the ``-O`` level and disabled passes once
+    optimised. Emitted files record that as the command that makes them again."""
+
     path: str
     graphs: dict[str, Graph] = field(default_factory=dict)
     pairs: dict[str, Pair] = field(default_factory=dict)
+    defines: dict = field(default_factory=dict)  # name -> value, as parsed from -D
+    models: list[str] | None = None  # the models and pairs compiled (None: all)
+    level: int = 0  # the -O level of the graphs
+    disable: tuple[str, ...] = ()  # passes left out of that level's pipeline
+    max_params: int = DEFAULT_MAX_PARAMS
+    allow_imports_outside: bool = False
+
+    def command_args(self, backend: str, names: list[str] | None = None) -> str:
+        """The ``netc compile SPEC`` arguments that emit these graphs again, shell-quoted:
+        ``--backend torch -O2 -D classes=10 --model ResNet18``. ``names``: the models and pairs
+        emitted (default: those compiled). One line of printable text, whatever the values."""
+        args = ["--backend", backend]
+        if self.level:
+            args.append(f"-O{self.level}")
+        for name in self.disable:
+            args += ["--disable", name]
+        for name in sorted(self.defines):
+            args += ["-D", f"{name}={format_value(self.defines[name])}"]
+        for name in names if names is not None else self.models or []:
+            args += ["--model", name]
+        if self.max_params != DEFAULT_MAX_PARAMS:
+            args += ["--max-params", str(self.max_params)]
+        if self.allow_imports_outside:
+            args.append("--allow-imports-outside")
+        text = " ".join(shlex.quote(a) for a in args)
+        return "".join(c if c.isprintable() else "?" for c in text)
+
+
+_ESCAPES = {"\\": "\\\\", '"': '\\"'}  # a .net string is read as a Python literal
+
+
+def format_value(v) -> str:
+    """A ``-D`` value as a .net literal (as ``-D`` parses it back): ``10``, ``0.5``,
+    ``true``, ``"gelu"``, ``(3, 3)``."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, numbers.Integral):
+        return str(int(v))
+    if isinstance(v, float) and math.isfinite(v):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + "".join(_ESCAPES.get(c) or (c if c.isprintable() else c.encode("unicode_escape").decode())
+                             for c in v) + '"'
+    if isinstance(v, (tuple, list)):
+        inner = ", ".join(format_value(x) for x in v)
+        return f"({inner},)" if len(v) == 1 else f"({inner})"
+    return repr(v)
 
 
 def parse_defines(defines: dict | None) -> tuple[dict, list[Diagnostic]]:
@@ -94,7 +148,9 @@ def compile_spec(path: str, defines: dict | None = None, models: list[str] | Non
         raise UsageError(bad)
     diags = Diagnostics()
     ws = load(path, diags, allow_imports_outside)
-    out = Compiled(path)
+    out = Compiled(path, defines={name: value for name, (value, _span) in values.items()},
+                   models=list(models) if models else None, max_params=max_params,
+                   allow_imports_outside=allow_imports_outside)
     if ws.root is None or ws.root not in ws.modules:
         diags.raise_if_any()
         return out

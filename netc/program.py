@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 from netc.compiler.ir import Graph
@@ -66,7 +67,8 @@ class Program:
             from netc.compiler.passes import optimize
 
             runs = {name: optimize(g, opt, disable) for name, g in self._c.graphs.items()}
-            prog = Program(Compiled(self._c.path, {n: r.graph for n, r in runs.items()}, dict(self._c.pairs)))
+            prog = Program(dataclasses.replace(self._c, graphs={n: r.graph for n, r in runs.items()},
+                                               pairs=dict(self._c.pairs), level=opt, disable=key[1]))
             prog.reports = {n: r.report for n, r in runs.items()}
             prog.transforms = {n: r.transforms for n, r in runs.items()}
             cache[key] = prog

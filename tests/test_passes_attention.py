@@ -18,10 +18,11 @@ import pytest
 import torch
 from netc.backends.numpy.kernels import KERNELS
 from netc.backends.render.labels import op_detail
-from netc.compiler.ir import Graph, verify
+from netc.compiler.ir import Graph
 from netc.compiler.passes import PassContext, all_passes, optimize
 from netc.compiler.pipeline import Compiled
 from netc.compiler.shapes import infer
+from netc.compiler.verify import verify
 from netc.runtime.inputs import random_inputs
 
 import netc

@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from netc.compiler.ir import Graph, Node, verify
+from netc.compiler.ir import Graph, Node
 from netc.compiler.passes import PassContext, all_passes, optimize
 from netc.compiler.pipeline import Compiled
 from netc.compiler.shapes import infer
 from netc.compiler.types import TensorType
+from netc.compiler.verify import verify
 from netc.runtime.inputs import random_inputs
 from netc.specs.catalogue import get
 
@@ -438,3 +439,41 @@ def test_scan_cells_are_optimised():
     texts = [c.what for p, r in out.report if p.name == "fuse_elementwise" for c in r.rewrites]
     assert len(texts) == 3 and all(t.startswith("in cell `LSTMCell`: ") for t in texts)
     assert not any(r.changed for _, r in optimize(out.graph, 2, check=True).report)
+
+
+BLOCK_INTERFACES = """
+block Two(x: [N, C]) {
+    return x -> relu, x -> sigmoid
+}
+block Ignores(x: [N, C], y: [N, C]) {
+    return x -> relu
+}
+block Passed(x: [N, C]) {
+    return x -> reshape(N, 2, 4)
+}
+model UnusedResult(x: float[N, 8]) -> float[N, 8] {
+    a, _ = x -> Two
+    return a -> linear(8)
+}
+model UnusedInput(x: float[N, 8]) -> float[N, 8] {
+    return Ignores(x, x -> sigmoid) -> linear(8)
+}
+model DeadBlock(x: float[N, 8]) -> float[N, 8] {
+    return x + (x -> Passed -> flatten)
+}
+"""
+
+
+@pytest.mark.parametrize("model, kept, gone", [("UnusedResult", ["two.sigmoid"], []),
+                                               ("UnusedInput", ["sigmoid"], []),
+                                               ("DeadBlock", [], ["passed.reshape"])])
+def test_dead_code_keeps_block_interfaces(tmp_path, model, kept, gone):
+    """A block instance with a live node keeps the values it takes and returns (its module's
+    interface): before, dead-code elimination removed them and the torch emitter failed on
+    the dangling refs of the block interfaces. A block with no live node goes with its interface."""
+    (tmp_path / "blocks.net").write_text(BLOCK_INTERFACES)
+    prog = netc.compile_file(tmp_path / "blocks.net", models=[model])
+    g = optimize(prog.graph(model), 1, check=True).graph
+    assert all(k in g for k in kept) and not any(k in g for k in gone)
+    assert "passed" not in g.blocks
+    check_numerics(prog, model, g, {})

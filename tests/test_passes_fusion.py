@@ -19,10 +19,11 @@ import numpy as np
 import pytest
 import torch
 from netc.backends.render import labels
-from netc.compiler.ir import Graph, verify
+from netc.compiler.ir import Graph
 from netc.compiler.passes import PassContext, all_passes, convert_weights
 from netc.compiler.pipeline import Compiled
 from netc.compiler.shapes import infer
+from netc.compiler.verify import verify
 from netc.runtime.inputs import random_inputs
 
 import netc

@@ -22,13 +22,15 @@ class TorchSource:
 def emit_torch(compiled, names: list[str] | None = None) -> TorchSource:
     """Standalone PyTorch source for the named models and pairs (default: all of them) of
     ``compiled`` (the driver's ``Compiled``: ``graphs``, ``pairs`` and ``path``), with the
-    class of each (and of each model a pair holds)."""
+    class of each (and of each model a pair holds). Its first line records the ``netc
+    compile`` command that writes the same file."""
+    asked = names
     names = names or list(compiled.graphs) + list(compiled.pairs)
     models = [m for n in names for m in ([r[1] for r in compiled.pairs[n].roles] if n in compiled.pairs else [n])]
     em = Emitter(compiled.path)
     classes = {m: em.model(compiled.graphs[m]) for m in dict.fromkeys(models)}
     pairs = {n: pair_class(compiled, compiled.pairs[n], classes, em) for n in names if n in compiled.pairs}
-    text = em.render([code for _, code in pairs.values()])
+    text = em.render([code for _, code in pairs.values()], f"netc compile {em.spec} {compiled.command_args('torch', asked)}")
     return TorchSource(text, classes | {n: cls for n, (cls, _) in pairs.items()})
 
 

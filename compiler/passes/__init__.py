@@ -15,11 +15,13 @@ them to turn an unfused state dict into the fused layout.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..ir import Graph, verify
+from ..ir import Graph
 from ..source import Span
+from ..verify import verify
 
 
 @dataclass(frozen=True)
@@ -106,10 +108,17 @@ NOT_IN_CELLS = ("fold_batchnorm", "fuse_qkv", "use_channels_last")
 def optimize(graph: Graph, level: int, disable=(), print_after=None, check: bool = False,
              emit: Callable[[str], None] = print) -> Optimized:
     """Run the pipeline for ``level`` on a copy of ``graph``, then on the cells its ``scan``
-    nodes run (their rewrites are reported under the same passes, marked with the cell)."""
+    nodes run (their rewrites are reported under the same passes, marked with the cell).
+
+    ``check`` (or the environment variable ``NETC_VERIFY_IR=1``, which the test suite sets)
+    verifies the graph before the first pass and after every pass: a pass that breaks an IR
+    invariant raises :class:`~netc.compiler.verify.IRError` naming it."""
     unknown = set(disable) - {p.name for p in all_passes()}
     if unknown:
         raise ValueError(f"no pass named {', '.join(sorted(unknown))}; passes: {', '.join(p.name for p in PIPELINE)}")
+    check = check or os.environ.get("NETC_VERIFY_IR") == "1"
+    if check:
+        verify(graph, "before the passes")
     ctx = PassContext(graph.copy(), level)
     report = []
     for p in PIPELINE:
@@ -118,11 +127,13 @@ def optimize(graph: Graph, level: int, disable=(), print_after=None, check: bool
         result = p.run(ctx)
         report.append((p, result))
         if check:
-            verify(ctx.graph)
+            verify(ctx.graph, f"after pass {p.name}")
         if print_after and p.name in print_after:
             emit(f"# after {p.name}\n{ctx.graph}")
     if level:
         _optimize_cells(ctx.graph, level, tuple(disable), check, dict(report))
+        if check:
+            verify(ctx.graph, "after optimising its cells")
     return Optimized(ctx.graph, report, ctx.transforms)
 
 

@@ -29,7 +29,8 @@ from ._layers import why_not_sole_reader, why_weights_shared
 from ._util import union
 
 
-@register("fold_batchnorm", level=2, purpose="fold an inference batchnorm into the layer before it")
+@register("fold_batchnorm", level=2,
+          purpose="fold an inference batchnorm into the conv, linear or conv_transpose before it")
 def fold_batchnorm(ctx: PassContext) -> PassResult:
     g, result = ctx.graph, PassResult()
     for nid in [n.id for n in g.nodes() if n.op == "batchnorm"]:

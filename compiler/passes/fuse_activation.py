@@ -25,7 +25,8 @@ from ._layers import why_not_sole_reader
 from ._util import union
 
 
-@register("fuse_activation", level=2, purpose="fuse an activation into the layer before it")
+@register("fuse_activation", level=2,
+          purpose="fuse an activation into the layer before it (applied in place on its output)")
 def fuse_activation(ctx: PassContext) -> PassResult:
     g, result = ctx.graph, PassResult()
     for nid in [n.id for n in g.nodes() if has_trait(n.op, "activation")]:

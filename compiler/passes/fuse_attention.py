@@ -45,7 +45,8 @@ class Match:
     inner: list[Node]  # kᵀ, q @ kᵀ, the scaling, the mask add, the softmax
 
 
-@register("fuse_attention", level=2, purpose="fuse softmax(q @ kᵀ / s [+ mask]) @ v into one attention op")
+@register("fuse_attention", level=2,
+          purpose="fuse softmax(q @ kᵀ / s [+ mask]) @ v into one scaled-dot-product attention op")
 def fuse_attention(ctx: PassContext) -> PassResult:
     g, result = ctx.graph, PassResult()
     for y in g.nodes():

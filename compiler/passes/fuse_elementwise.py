@@ -26,7 +26,9 @@ from ._fusion import make, scalar, substitute
 Step = tuple[str, "str | float | None", "Ref | None"]  # op, operand, the operand's tensor input
 
 
-@register("fuse_elementwise", level=2, purpose="fuse chains of elementwise ops into one fused_elementwise op")
+@register("fuse_elementwise", level=2,
+          purpose="fuse chains of elementwise ops into one fused_elementwise op "
+                  "(one torch expression; one NumPy buffer)")
 def fuse_elementwise(ctx: PassContext) -> PassResult:
     g, result = ctx.graph, PassResult()
     for first in g.nodes():

@@ -24,7 +24,8 @@ from . import PassContext, PassResult, register
 from ._fusion import fresh_id, make, scalar, substitute, why_not_private
 
 
-@register("fuse_layernorm", level=2, purpose="fuse (x - mean) / sqrt(var + eps) into one layernorm op")
+@register("fuse_layernorm", level=2,
+          purpose="fuse (x - mean) / sqrt(var + eps) written as math into one layernorm op")
 def fuse_layernorm(ctx: PassContext) -> PassResult:
     g, result = ctx.graph, PassResult()
     for y in g.nodes():

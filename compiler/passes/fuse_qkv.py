@@ -28,7 +28,8 @@ from ._layers import concat_rows, why_weights_shared
 from ._util import union
 
 
-@register("fuse_qkv", level=2, purpose="fuse linear layers that read the same input into one")
+@register("fuse_qkv", level=2,
+          purpose="fuse linear layers that read the same input (Q, K, V) into one wider linear and a split")
 def fuse_qkv(ctx: PassContext) -> PassResult:
     g, result = ctx.graph, PassResult()
     readers: dict[Ref, list[Node]] = {}

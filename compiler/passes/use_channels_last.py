@@ -31,7 +31,8 @@ def _keeps_layout(op: str) -> bool:
     return has_trait(op, "keeps_layout") or has_trait(op, "elementwise")
 
 
-@register("use_channels_last", level=2, purpose="run convolutions on channels-last tensors")
+@register("use_channels_last", level=2,
+          purpose="run convolutions on channels-last tensors (torch, inference)")
 def use_channels_last(ctx: PassContext) -> PassResult:
     g, result = ctx.graph, PassResult()
     last: dict[str, bool] = {}  # node id -> its (first) output is stored channels-last
