@@ -22,7 +22,7 @@ from .loader import Workspace
 from .shapes import declare, match
 from .source import Diagnostics, Span, closest
 from .types import DTYPES
-from .values import POISON, DeclRef, Frame, Layer, Tensor, has_poison, is_static, kind_of
+from .values import POISON, DeclRef, Frame, Layer, Tensor, has_poison, is_static, kind_of, safe_name
 
 TENSOR_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul"}
 SCALAR_TYPES = {
@@ -220,7 +220,7 @@ class Elaborator(Calls):
             if node.block != frame.block or node.index is not None or node.name_of(v.ref[1]):
                 continue
             names = list(node.names) + [None] * (len(node.types) - len(node.names))
-            names[v.ref[1]] = name
+            names[v.ref[1]] = safe_name(name)
             g.replace(dataclasses.replace(node, names=tuple(names)))
 
     def check_claim(self, target: ast.Name, ann, value, frame: Frame):

@@ -29,9 +29,13 @@ import networkx as nx
 from .dims import Dim
 from .source import Span
 from .types import TensorType
-from .verify import IRError, verify  # noqa: F401  (verify: re-exported, it lived here)
 
 Ref = tuple[str, int]  # (producer node id, output port)
+
+
+class IRError(Exception):
+    """An internal compiler error: the graph IR broke an invariant (a bug in netc, not in the
+    spec). ``compiler/verify.py`` checks every invariant; the graph's verbs raise it too."""
 
 
 @dataclass(frozen=True, eq=False)

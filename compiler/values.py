@@ -91,10 +91,7 @@ class Frame:
         underscores are dropped (nn.Module keeps ``_modules``, ``__init__``… for itself, and
         Python mangles ``self.__name`` in a class body); a name left without a leading letter
         becomes ``layer_<rest>``."""
-        stripped = base.lstrip("_")
-        base = stripped if stripped[:1].isalpha() else "layer" + ("_" + stripped if stripped else "")
-        if base in RESERVED:
-            base += "_"
+        base = safe_name(base)
         n = self.used_names.get(base, 0)
         name = base if n == 0 else f"{base}_{n}"
         while name in self.used_names and n:
@@ -106,6 +103,15 @@ class Frame:
 
     def node_id(self, local: str) -> str:
         return ".".join(self.scope + (local,))
+
+
+def safe_name(base: str) -> str:
+    """A spec's name as generated code may use it (``Frame.fresh``, a value's name hint):
+    leading underscores dropped, a name without a leading letter as ``layer_<rest>``, a
+    reserved word with a trailing underscore."""
+    stripped = base.lstrip("_")
+    base = stripped if stripped[:1].isalpha() else "layer" + ("_" + stripped if stripped else "")
+    return base + "_" if base in RESERVED else base
 
 
 def kind_of(v: Any) -> str:

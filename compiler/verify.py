@@ -13,16 +13,14 @@ test suite sets) runs it after every pass.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import networkx as nx
+from netc.specs.catalogue import get
 
-if TYPE_CHECKING:
-    from .ir import Graph
+from .ir import Graph, IRError, Node
+from .shapes import infer_op
+from .types import ShapeError, TensorType
 
-
-class IRError(Exception):
-    """An internal compiler error: the graph IR broke an invariant (a bug in netc)."""
+__all__ = ["IRError", "verify"]
 
 
 def verify(graph: Graph, when: str = "") -> None:
@@ -65,8 +63,6 @@ class _Verifier:
 
     def check_nodes(self) -> dict:
         """Every networkx node carries its Node under its own id."""
-        from .ir import Node
-
         out = {}
         for nid, data in self.graph.g.nodes(data=True):
             node = data.get("node")
@@ -160,11 +156,6 @@ class _Verifier:
     def check_types(self, n) -> None:
         """An ``input`` node has one type and reads nothing; any other node's op is in the
         catalogue and its recorded types are what the op's shape rule gives for its inputs."""
-        from netc.specs.catalogue import get
-
-        from .shapes import infer_op
-        from .types import ShapeError, TensorType
-
         if not n.types or not all(isinstance(t, TensorType) for t in n.types):
             self.fail(f"its types {n.types!r} are not a non-empty tuple of tensor types", n.id)
         if n.op == "input":

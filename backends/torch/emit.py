@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import re
-from dataclasses import dataclass, field
 
 from netc.compiler.dims import Expr, symbols
 from netc.compiler.ir import Graph, Node, Ref
@@ -23,62 +22,12 @@ from ..emit_kit import Names, Raw, file_name, identifier, literal
 from . import ops as _ops  # noqa: F401  (fills LOWERINGS)
 from .lower import Code, lower
 from .ops import IN_PLACE
-from .prelude import PRELUDE
+from .prelude import PRELUDE, prelude_source
 from .scopes import Scope, build_tree, group_members, is_chain, last_uses
+from .template import ChildArgs, ClassDef, Slot, Template
+from .write import ClassWriter
 
 _HOLE = re.compile(r"\{(\w*)\}")
-
-
-@dataclass(frozen=True)
-class Slot:
-    index: int
-
-
-@dataclass(frozen=True)
-class ChildArgs:
-    """Where a child's constructor arguments go, resolved once its class is known."""
-
-    scope: Scope
-
-
-@dataclass
-class Template:
-    init: list[list] = field(default_factory=list)  # lines of str | Slot | ChildArgs parts
-    forward: list[tuple[list, str]] = field(default_factory=list)  # (parts, comment)
-    args: list[str] = field(default_factory=list)  # forward parameter names
-    values: list = field(default_factory=list)  # own slot values
-    labels: list = field(default_factory=list)  # (label, value) of each own slot
-    mentions: list = field(default_factory=list)  # the block names each own slot's op mentions
-    children: list[Scope] = field(default_factory=list)
-    helpers: set[str] = field(default_factory=set)
-
-    def key(self, classes: dict) -> tuple:
-        def part(p):
-            if isinstance(p, Slot):
-                return "\0"
-            if isinstance(p, ChildArgs):
-                return ("child", classes[id(p.scope)].name)
-            return p
-
-        init = tuple(tuple(part(p) for p in line) for line in self.init)
-        fwd = tuple((tuple(part(p) for p in line), comment.split("  ")[-1]) for line, comment in self.forward)
-        return (init, fwd, tuple(self.args))
-
-
-@dataclass
-class ClassDef:
-    name: str
-    doc: str
-    instances: list[Scope] = field(default_factory=list)
-    params: list[tuple[int, str]] = field(default_factory=list)  # (slot index, name)
-    vectors: dict = field(default_factory=dict)  # id(scope) -> full slot values
-
-    def args(self) -> list[tuple[int, str]]:
-        """The constructor arguments: (first slot, name), one per distinct name."""
-        seen: dict[str, int] = {}
-        for i, name in self.params:
-            seen.setdefault(name, i)
-        return [(i, name) for name, i in seen.items()]
 
 
 class Emitter:
@@ -223,9 +172,6 @@ class Emitter:
         return out
 
     def render(self, extra: list[str], command: str | None = None) -> str:
-        from .prelude import prelude_source
-        from .write import ClassWriter
-
         self.finish()
         body = [ClassWriter(self, cls).source() for cls in self.order] + extra
         pre = prelude_source(self.helpers) if self.helpers else ""

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from ..emit_kit import literal, stmt
-from .emit import ChildArgs, ClassDef, Emitter, Slot
+from .template import ChildArgs, ClassDef, Slot
 
 
 class ClassWriter:
-    def __init__(self, em: Emitter, cls: ClassDef):
+    def __init__(self, em, cls: ClassDef):
+        """``em``: the Emitter, whose templates and classes are settled."""
         self.em, self.cls = em, cls
         self.first = cls.instances[0]
         self.t = em.templates[id(self.first)]

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from netc.specs.catalogue import CellBody, LayerRef, get
 
-from . import PassContext, PassResult, register
 from ._util import bypass
+from .base import PassContext, PassResult, register
 
 
 @register("eliminate_common_subexpressions", level=1, purpose="merge nodes that compute the same value")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from . import PassContext, PassResult, register
+from .base import PassContext, PassResult, register
 
 
 @register("eliminate_dead_code", level=1, purpose="remove nodes whose results are never used")

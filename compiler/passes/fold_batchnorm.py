@@ -24,9 +24,9 @@ from netc.specs.catalogue import get, has_trait
 
 from ..ir import Graph, Node
 from ..shapes import infer_op
-from . import PassContext, PassResult, WeightTransform, register
 from ._layers import why_not_sole_reader, why_weights_shared
 from ._util import union
+from .base import PassContext, PassResult, WeightTransform, register
 
 
 @register("fold_batchnorm", level=2,

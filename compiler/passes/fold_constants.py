@@ -19,8 +19,8 @@ import math
 
 from netc.specs.catalogue import get
 
-from . import PassContext, PassResult, register
 from ._util import bypass, drop_if_unused
+from .base import PassContext, PassResult, register
 
 CAST = {"float": float, "int": int}
 

@@ -25,8 +25,8 @@ from netc.specs.catalogue import get, has_trait
 from ..dims import Expr
 from ..shapes import infer_op
 from ..types import normalize_axis
-from . import PassContext, PassResult, register
 from ._util import bypass, drop_if_unused, moves_nothing, permutation, union, visible
+from .base import PassContext, PassResult, register
 
 
 @register("fold_reshapes", level=1, purpose="fold chains of reshapes, and of transposes, into one op")

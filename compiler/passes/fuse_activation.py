@@ -20,9 +20,9 @@ import dataclasses
 
 from netc.specs.catalogue import has_trait
 
-from . import PassContext, PassResult, register
 from ._layers import why_not_sole_reader
 from ._util import union
+from .base import PassContext, PassResult, register
 
 
 @register("fuse_activation", level=2,

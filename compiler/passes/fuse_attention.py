@@ -29,9 +29,9 @@ from netc.specs.catalogue import get, has_trait
 from ..ir import Graph, Node, Ref
 from ..shapes import infer_op
 from ..types import ShapeError, TensorType
-from . import PassContext, PassResult, register
 from ._fusion import fresh_id, make, scalar, substitute, why_not_private
 from ._util import permutation
+from .base import PassContext, PassResult, register
 
 
 @dataclass

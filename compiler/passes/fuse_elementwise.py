@@ -20,8 +20,8 @@ from netc.specs.catalogue import get, has_trait
 
 from ..ir import Graph, Node, Ref
 from ..types import ShapeError, TensorType
-from . import PassContext, PassResult, register
 from ._fusion import make, scalar, substitute
+from .base import PassContext, PassResult, register
 
 Step = tuple[str, "str | float | None", "Ref | None"]  # op, operand, the operand's tensor input
 

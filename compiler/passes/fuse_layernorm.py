@@ -20,8 +20,8 @@ from netc.specs.catalogue import get
 
 from ..ir import Graph, Node, Ref
 from ..types import ShapeError
-from . import PassContext, PassResult, register
 from ._fusion import fresh_id, make, scalar, substitute, why_not_private
+from .base import PassContext, PassResult, register
 
 
 @register("fuse_layernorm", level=2,

@@ -22,10 +22,10 @@ from netc.specs.catalogue import get
 
 from ..ir import Graph, Node, Ref
 from ..shapes import infer_op
-from . import PassContext, PassResult, WeightTransform, register
 from ._fusion import fresh_id
 from ._layers import concat_rows, why_weights_shared
 from ._util import union
+from .base import PassContext, PassResult, WeightTransform, register
 
 
 @register("fuse_qkv", level=2,

@@ -9,8 +9,8 @@ attribute, which is inactive in eval mode too.)
 
 from __future__ import annotations
 
-from . import PassContext, PassResult, register
 from ._util import bypass
+from .base import PassContext, PassResult, register
 
 
 @register("remove_dropout", level=2, purpose="remove dropout, the identity in eval mode")

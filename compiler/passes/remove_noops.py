@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from netc.specs.catalogue import has_trait
 
-from . import PassContext, PassResult, register
 from ._util import bypass, drop_if_unused, moves_nothing, permutation, visible
+from .base import PassContext, PassResult, register
 
 
 @register("remove_noops", level=1,

@@ -21,8 +21,8 @@ from __future__ import annotations
 from netc.specs.catalogue import get, has_trait
 
 from ..ir import Node
-from . import PassContext, PassResult, register
 from ._fusion import fresh_id
+from .base import PassContext, PassResult, register
 
 
 def _keeps_layout(op: str) -> bool:

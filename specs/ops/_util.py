@@ -12,7 +12,7 @@ from typing import Literal
 
 from netc.compiler.dims import Dim, Expr
 from netc.compiler.types import ShapeError, TensorType
-from netc.specs.catalogue import op_with
+from netc.specs.opdef import op_with
 
 IntPair = int | tuple[int, int]
 Same = Literal["same"]

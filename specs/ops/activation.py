@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from netc.compiler.types import normalize_axis
-from netc.specs import catalogue
-from netc.specs.catalogue import Op, register
+from netc.specs import opdef
+from netc.specs.opdef import Op, register
 
 
 class _Activation(Op):
@@ -32,7 +32,7 @@ class LeakyRelu(_Activation):
     name = "leaky_relu"
     signature = "leaky_relu(slope=0.01)"
 
-    class Attrs(catalogue.Attrs):
+    class Attrs(opdef.Attrs):
         slope: float = 0.01
 
 
@@ -73,7 +73,7 @@ class _AlongDim(_Activation):
 
     traits = frozenset()
 
-    class Attrs(catalogue.Attrs):
+    class Attrs(opdef.Attrs):
         dim: int = -1
 
     @classmethod

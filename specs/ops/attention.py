@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from netc.compiler.dims import product
 from netc.compiler.types import ShapeError, TensorType, concrete
-from netc.specs import catalogue
-from netc.specs.catalogue import Op, Param, register
+from netc.specs import opdef
+from netc.specs.opdef import Op, Param, register
 
 from ._util import broadcast, check_min, check_prob, expect, fmt_shape
 
 
-class MultiHeadAttrs(catalogue.Attrs):
+class MultiHeadAttrs(opdef.Attrs):
     heads: int
     causal: bool = False
     dropout: float = 0.0  # on the attention weights, while training
@@ -98,7 +98,7 @@ class Attention(Op):
     tensor_kwargs = ("mask",)
     signature = "attention(q, k, v, mask=none, causal=false, scale=none)"
 
-    class Attrs(catalogue.Attrs):
+    class Attrs(opdef.Attrs):
         causal: bool = False
         scale: float | None = None  # None: 1 / sqrt(d)
 

@@ -15,8 +15,8 @@ from typing import ClassVar
 
 from netc.compiler.dims import product
 from netc.compiler.types import ShapeError, TensorType, concrete
-from netc.specs import catalogue
-from netc.specs.catalogue import Op, Param, register
+from netc.specs import opdef
+from netc.specs.opdef import Op, Param, register
 
 from ._util import (
     Activation,
@@ -78,7 +78,7 @@ class Conv1d(_Conv):
     dims = 1
     signature = 'conv1d(out, kernel, stride=1, padding=0 or "same", dilation=1, groups=1, bias=true)'
 
-    class Attrs(catalogue.Attrs):
+    class Attrs(opdef.Attrs):
         out: int
         kernel: int
         stride: int = 1
@@ -99,7 +99,7 @@ class Conv2d(_Conv):
     traits = _Conv.traits | {"channels_last"}
     signature = 'conv2d(out, kernel, stride=1, padding=0 or "same", dilation=1, groups=1, bias=true)'
 
-    class Attrs(catalogue.Attrs):
+    class Attrs(opdef.Attrs):
         out: int
         kernel: IntPair
         stride: IntPair = 1
@@ -122,7 +122,7 @@ class ConvTranspose2d(Op):
     weight_out_axis = 1  # weight: [in, out, kh, kw]
     signature = "conv_transpose2d(out, kernel, stride=1, padding=0, output_padding=0, bias=true)"
 
-    class Attrs(catalogue.Attrs):
+    class Attrs(opdef.Attrs):
         out: int
         kernel: IntPair
         stride: IntPair = 1

@@ -8,8 +8,8 @@ writes when an activation is the layer's only reader; a spec may set it too.
 from __future__ import annotations
 
 from netc.compiler.types import ShapeError, TensorType, concrete
-from netc.specs import catalogue
-from netc.specs.catalogue import LayerRef, Op, Param, register
+from netc.specs import opdef
+from netc.specs.opdef import LayerRef, Op, Param, register
 from pydantic import InstanceOf
 
 from ._util import Activation, check_min
@@ -25,7 +25,7 @@ class Linear(Op):
     param_names = ("weight", "bias")
     signature = "linear(out, bias=true)"
 
-    class Attrs(catalogue.Attrs):
+    class Attrs(opdef.Attrs):
         out: int
         bias: bool = True
         activation: Activation | None = None  # fused by -O2 (fuse_activation)
@@ -63,7 +63,7 @@ class Embedding(Op):
     param_names = ("weight",)
     signature = "embedding(num, dim)"
 
-    class Attrs(catalogue.Attrs):
+    class Attrs(opdef.Attrs):
         num: int
         dim: int
 
@@ -88,7 +88,7 @@ class Unembed(Op):
     group = "dense"
     signature = "unembed(layer)"
 
-    class Attrs(catalogue.Attrs):
+    class Attrs(opdef.Attrs):
         layer: InstanceOf[LayerRef]
 
     @classmethod

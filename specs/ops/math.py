@@ -13,8 +13,8 @@ import operator
 from typing import Literal
 
 from netc.compiler.types import ShapeError, TensorType
-from netc.specs import catalogue
-from netc.specs.catalogue import Op, register
+from netc.specs import opdef
+from netc.specs.opdef import Op, register
 
 from ._util import broadcast, promote
 
@@ -131,7 +131,7 @@ class Constant(_Math):
     traits = frozenset()
     signature = "constant(value, dtype=\"float\")"
 
-    class Attrs(catalogue.Attrs):
+    class Attrs(opdef.Attrs):
         value: bool | int | float
         dtype: Literal["float", "int", "bool"] = "float"
 
@@ -220,7 +220,7 @@ class FusedElementwise(_Math):
     arity = (1, None)
     signature = "fused_elementwise(x0, *xs, steps)"
 
-    class Attrs(catalogue.Attrs):
+    class Attrs(opdef.Attrs):
         # Each step applies an op to the running value y, which starts as x0:
         #   (unary, None): relu, sigmoid, neg, ... of y
         #   (unary, value): an op with one float attribute, leaky_relu's slope
@@ -251,16 +251,16 @@ class FusedElementwise(_Math):
 
 def reversed_op(step: str) -> str | None:
     """The binary op a reversed step applies with swapped operands ("rsub": "sub"), or None."""
-    if step[:1] != "r" or catalogue.get(step) is not None:
+    if step[:1] != "r" or opdef.lookup(step) is not None:
         return None
-    op = catalogue.get(step[1:])
+    op = opdef.lookup(step[1:])
     binary = op is not None and "binary_elementwise" in op.traits and "commutative" not in op.traits
     return step[1:] if binary else None
 
 
 def _check_step(op: str, arg, n_inputs: int) -> int:
     """Check one step; the index of the tensor input it reads (0 when none)."""
-    decl = catalogue.get(op)
+    decl = opdef.lookup(op)
     if decl is not None and "unary_elementwise" in decl.traits:
         fields = list(decl.Attrs.model_fields.values())
         if (arg is None and not fields) or (isinstance(arg, float) and len(fields) == 1

@@ -6,8 +6,8 @@ MACs: a normalisation applies one scale-and-shift per element, ``numel(x)``; dro
 from __future__ import annotations
 
 from netc.compiler.types import ShapeError, concrete
-from netc.specs import catalogue
-from netc.specs.catalogue import Op, Param, register
+from netc.specs import opdef
+from netc.specs.opdef import Op, Param, register
 
 from ._util import check_min, check_prob, expect, expect_min_rank
 
@@ -46,7 +46,7 @@ class BatchNorm(_Norm):
     param_names = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
     signature = "batchnorm(eps=1e-5, momentum=0.1)"
 
-    class Attrs(catalogue.Attrs):
+    class Attrs(opdef.Attrs):
         eps: float = 1e-5
         momentum: float = 0.1
 
@@ -76,7 +76,7 @@ class LayerNorm(_Norm):
     name = "layernorm"
     signature = "layernorm(dims=1, eps=1e-5, affine=true)"
 
-    class Attrs(catalogue.Attrs):
+    class Attrs(opdef.Attrs):
         dims: int = 1
         eps: float = 1e-5
         affine: bool = True  # false: no weights (what fuse_layernorm makes of layer-norm math)
@@ -106,7 +106,7 @@ class GroupNorm(_Norm):
     name = "groupnorm"
     signature = "groupnorm(groups, eps=1e-5)"
 
-    class Attrs(catalogue.Attrs):
+    class Attrs(opdef.Attrs):
         groups: int
         eps: float = 1e-5
 
@@ -136,7 +136,7 @@ class Dropout(Op):
     traits = frozenset({"random", "keeps_layout"})
     signature = "dropout(p=0.5)"
 
-    class Attrs(catalogue.Attrs):
+    class Attrs(opdef.Attrs):
         p: float = 0.5
 
     @classmethod

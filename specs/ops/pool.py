@@ -13,8 +13,8 @@ from typing import ClassVar, Literal
 
 from netc.compiler.dims import DimError, exact_div, product
 from netc.compiler.types import ShapeError
-from netc.specs import catalogue
-from netc.specs.catalogue import Op, register
+from netc.specs import opdef
+from netc.specs.opdef import Op, register
 
 from ._util import IntPair, check_min, expect, pair, spatial_layout, window_out
 
@@ -38,13 +38,13 @@ class _Pool(Op):
         return xs[0].with_shape((n, c, *window_out(size, k, pair(stride, cls.dims), p, (1,) * cls.dims)))
 
 
-class _Pool1dAttrs(catalogue.Attrs):
+class _Pool1dAttrs(opdef.Attrs):
     kernel: int
     stride: int | None = None  # None: the kernel size, as torch
     padding: int = 0
 
 
-class _Pool2dAttrs(catalogue.Attrs):
+class _Pool2dAttrs(opdef.Attrs):
     kernel: IntPair
     stride: IntPair | None = None
     padding: IntPair = 0
@@ -107,7 +107,7 @@ class AdaptiveAvgPool2d(Op):
     traits = frozenset({"keeps_layout"})
     signature = "adaptive_avgpool2d(size)"
 
-    class Attrs(catalogue.Attrs):
+    class Attrs(opdef.Attrs):
         size: IntPair
 
     @classmethod
@@ -148,7 +148,7 @@ class Upsample(Op):
     traits = frozenset({"keeps_layout"})
     signature = 'upsample(scale, mode="nearest")'
 
-    class Attrs(catalogue.Attrs):
+    class Attrs(opdef.Attrs):
         scale: int | float
         mode: Literal["nearest", "bilinear"] = "nearest"
 

@@ -13,14 +13,14 @@ from typing import ClassVar, Literal
 
 from netc.compiler.limits import MAX_REPEAT
 from netc.compiler.types import ShapeError, TensorType, concrete
-from netc.specs import catalogue
-from netc.specs.catalogue import CellBody, Op, Param, register
+from netc.specs import opdef
+from netc.specs.opdef import CellBody, Op, Param, register
 from pydantic import InstanceOf
 
 from ._util import check_min, check_prob, expect
 
 
-class RecurrentAttrs(catalogue.Attrs):
+class RecurrentAttrs(opdef.Attrs):
     hidden: int
     layers: int = 1
     bidirectional: bool = False
@@ -129,7 +129,7 @@ class Scan(Op):
     traits = frozenset({"has_weights"})
     signature = "scan(cell, hidden)"
 
-    class Attrs(catalogue.Attrs):
+    class Attrs(opdef.Attrs):
         cell: InstanceOf[CellBody]
         hidden: int
 

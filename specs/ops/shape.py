@@ -9,8 +9,8 @@ from typing import Literal
 from netc.compiler.dims import DimError, Expr, exact_div, product
 from netc.compiler.limits import MAX_OUTPUTS
 from netc.compiler.types import ShapeError, TensorType, normalize_axis
-from netc.specs import catalogue
-from netc.specs.catalogue import Op, register
+from netc.specs import opdef
+from netc.specs.opdef import Op, register
 
 from ._util import fmt_shape, is_int
 
@@ -31,7 +31,7 @@ class MemoryFormat(_Shape):
     name = "memory_format"
     signature = 'memory_format(format="contiguous")'
 
-    class Attrs(catalogue.Attrs):
+    class Attrs(opdef.Attrs):
         format: Literal["contiguous", "channels_last"] = "contiguous"
 
     @classmethod
@@ -50,7 +50,7 @@ class Flatten(_Shape):
     traits = frozenset({"reshape"})
     signature = "flatten(start=1, end=-1)"
 
-    class Attrs(catalogue.Attrs):
+    class Attrs(opdef.Attrs):
         start: int = 1
         end: int = -1
 
@@ -72,7 +72,7 @@ class Reshape(_Shape):
     varargs = "shape"
     signature = "reshape(*shape)"
 
-    class Attrs(catalogue.Attrs):
+    class Attrs(opdef.Attrs):
         shape: tuple[DimAttr, ...]
 
     @classmethod
@@ -104,7 +104,7 @@ class Transpose(_Shape):
     traits = frozenset({"permute"})
     signature = "transpose(a, b)"
 
-    class Attrs(catalogue.Attrs):
+    class Attrs(opdef.Attrs):
         a: int
         b: int
 
@@ -136,7 +136,7 @@ class Permute(_Shape):
     varargs = "dims"
     signature = "permute(*dims)"
 
-    class Attrs(catalogue.Attrs):
+    class Attrs(opdef.Attrs):
         dims: tuple[int, ...]
 
     @classmethod
@@ -160,7 +160,7 @@ class Concat(_Shape):
     arity = (1, None)
     signature = "concat(*tensors, dim=-1)"
 
-    class Attrs(catalogue.Attrs):
+    class Attrs(opdef.Attrs):
         dim: int = -1
 
     @classmethod
@@ -184,7 +184,7 @@ class Split(_Shape):
     name = "split"
     signature = "split(sizes, dim=-1)"
 
-    class Attrs(catalogue.Attrs):
+    class Attrs(opdef.Attrs):
         sizes: int | tuple[DimAttr, ...]
         dim: int = -1
 
@@ -217,7 +217,7 @@ def _chunks(n, size: int, dim: int) -> tuple[int, ...]:
 class _Reduce(_Shape):
     """Shared rule of the reductions over ``dim`` (an int or a tuple of ints)."""
 
-    class Attrs(catalogue.Attrs):
+    class Attrs(opdef.Attrs):
         dim: int | tuple[int, ...]
         keepdim: bool = False
 
