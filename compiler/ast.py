@@ -221,6 +221,29 @@ def names_in(exprs) -> set[str]:
     return out
 
 
+SIZE_OPS = ("+", "-", "*", "//", "%")
+
+
+def size_names(e) -> set[str] | None:
+    """The names a size expression reads (``k // 2``: k), or None when ``e`` is not one: an
+    expression of names, int literals, unary minus and ``+ - * // %`` only (what generated
+    code can compute the same way for any value of its names)."""
+    out, stack = set(), [e]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, Name):
+            out.add(x.id)
+        elif isinstance(x, Lit) and isinstance(x.value, int) and not isinstance(x.value, bool):
+            pass
+        elif isinstance(x, Unary) and x.op == "-":
+            stack.append(x.operand)
+        elif isinstance(x, BinOp) and x.op in SIZE_OPS:
+            stack += [x.left, x.right]
+        else:
+            return None
+    return out
+
+
 def pattern_str(t: TensorTypeExpr) -> str:
     """A tensor type pattern as written: ``float[N, C, H, W]``."""
     return f"{t.dtype or ''}[{', '.join(expr_str(d) for d in t.dims)}]"

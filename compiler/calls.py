@@ -59,11 +59,11 @@ class Calls:
                 return self.error(f"a repetition count must be an int from 1 to {MAX_REPEAT}; got "
                                   f"{n if isinstance(n, int) and not isinstance(n, bool) else got}",
                                   repeat.span, frame)
-        frame.mentions = frozenset(ast.names_in(a.value for a in args))
+        frame.arguments = tuple(a.value for a in args)
         try:
             return self.apply_n(func, n, repeat, piped, pos, kw, span, frame)
         finally:
-            frame.mentions = frozenset()
+            frame.arguments = ()
 
     def apply_n(self, func: str, n: int, repeat, piped, pos, kw, span: Span, frame: Frame):
         """``func`` applied once, or ``n`` times in a stack (``func(...) * n``)."""
@@ -175,7 +175,7 @@ class Calls:
                 frame.preferred = None
         node = Node(frame.node_id(local), op.name, tuple(t.ref for t, _ in tensors), attrs, inf.types, span,
                     copy[0] if copy else frame.block, inf.params, layer, inf.macs, copy[1] if copy else None,
-                    mentions=frozenset(m for m in frame.mentions if is_dim(frame.env.get(m))))
+                    **size_provenance(frame))
         frame.graph.add(node)
         return op.pack(tuple(Tensor((node.id, i), t) for i, t in enumerate(inf.types)))
 
@@ -399,6 +399,20 @@ class Calls:
                               f"{types[1]}; it returns {got}", decl.name_span, frame)
         graph.outputs = [(name, t.ref) for name, t in outputs]
         return catalogue.CellBody(decl.name, graph.weights(), graph.total_macs(), len(types) - 1, graph)
+
+
+def size_provenance(frame: Frame) -> dict:
+    """What the arguments of the call being applied say of the sizes they give (for the
+    backends to name a block's sizes as the spec does): ``mentions``, the block's
+    compile-time names they read (``conv2d(width, 3)``: width), and ``exprs``, those that are
+    size expressions over such names (``padding=k // 2``)."""
+    def is_size_name(name):
+        return is_dim(frame.env.get(name))
+
+    mentions = {m for m in ast.names_in(frame.arguments) if is_size_name(m)}
+    exprs = tuple(e for e in frame.arguments
+                  if (names := ast.size_names(e)) and all(is_size_name(m) for m in names))
+    return {"mentions": frozenset(mentions), "exprs": exprs}
 
 
 def _scalar_fn(func: str):

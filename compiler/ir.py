@@ -53,6 +53,7 @@ class Node:
     index: int | None = None  # which copy it is, when the node is one copy of a repeated op (`op * n`)
     names: tuple[str | None, ...] = ()  # per output: the name the spec gave it, if any
     mentions: frozenset[str] = frozenset()  # the block's names its arguments mention: conv2d(width, 3)
+    exprs: tuple = ()  # its arguments that are size expressions over those names (ASTs: k // 2)
 
     @property
     def type(self) -> TensorType:

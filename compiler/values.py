@@ -83,7 +83,7 @@ class Frame:
     where: list = field(default_factory=list)  # [(decl name, call span)] for notes
     preferred: str | None = None  # a name for the one layer the current statement creates
     block: str = ""  # path of the block instance being elaborated ("" = the model)
-    mentions: frozenset = frozenset()  # the names the arguments of the call being applied mention
+    arguments: tuple = ()  # the argument expressions of the call being applied (their ASTs)
 
     def fresh(self, base: str) -> str:
         """A local name unique in this scope: base, base_1, base_2, ... Names that generated

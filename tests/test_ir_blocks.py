@@ -176,3 +176,23 @@ def test_O2_emits_the_block_classes_of_O0(spec):
         return [line for line in src.splitlines() if line.startswith("class ")]
 
     assert classes(prog.optimized(2).torch_source()) == classes(prog.torch_source())
+
+
+SAME_PADDING = """
+block Same(x: [N, C, H, W], k: int) {
+    return x -> conv2d(8, k, padding=k // 2) -> relu
+}
+model Net(image: float[N, 3, 16, 16]) -> float[N, 8, 16, 16] {
+    return image -> Same(3) -> Same(5)
+}
+"""
+
+
+def test_sizes_the_spec_computes_are_computed_in_the_class(tmp_path):
+    """A size no parameter equals is derived from the parameters as the spec derives it
+    (``padding=k // 2``), so the class is right for any k, not only those instantiated."""
+    src = compile_text(tmp_path, SAME_PADDING).torch_source("Net")
+    assert "def __init__(self, C, k):" in src
+    assert "nn.Conv2d(C, 8, kernel_size=k, stride=1, padding=k // 2)" in src
+    same = load_source(src, "same").Same(C=4, k=7)  # a kernel size it was never built with
+    assert same(torch.randn(2, 4, 9, 9)).shape == (2, 8, 9, 9)

@@ -13,6 +13,7 @@ import dataclasses
 import itertools
 import re
 
+from netc.compiler.ast import size_names
 from netc.compiler.dims import Expr, symbols
 from netc.compiler.ir import Graph, Node, Ref
 from netc.compiler.values import RESERVED
@@ -24,6 +25,7 @@ from .lower import Code, lower
 from .ops import IN_PLACE
 from .prelude import PRELUDE, prelude_source
 from .scopes import Scope, build_tree, group_members, is_chain, last_uses
+from .sizes import evaluate
 from .template import ChildArgs, ClassDef, Slot, Template
 from .write import ClassWriter
 
@@ -110,7 +112,7 @@ class Emitter:
                 cls.vectors[id(s)] = self.vector(s)
             vecs = list(cls.vectors.values())
             varying = [i for i in range(len(vecs[0])) if any(v[i] != vecs[0][i] for v in vecs)]
-            cls.params = self.param_names(cls, varying)
+            cls.params, cls.derived = self.param_names(cls, varying)
 
     def vector(self, scope: Scope) -> list:
         t = self.templates[id(scope)]
@@ -129,39 +131,55 @@ class Emitter:
             self._raw[id(scope)] = tuple(t.values) + tuple(v for c in t.children for v in self.raw_vector(c))
         return self._raw[id(scope)]
 
-    def param_names(self, cls: ClassDef, varying: list[int]) -> list[tuple[int, str]]:
-        """One argument per slot whose value differs between instances, named after the block
-        parameter or bound dim it equals in every instance: of several, the one the slot's op
-        names in its arguments (``conv2d(width, 3)``: width, not heads), else the first.
-        Slots named alike share the argument."""
+    def param_names(self, cls: ClassDef, varying: list[int]) -> tuple[list[tuple[int, str]], dict]:
+        """The class's constructor arguments and derived sizes, from the slots whose values
+        differ between instances. A slot is named after the block parameter or bound dim it
+        equals in every instance: of several, the one its op names in its arguments
+        (``conv2d(width, 3)``: width, not heads), else the first. A slot no name fits is
+        computed from those arguments as the spec computes it where one of its op's size
+        expressions gives its value in every instance (``padding=k // 2``); else it is an
+        argument named after what it sizes. Slots named alike share the argument."""
         # not a keyword, builtin, class or nn.Module attribute, nor one of the class's own
         # attributes: a parameter the forward reads is stored as `self.<name>`
         t = self.templates[id(cls.instances[0])]
         own = {m.group(1) for line in t.init if (m := re.match(r"self\.(\w+) = ", str(line[0])))}
-        names, used, by_column, chosen = [], self.taken | own, {}, set()
-        labels, mentions = self.labels(cls.instances[0]), self.mentions(cls.instances[0])
+        used, chosen, named = self.taken | own, set(), {}
+        mentions, exprs = self.slot_facts(cls.instances[0])
         env = cls.instances[0].env
+        columns = {i: tuple(cls.vectors[id(s)][i] for s in cls.instances) for i in varying}
         for i in varying:
-            vals = tuple(cls.vectors[id(s)][i] for s in cls.instances)
             cands = [k for k in env if not k.startswith("_") and (k not in used or k in chosen)  # (mangled)
-                     and all(s.env.get(k) == v and not isinstance(v, Expr) for s, v in zip(cls.instances, vals))]
-            named = [c for c in cands if c in mentions[i]] or cands
-            if named:
-                names.append((i, named[0]))
-                chosen.add(named[0])
-                used.add(named[0])
+                     and all(s.env.get(k) == v and not isinstance(v, Expr) for s, v in zip(cls.instances, columns[i]))]
+            best = [c for c in cands if c in mentions[i]] or cands
+            if best:
+                named[i] = best[0]
+                chosen.add(best[0])
+                used.add(best[0])
+        derived = {}
+        for i in varying:
+            if i not in named:
+                derived[i] = next((e for e in exprs[i] if size_names(e) <= chosen and all(
+                    evaluate(e, s.env) == v for s, v in zip(cls.instances, columns[i]))), None)
+                if derived[i] is None:
+                    del derived[i]
+        labels, by_column, names = self.labels(cls.instances[0]), {}, []
+        for i in varying:
+            if i in derived:
                 continue
-            if vals not in by_column:
-                by_column[vals] = _ident(labels[i], used)
-                used.add(by_column[vals])
-            names.append((i, by_column[vals]))
-        return names
+            if i not in named:
+                if columns[i] not in by_column:
+                    by_column[columns[i]] = _ident(labels[i], used)
+                    used.add(by_column[columns[i]])
+                named[i] = by_column[columns[i]]
+            names.append((i, named[i]))
+        return names, derived
 
-    def mentions(self, scope: Scope) -> list[frozenset]:
+    def slot_facts(self, scope: Scope) -> tuple[list[frozenset], list[tuple]]:
         """Per slot of ``scope`` (its own, then its children's arguments): the block names its
-        op's arguments mention."""
+        op's arguments mention, and the size expressions they are."""
         t = self.templates[id(scope)]
-        return list(t.mentions) + [frozenset() for c in t.children for _ in self.classes[id(c)].args()]
+        child = [() for c in t.children for _ in self.classes[id(c)].args()]
+        return list(t.mentions) + [frozenset()] * len(child), list(t.exprs) + child
 
     def labels(self, scope: Scope) -> list[str]:
         t = self.templates[id(scope)]
@@ -245,14 +263,15 @@ class ScopeRenderer:
             return literal(n.attrs.value)
         return self.vars[r]
 
-    def slot(self, label: str, value, mentions=frozenset()) -> Slot:
+    def slot(self, label: str, value, n: Node | None = None) -> Slot:
         if isinstance(value, Expr):
             value = Raw(self.dim_code(value))
         elif isinstance(value, tuple) and any(isinstance(v, Expr) for v in value):
             value = Raw(literal(tuple(Raw(self.dim_code(v)) if isinstance(v, Expr) else v for v in value)))
         self.t.values.append(value)
         self.t.labels.append((label, value))
-        self.t.mentions.append(mentions)
+        self.t.mentions.append(n.mentions if n else frozenset())
+        self.t.exprs.append(n.exprs if n else ())
         return Slot(len(self.t.values) - 1)
 
     def dim_code(self, d: Expr) -> str:
@@ -276,7 +295,7 @@ class ScopeRenderer:
             else:
                 label, value = values[k]
                 k += 1
-                parts.append(self.slot(label, value, n.mentions if n else frozenset()))
+                parts.append(self.slot(label, value, n))
             pos = m.end()
         parts.append(code.template[pos:])
         return [p for p in parts if p != ""]

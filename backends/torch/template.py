@@ -30,6 +30,7 @@ class Template:
     values: list = field(default_factory=list)  # own slot values
     labels: list = field(default_factory=list)  # (label, value) of each own slot
     mentions: list = field(default_factory=list)  # the block names each own slot's op mentions
+    exprs: list = field(default_factory=list)  # the size expressions each own slot's op was given
     children: list[Scope] = field(default_factory=list)
     helpers: set[str] = field(default_factory=set)
 
@@ -52,6 +53,7 @@ class ClassDef:
     doc: str
     instances: list[Scope] = field(default_factory=list)
     params: list[tuple[int, str]] = field(default_factory=list)  # (slot index, name)
+    derived: dict = field(default_factory=dict)  # slot index -> the spec's size expression (an AST) giving it
     vectors: dict = field(default_factory=dict)  # id(scope) -> full slot values
 
     def args(self) -> list[tuple[int, str]]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from netc.compiler.ast import size_names
+
 from ..emit_kit import literal, stmt
+from . import sizes
 from .template import ChildArgs, ClassDef, Slot
 
 
@@ -40,8 +43,11 @@ class ClassWriter:
         return "\n".join(out)
 
     def forward_params(self) -> set[str]:
-        return {self.params[p.index] for line, _ in self.t.forward for p in line
-                if isinstance(p, Slot) and p.index in self.params}
+        """The arguments the forward reads (stored as ``self.<name>``): directly, or in a size
+        derived from them."""
+        slots = [p.index for line, _ in self.t.forward for p in line if isinstance(p, Slot)]
+        return ({self.params[i] for i in slots if i in self.params}
+                | {name for i in slots if i in self.cls.derived for name in size_names(self.cls.derived[i])})
 
     def comment(self, k: int, comment: str) -> str:
         """Shapes only where every instance of the class has the same ones."""
@@ -53,6 +59,8 @@ class ClassWriter:
     def value(self, index: int, forward: bool) -> str:
         if index in self.params:
             return ("self." if forward else "") + self.params[index]
+        if index in self.cls.derived:
+            return sizes.code(self.cls.derived[index], lambda name: ("self." if forward else "") + name)
         return literal(self.vec[index])
 
     def text(self, parts: list, forward: bool) -> str:

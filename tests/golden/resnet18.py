@@ -9,10 +9,10 @@ from torch import nn
 class ConvBN(nn.Module):
     """Block `ConvBN` of resnet18.net."""
 
-    def __init__(self, C, out, k, stride, padding):
+    def __init__(self, C, out, k, stride):
         super().__init__()
         self.conv2d = nn.Conv2d(
-            C, out, kernel_size=k, stride=stride, padding=padding, bias=False
+            C, out, kernel_size=k, stride=stride, padding=k // 2, bias=False
         )
         self.batchnorm = nn.BatchNorm2d(out)
 
@@ -27,8 +27,8 @@ class Basic(nn.Module):
 
     def __init__(self, out):
         super().__init__()
-        self.conv_bn = ConvBN(out, out, 3, 1, 1)
-        self.conv_bn_1 = ConvBN(out, out, 3, 1, 1)
+        self.conv_bn = ConvBN(out, out, 3, 1)
+        self.conv_bn_1 = ConvBN(out, out, 3, 1)
 
     def forward(self, x):
         conv_bn = self.conv_bn(x)  # resnet.net:16
@@ -44,9 +44,9 @@ class Basic2(nn.Module):
 
     def __init__(self, C, out):
         super().__init__()
-        self.conv_bn = ConvBN(C, out, 3, 2, 1)
-        self.conv_bn_1 = ConvBN(out, out, 3, 1, 1)
-        self.skip = ConvBN(C, out, 1, 2, 0)
+        self.conv_bn = ConvBN(C, out, 3, 2)
+        self.conv_bn_1 = ConvBN(out, out, 3, 1)
+        self.skip = ConvBN(C, out, 1, 2)
 
     def forward(self, x):
         conv_bn = self.conv_bn(x)  # resnet.net:16
@@ -63,7 +63,7 @@ class ResNet18(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.conv_bn = ConvBN(3, 64, 7, 2, 3)
+        self.conv_bn = ConvBN(3, 64, 7, 2)
         self.basic = nn.Sequential(*[Basic(64) for _ in range(2)])
         self.basic_1 = Basic2(64, 128)
         self.basic_2 = Basic(128)
