@@ -46,6 +46,7 @@ import argparse
 import cProfile
 import gc
 import io
+import json
 import os
 import platform
 import pstats
@@ -169,8 +170,25 @@ def bench_chain(sizes: list[int], timeout: float, profile: int, emit_opt: int = 
                 prev[stage] = (layers, row[stage])
             if profile:
                 _print_header()
-            _print_row(layers, row, before, len(state["check"].graph("Chain")) if "check" in state else None)
+            nodes = len(state["check"].graph("Chain")) if "check" in state else None
+            if OPTIONS.get("json"):
+                print("ROW " + json.dumps({"layers": layers, "nodes": nodes, "row": row}))
+                continue
+            _print_row(layers, row, before, nodes)
             before = row
+
+
+def bench_chain_fresh(sizes: list[int], argv: list[str]) -> None:
+    """``bench_chain`` with each size in a new process, as a user compiles one model a
+    process: no size runs in a heap the sizes before it grew."""
+    _print_header()
+    before = None
+    for layers in sizes:
+        out = subprocess.run([sys.executable, __file__, *argv, "--sizes", str(layers), "--gpt2-layers", "0",
+                              "--runs", "0", "--json-rows"], capture_output=True, text=True, check=True).stdout
+        got = json.loads(next(line[4:] for line in out.splitlines() if line.startswith("ROW ")))
+        _print_row(layers, got["row"], before, got["nodes"])
+        before = got["row"]
 
 
 def _print_header() -> None:
@@ -253,12 +271,21 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--runs", type=int, default=5, help="runs of `netc check` as a process (0: none)")
     ap.add_argument("--profile", type=int, default=0, metavar="N",
                     help="cProfile each stage and print its top N entries by cumulative time")
+    ap.add_argument("--fresh", action="store_true",
+                    help="run each size in a new process (else one process runs them in turn)")
+    ap.add_argument("--json-rows", action="store_true", help=argparse.SUPPRESS)  # --fresh's children
     args = ap.parse_args(argv)
-    OPTIONS.update(clock=CLOCK[args.clock], gc=not args.no_gc)
+    OPTIONS.update(clock=CLOCK[args.clock], gc=not args.no_gc, json=args.json_rows)
+    if args.json_rows:
+        bench_chain(args.sizes, args.timeout, 0, args.emit_opt)
+        return
     print(f"python {sys.version.split()[0]}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
           f"{args.clock} clock, garbage collector {'off' if args.no_gc else 'on'} during the stages")
-    if args.sizes:
+    if args.sizes and args.fresh:
+        passed = ["--timeout", str(args.timeout), "--emit-opt", str(args.emit_opt), "--clock", args.clock]
+        bench_chain_fresh(sorted(args.sizes), passed + (["--no-gc"] if args.no_gc else []))
+    elif args.sizes:
         bench_chain(sorted(args.sizes), args.timeout, args.profile, args.emit_opt)
     if args.gpt2_layers:
         bench_gpt2(args.gpt2_layers, args.timeout, args.profile)

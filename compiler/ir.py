@@ -109,6 +109,7 @@ class Graph:
         self.inputs: list[str] = []  # ids of input nodes, in signature order
         self.outputs: list[tuple[str | None, Ref]] = []  # (result name, ref)
         self.blocks: dict[str, BlockInstance] = {}  # path -> instance, outer before inner
+        self._nodes: dict[str, Node] = {}  # id -> node (also the networkx node's "node" datum)
         self._next: dict[str | None, str | None] = {None: None}  # linked order; None is the head
         self._prev: dict[str | None, str | None] = {None: None}
         self._interface: dict[str, set[str]] = {}  # node id -> paths of instances whose interface names it
@@ -128,6 +129,7 @@ class Graph:
         if node.id in self.g:
             raise IRError(f"graph `{self.name}`: duplicate node id `{node.id}`")
         self.g.add_node(node.id, node=node)
+        self._nodes[node.id] = node
         self._link_edges(node)
         self._prev[node.id], self._next[node.id] = prev, nxt
         self._next[prev], self._prev[nxt] = node.id, node.id
@@ -146,7 +148,7 @@ class Graph:
         if node.id not in self.g:
             raise IRError(f"graph `{self.name}`: cannot replace `{node.id}`, which is not in the graph")
         self.g.remove_edges_from(list(self.g.in_edges(node.id, keys=True)))
-        self.g.nodes[node.id]["node"] = node
+        self.g.nodes[node.id]["node"] = self._nodes[node.id] = node
         self._link_edges(node)
         return node
 
@@ -158,6 +160,7 @@ class Graph:
         if self.is_exposed(nid):
             raise IRError(f"graph `{self.name}`: cannot remove `{nid}`, which is a result of the model or a block")
         self.g.remove_node(nid)
+        del self._nodes[nid]
         prev, nxt = self._prev.pop(nid), self._next.pop(nid)
         self._next[prev], self._prev[nxt] = nxt, prev
         if nid in self.inputs:
@@ -240,12 +243,13 @@ class Graph:
         out.g = self.g.copy()
         out.inputs, out.outputs = list(self.inputs), list(self.outputs)
         out.blocks = dict(self.blocks)
+        out._nodes = dict(self._nodes)
         out._next, out._prev = dict(self._next), dict(self._prev)
         out._interface = {k: set(v) for k, v in self._interface.items()}
         return out
 
     def node(self, nid: str) -> Node:
-        return self.g.nodes[nid]["node"]
+        return self._nodes[nid]
 
     def producer(self, ref: Ref) -> Node:
         return self.node(ref[0])
@@ -260,7 +264,7 @@ class Graph:
         return self.g.out_degree(nid) > 0
 
     def __contains__(self, nid: str) -> bool:
-        return nid in self.g
+        return nid in self._nodes
 
     def __len__(self) -> int:
         return self.g.number_of_nodes()

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from . import ast
 from .elaborate import Elaborator
 from .ir import Graph
-from .limits import DEFAULT_MAX_PARAMS
+from .limits import DEFAULT_MAX_PARAMS, gc_paused
 from .loader import load
 from .parse import parse
 from .shapes import unify
@@ -139,6 +139,7 @@ def _literal(raw: str, src: SourceFile, col: int, diags: list):
     return value
 
 
+@gc_paused
 def compile_spec(path: str, defines: dict | None = None, models: list[str] | None = None, *,
                  max_params: int = DEFAULT_MAX_PARAMS, allow_imports_outside: bool = False) -> Compiled:
     """``max_params``: the most parameters a model may have (checked on the graph, before any

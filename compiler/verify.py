@@ -74,6 +74,8 @@ class _Verifier:
                 self.fail(f"holds a {type(node).__name__}, not a Node", nid)
             if node.id != nid:
                 self.fail(f"is stored under the id `{nid}` (node ids must be unique and match)", node.id)
+            if self.graph._nodes.get(nid) is not node:
+                self.fail("the graph's node index holds another node (changed behind Graph.replace)", nid)
             out[nid] = node
         return out
 

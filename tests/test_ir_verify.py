@@ -73,7 +73,7 @@ def test_dangling_ref(g):
     with pytest.raises(IRError, match="`res.relu` reads `ghost`, which is not in the graph"):
         change(g, "res.relu", inputs=(("ghost", 0),))  # Graph.replace refuses it
     g.g.add_edge("ghost", "res.relu", key=1, port=0)  # made behind the verbs' back
-    g.g.nodes["res.relu"]["node"] = dataclasses.replace(g.node("res.relu"), inputs=(("res.linear", 0), ("ghost", 0)))
+    g.g.nodes["res.relu"]["node"] = g._nodes["res.relu"] = dataclasses.replace(g.node("res.relu"), inputs=(("res.linear", 0), ("ghost", 0)))
     broken(g, "`ghost`", "dangling ref", "node `res.relu`")
 
 
@@ -148,13 +148,18 @@ def test_order_holds_exactly_the_nodes(prog):
 
 
 def test_node_stored_under_another_id(g):
-    g.g.nodes["res.relu"]["node"] = dataclasses.replace(g.node("res.relu"), id="res.add")
+    g.g.nodes["res.relu"]["node"] = g._nodes["res.relu"] = dataclasses.replace(g.node("res.relu"), id="res.add")
     broken(g, "node `res.add`", "stored under the id `res.relu`")
+
+
+def test_node_index_disagrees_with_the_graph(g):
+    g._nodes["res.relu"] = g.node("linear")  # the index changed, the graph not
+    broken(g, "node `res.relu`", "node index holds another node")
 
 
 def test_node_changed_without_replace(g):
     """Swapping the stored node leaves the MultiDiGraph's edges behind."""
-    g.g.nodes["linear"]["node"] = dataclasses.replace(g.node("linear"), inputs=(("res.relu", 0),))
+    g.g.nodes["linear"]["node"] = g._nodes["linear"] = dataclasses.replace(g.node("linear"), inputs=(("res.relu", 0),))
     broken(g, "node `linear`", "edges", "Graph.replace")
 
 
@@ -278,7 +283,7 @@ def expect(f):
         raise SystemExit("no IRError")
 n = g.node("relu")
 expect(lambda: g.replace(dataclasses.replace(n, inputs=(("ghost", 0),))))
-g.g.nodes["relu"]["node"] = dataclasses.replace(n, op="frobnicate")  # behind the verbs' back
+g.g.nodes["relu"]["node"] = g._nodes["relu"] = dataclasses.replace(n, op="frobnicate")  # behind the verbs' back
 expect(lambda: verify(g))
 g = netc.compile_file(sys.argv[1]).graph("LeNet").copy()
 expect(lambda: g.add(g.node("relu")))

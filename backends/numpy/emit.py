@@ -20,6 +20,7 @@ import re
 
 from netc.compiler.dims import Expr, symbols
 from netc.compiler.ir import Graph, Node, Ref
+from netc.compiler.limits import gc_paused
 from netc.specs.catalogue import Op, all_ops, get, has_trait
 
 from ..emit_kit import Names, file_name, literal, stmt, tuple_code
@@ -43,6 +44,7 @@ class EmitError(ValueError):
     """A graph the NumPy emitter cannot write (a size it cannot compute at run time)."""
 
 
+@gc_paused
 def numpy_source(compiled, name: str | None = None) -> str:
     """The standalone NumPy program of one model, or of a pair (both models' forwards).
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from netc.compiler.limits import gc_paused
+
 from ..emit_kit import Names, stmt
 from .emit import Emitter
 
@@ -19,6 +21,7 @@ class TorchSource:
     classes: dict[str, str]  # model or pair name -> class name
 
 
+@gc_paused
 def emit_torch(compiled, names: list[str] | None = None) -> TorchSource:
     """Standalone PyTorch source for the named models and pairs (default: all of them) of
     ``compiled`` (the driver's ``Compiled``: ``graphs``, ``pairs`` and ``path``), with the

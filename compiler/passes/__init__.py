@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..ir import Graph
+from ..limits import gc_paused
 from ..verify import verify
 from .base import PIPELINE, Change, Pass, PassContext, PassResult, WeightTransform, register  # noqa: F401 (the API)
 
@@ -44,6 +45,7 @@ class Optimized:
 NOT_IN_CELLS = ("fold_batchnorm", "fuse_qkv", "use_channels_last")
 
 
+@gc_paused
 def optimize(graph: Graph, level: int, disable=(), print_after=None, check: bool = False,
              emit: Callable[[str], None] = print) -> Optimized:
     """Run the pipeline for ``level`` on a copy of ``graph``, then on the cells its ``scan``
