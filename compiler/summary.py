@@ -22,6 +22,7 @@ class Row:
     macs: Dim
     depth: int  # nesting level, 0 = top
     kind: str  # "input", "op" or "block"
+    value: str | None = None  # the name the spec gave the value(s) it computes (`c = ...`)
 
     def as_json(self) -> dict:
         d = asdict(self)
@@ -70,7 +71,8 @@ def summarize(graph: Graph, depth: int | None = None) -> Summary:
             continue
         own = 0 if n.layer and n.layer != n.id else sum(p.numel for p in n.params.values() if not p.buffer)
         shape = ", ".join(t.shape_str() for t in n.types)
-        rows.append(Row(n.id, op_text(n), shape, own, n.macs, level, "input" if n.op == "input" else "op"))
+        rows.append(Row(n.id, op_text(n), shape, own, n.macs, level, "input" if n.op == "input" else "op",
+                        ", ".join(v for v in n.names if v) or None))
     return Summary(
         graph.name, rows,
         params=sum(p.numel for p in weights.values() if not p.buffer),

@@ -196,3 +196,11 @@ def test_sizes_the_spec_computes_are_computed_in_the_class(tmp_path):
     assert "nn.Conv2d(C, 8, kernel_size=k, stride=1, padding=k // 2)" in src
     same = load_source(src, "same").Same(C=4, k=7)  # a kernel size it was never built with
     assert same(torch.randn(2, 4, 9, 9)).shape == (2, 8, 9, 9)
+
+
+def test_value_names_reach_the_summary_and_the_diagram():
+    prog = netc.compile_file(ROOT / "examples" / "lenet.net")
+    rows = {r.name: r for r in prog.summary("LeNet").rows}
+    assert rows["maxpool2d_1"].value == "features" and rows["conv2d"].value is None
+    assert rows["maxpool2d_1"].as_json()["value"] == "features"
+    assert "features" in prog.diagram("LeNet").source  # the maxpool's box names its value

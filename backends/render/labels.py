@@ -254,7 +254,11 @@ def _const_detail(node: Node, consts: dict[int, str]) -> str:
 
 
 def informative_name(node: Node) -> str | None:
-    """The node's own name when the spec gave it one (``skip``, ``wte``), not ``conv2d_1``."""
+    """The name the spec gave the node: the values it computes (``c = ...``; ``i, f, g, o``
+    for a split), else its own (``skip``, ``wte``), not ``conv2d_1``."""
+    values = [v for v in node.names if v]
+    if values:
+        return ", ".join(values)
     name = node.name
     base, _, suffix = name.rpartition("_")
     if name == node.op or (base == node.op and suffix.isdigit()):
