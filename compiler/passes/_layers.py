@@ -24,16 +24,25 @@ def why_not_sole_reader(g: Graph, layer: Node, reader: Node) -> str | None:
     return None
 
 
-def why_weights_shared(g: Graph, layer: Node) -> str | None:
-    """Why rewriting ``layer``'s weights would change another node (a ``let`` layer applied
-    twice, a tied ``unembed``), or None when they are its own."""
-    if layer.layer and layer.layer != layer.id:
-        return f"`{layer.id}` applies the weights of `{layer.layer}`"
+def weight_sharers(g: Graph) -> dict[str, list[str]]:
+    """Each layer scope -> the other nodes that use its weights (a ``let`` layer applied
+    again, a tied ``unembed``), in graph order: built once per pass, so that asking about
+    every layer stays linear."""
+    out: dict[str, list[str]] = {}
     for n in g.nodes():
         tied = getattr(getattr(n.attrs, "layer", None), "scope", None)
-        if n.id != layer.id and (n.layer == layer.id or tied == layer.id):
-            return f"`{n.id}` shares the weights of `{layer.id}`"
-    return None
+        for scope in {n.layer, tied} - {None, n.id}:
+            out.setdefault(scope, []).append(n.id)
+    return out
+
+
+def why_weights_shared(g: Graph, layer: Node, sharers: dict[str, list[str]]) -> str | None:
+    """Why rewriting ``layer``'s weights would change another node (``sharers`` from
+    :func:`weight_sharers`), or None when they are its own."""
+    if layer.layer and layer.layer != layer.id:
+        return f"`{layer.id}` applies the weights of `{layer.layer}`"
+    other = next((nid for nid in sharers.get(layer.id, ()) if nid in g), None)
+    return f"`{other}` shares the weights of `{layer.id}`" if other else None
 
 
 def concat_rows(parts: list):

@@ -6,10 +6,10 @@ pipeline order). Pass files import this module, never the package, so that the d
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from ..ir import Graph
+from ..ir import Graph, Node
 from ..source import Span
 
 
@@ -72,3 +72,12 @@ def register(name: str, level: int, purpose: str):
         return fn
 
     return add
+
+
+def each_node(g: Graph, want: Callable[[Node], bool] = lambda n: True) -> Iterator[Node]:
+    """The rewrite driver every pass walks its graph with: the nodes that ``want`` at the
+    start, in graph order, each read afresh when its turn comes (an earlier rewrite may have
+    replaced it with new inputs or attributes) and skipped once a rewrite removed it."""
+    for nid in [n.id for n in g.nodes() if want(n)]:
+        if nid in g:
+            yield g.node(nid)

@@ -15,15 +15,14 @@ from __future__ import annotations
 from netc.specs.catalogue import CellBody, LayerRef, get
 
 from ._util import bypass
-from .base import PassContext, PassResult, register
+from .base import PassContext, PassResult, each_node, register
 
 
 @register("eliminate_common_subexpressions", level=1, purpose="merge nodes that compute the same value")
 def eliminate_common_subexpressions(ctx: PassContext) -> PassResult:
     g, result = ctx.graph, PassResult()
     seen: dict[tuple, list] = {}  # (op, inputs) -> the kept nodes with them
-    for nid in [n.id for n in g.nodes()]:
-        n = g.node(nid)  # its inputs may have been rewritten by an earlier merge
+    for n in each_node(g):  # read afresh: an earlier merge may have rewritten its inputs
         if n.op == "input":
             continue
         twins = [t for t in seen.setdefault((n.op, n.inputs), []) if t.attrs == n.attrs]

@@ -24,21 +24,21 @@ from netc.specs.catalogue import get, has_trait
 
 from ..ir import Graph, Node
 from ..shapes import infer_op
-from ._layers import why_not_sole_reader, why_weights_shared
+from ._layers import weight_sharers, why_not_sole_reader, why_weights_shared
 from ._util import union
-from .base import PassContext, PassResult, WeightTransform, register
+from .base import PassContext, PassResult, WeightTransform, each_node, register
 
 
 @register("fold_batchnorm", level=2,
           purpose="fold an inference batchnorm into the conv, linear or conv_transpose before it")
 def fold_batchnorm(ctx: PassContext) -> PassResult:
     g, result = ctx.graph, PassResult()
-    for nid in [n.id for n in g.nodes() if n.op == "batchnorm"]:
-        bn = g.node(nid)  # fresh: folding a batchnorm before it moved its input
+    sharers = weight_sharers(g)
+    for bn in each_node(g, lambda n: n.op == "batchnorm"):  # afresh: a fold before may move its input
         layer = g.producer(bn.inputs[0])
         if not has_trait(layer.op, "layer"):
             continue
-        why = why_not(g, layer, bn)
+        why = why_not(g, layer, bn, sharers)
         if why:
             result.skip(f"batchnorm `{bn.id}` not folded into {layer.op} `{layer.id}`: {why}", bn.span)
             continue
@@ -48,7 +48,7 @@ def fold_batchnorm(ctx: PassContext) -> PassResult:
     return result
 
 
-def why_not(g: Graph, layer: Node, bn: Node) -> str | None:
+def why_not(g: Graph, layer: Node, bn: Node, sharers: dict) -> str | None:
     x = g.type_of(bn.inputs[0])
     if layer.op == "linear" and x.rank != 2:
         return f"on {x} batchnorm normalises dim 1, not the features of `{layer.id}`"
@@ -56,7 +56,8 @@ def why_not(g: Graph, layer: Node, bn: Node) -> str | None:
         return f"`{layer.id}` applies {layer.attrs.activation} before the batchnorm"
     if bn.layer and bn.layer != bn.id:
         return f"`{bn.id}` applies the weights of `{bn.layer}`"
-    return why_not_sole_reader(g, layer, bn) or why_weights_shared(g, layer) or why_weights_shared(g, bn)
+    return (why_not_sole_reader(g, layer, bn) or why_weights_shared(g, layer, sharers)
+            or why_weights_shared(g, bn, sharers))
 
 
 def fold(g: Graph, layer: Node, bn: Node) -> WeightTransform:

@@ -20,7 +20,7 @@ import math
 from netc.specs.catalogue import get
 
 from ._util import bypass, drop_if_unused
-from .base import PassContext, PassResult, register
+from .base import PassContext, PassResult, each_node, register
 
 CAST = {"float": float, "int": int}
 
@@ -28,10 +28,7 @@ CAST = {"float": float, "int": int}
 @register("fold_constants", level=1, purpose="compute arithmetic on constants; drop x * 1, x + 0, x / 1")
 def fold_constants(ctx: PassContext) -> PassResult:
     g, result = ctx.graph, PassResult()
-    for nid in [n.id for n in g.nodes()]:
-        if nid not in g:
-            continue
-        n = g.node(nid)
+    for n in each_node(g):
         op = get(n.op)
         if op is None or op.scalar is None:
             continue

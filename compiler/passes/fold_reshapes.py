@@ -26,16 +26,13 @@ from ..dims import Expr
 from ..shapes import infer_op
 from ..types import normalize_axis
 from ._util import bypass, drop_if_unused, moves_nothing, permutation, union, visible
-from .base import PassContext, PassResult, register
+from .base import PassContext, PassResult, each_node, register
 
 
 @register("fold_reshapes", level=1, purpose="fold chains of reshapes, and of transposes, into one op")
 def fold_reshapes(ctx: PassContext) -> PassResult:
     g, result = ctx.graph, PassResult()
-    for nid in [n.id for n in g.nodes()]:
-        if nid not in g:
-            continue
-        n = g.node(nid)
+    for n in each_node(g):
         inner = g.producer(n.inputs[0]) if n.inputs else None
         kind = "reshape" if has_trait(n.op, "reshape") else "permute" if has_trait(n.op, "permute") else None
         if inner is None or kind is None or not has_trait(inner.op, kind):  # a chain of one trait

@@ -22,15 +22,14 @@ from netc.specs.catalogue import has_trait
 
 from ._layers import why_not_sole_reader
 from ._util import union
-from .base import PassContext, PassResult, register
+from .base import PassContext, PassResult, each_node, register
 
 
 @register("fuse_activation", level=2,
           purpose="fuse an activation into the layer before it (applied in place on its output)")
 def fuse_activation(ctx: PassContext) -> PassResult:
     g, result = ctx.graph, PassResult()
-    for nid in [n.id for n in g.nodes() if has_trait(n.op, "activation")]:
-        act = g.node(nid)  # fresh: fusing an activation before it moved its input
+    for act in each_node(g, lambda n: has_trait(n.op, "activation")):  # afresh: a fusion may move its input
         layer = g.producer(act.inputs[0])
         if not has_trait(layer.op, "layer"):
             continue

@@ -31,7 +31,7 @@ from ..shapes import infer_op
 from ..types import ShapeError, TensorType
 from ._fusion import fresh_id, make, scalar, substitute, why_not_private
 from ._util import permutation
-from .base import PassContext, PassResult, register
+from .base import PassContext, PassResult, each_node, register
 
 
 @dataclass
@@ -49,9 +49,7 @@ class Match:
           purpose="fuse softmax(q @ kᵀ / s [+ mask]) @ v into one scaled-dot-product attention op")
 def fuse_attention(ctx: PassContext) -> PassResult:
     g, result = ctx.graph, PassResult()
-    for y in g.nodes():
-        if y.op != "matmul" or y.id not in g:
-            continue
+    for y in each_node(g, lambda n: n.op == "matmul"):
         m = match(g, y)
         if m is None:
             continue

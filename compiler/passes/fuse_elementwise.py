@@ -21,7 +21,7 @@ from netc.specs.catalogue import get, has_trait
 from ..ir import Graph, Node, Ref
 from ..types import ShapeError, TensorType
 from ._fusion import make, scalar, substitute
-from .base import PassContext, PassResult, register
+from .base import PassContext, PassResult, each_node, register
 
 Step = tuple[str, "str | float | None", "Ref | None"]  # op, operand, the operand's tensor input
 
@@ -31,10 +31,7 @@ Step = tuple[str, "str | float | None", "Ref | None"]  # op, operand, the operan
                   "(one torch expression; one NumPy buffer)")
 def fuse_elementwise(ctx: PassContext) -> PassResult:
     g, result = ctx.graph, PassResult()
-    for first in g.nodes():
-        if first.id not in g:  # fused into an earlier chain
-            continue
-        first = g.node(first.id)  # a chain's last op is replaced in place, under its id
+    for first in each_node(g):  # afresh: a chain's last op is replaced in place, under its id
         start = start_of(g, first)
         if start is None:
             continue

@@ -21,16 +21,14 @@ from netc.specs.catalogue import get
 from ..ir import Graph, Node, Ref
 from ..types import ShapeError
 from ._fusion import fresh_id, make, scalar, substitute, why_not_private
-from .base import PassContext, PassResult, register
+from .base import PassContext, PassResult, each_node, register
 
 
 @register("fuse_layernorm", level=2,
           purpose="fuse (x - mean) / sqrt(var + eps) written as math into one layernorm op")
 def fuse_layernorm(ctx: PassContext) -> PassResult:
     g, result = ctx.graph, PassResult()
-    for y in g.nodes():
-        if y.op != "div" or y.id not in g:
-            continue
+    for y in each_node(g, lambda n: n.op == "div"):
         found = match(g, y)
         if found is None:
             continue

@@ -23,7 +23,7 @@ from netc.specs.catalogue import get
 from ..ir import Graph, Node, Ref
 from ..shapes import infer_op
 from ._fusion import fresh_id
-from ._layers import concat_rows, why_weights_shared
+from ._layers import concat_rows, weight_sharers, why_weights_shared
 from ._util import union
 from .base import PassContext, PassResult, WeightTransform, register
 
@@ -33,13 +33,14 @@ from .base import PassContext, PassResult, WeightTransform, register
 def fuse_qkv(ctx: PassContext) -> PassResult:
     g, result = ctx.graph, PassResult()
     readers: dict[Ref, list[Node]] = {}
+    sharers = weight_sharers(g)
     for n in g.nodes():
         if n.op == "linear":
             readers.setdefault(n.inputs[0], []).append(n)
     for lins in (ls for ls in readers.values() if len(ls) > 1):
         groups: dict[tuple, list[Node]] = {}
         for n in lins:
-            why = why_weights_shared(g, n)
+            why = why_weights_shared(g, n, sharers)
             if why:
                 result.skip(f"linear `{n.id}` not fused with the other readers of its input: {why}", n.span)
             else:

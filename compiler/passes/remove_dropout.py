@@ -10,14 +10,13 @@ attribute, which is inactive in eval mode too.)
 from __future__ import annotations
 
 from ._util import bypass
-from .base import PassContext, PassResult, register
+from .base import PassContext, PassResult, each_node, register
 
 
 @register("remove_dropout", level=2, purpose="remove dropout, the identity in eval mode")
 def remove_dropout(ctx: PassContext) -> PassResult:
     g, result = ctx.graph, PassResult()
-    for nid in [n.id for n in g.nodes() if n.op == "dropout"]:
-        n = g.node(nid)  # fresh: removing a dropout just before it rewrote this one's input
+    for n in each_node(g, lambda n: n.op == "dropout"):  # afresh: a removal may rewrite its input
         bypass(g, n, [n.inputs[0]])
         result.rewrote(f"removed dropout `{n.id}` (p={n.attrs.p}): the identity in eval mode", n.span)
     return result

@@ -19,17 +19,14 @@ from __future__ import annotations
 from netc.specs.catalogue import has_trait
 
 from ._util import bypass, drop_if_unused, moves_nothing, permutation, visible
-from .base import PassContext, PassResult, register
+from .base import PassContext, PassResult, each_node, register
 
 
 @register("remove_noops", level=1,
           purpose="remove reshapes, transposes and permutes that move nothing, and dropout(p=0)")
 def remove_noops(ctx: PassContext) -> PassResult:
     g, result = ctx.graph, PassResult()
-    for nid in [n.id for n in g.nodes()]:
-        if nid not in g:
-            continue
-        n = g.node(nid)
+    for n in each_node(g):
         x = g.type_of(n.inputs[0]) if n.inputs else None
         if has_trait(n.op, "reshape"):
             if n.type == x:

@@ -22,7 +22,7 @@ from netc.specs.catalogue import get, has_trait
 
 from ..ir import Node
 from ._fusion import fresh_id
-from .base import PassContext, PassResult, register
+from .base import PassContext, PassResult, each_node, register
 
 
 def _keeps_layout(op: str) -> bool:
@@ -36,11 +36,10 @@ def _keeps_layout(op: str) -> bool:
 def use_channels_last(ctx: PassContext) -> PassResult:
     g, result = ctx.graph, PassResult()
     last: dict[str, bool] = {}  # node id -> its (first) output is stored channels-last
-    for nid in [n.id for n in g.nodes()]:
-        n = g.node(nid)
+    for n in each_node(g):
         if has_trait(n.op, "channels_last") and not last.get(n.inputs[0][0], False):
             last[_convert(g, n.inputs[0], result)] = True
-        last[nid] = (has_trait(n.op, "channels_last")
+        last[n.id] = (has_trait(n.op, "channels_last")
                      or (n.op == "memory_format" and n.attrs.format == "channels_last")
                      or (_keeps_layout(n.op)
                          and any(last.get(src, False) for src, _ in n.inputs if g.type_of((src, 0)).rank == 4)))
