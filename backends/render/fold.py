@@ -91,6 +91,9 @@ class _Folder:
         self.rows: dict[str, Row] = {r.name: r for r in s.rows}
         self.groups = {p: b.count for p, b in graph.blocks.items() if b.kind == "stack"}
         self.placed: dict[str, str] = {}  # drawn node id -> its box key
+        # (stack, index) -> that copy's instance path; a copy's drawn nodes, in order
+        self.copy_path = {(b.parent, b.index): p for p, b in graph.blocks.items() if b.index is not None}
+        self.drawn_in: dict[str, list[str]] = {}
         title = f"{graph.name} · {s.params:,} params · {fmt_count(s.macs)} MACs"
         self.view = View(graph.name, title)
         self._seen_edges: set[tuple[str, str, str]] = set()
@@ -128,12 +131,14 @@ class _Folder:
             key = n.id
             chain = paths
         if self.depth.one_copy:  # the group's cluster stands for its drawn copy
-            chain = [p for p in chain if p.rpartition(".")[0] not in self.groups]
+            chain = [p for p in chain if self.g.blocks[p].parent not in self.groups]
         parent = self._clusters(chain)
         if key not in self.view.boxes:
             self.view.boxes[key] = self._box(n) if key == n.id else self._block_info(key)
             self.view.members.setdefault(parent, []).append(("box", key))
         self.placed[n.id] = key
+        for path in paths:
+            self.drawn_in.setdefault(path, []).append(n.id)
 
     def _clusters(self, chain: list[str]) -> str | None:
         parent = None
@@ -204,16 +209,26 @@ class _Folder:
             self.view.edges.append(e)
 
     def _canon(self, node: Node, last: bool) -> str | None:
-        """The drawn node standing for ``node``: itself, or its twin in the first copy (else
-        that copy's last node for an edge out of it, its first node for an edge into it)."""
+        """The drawn node standing for ``node``: itself, or its twin in the first copy of each
+        stack around it (else that copy's last node for an edge out of it, its first node
+        for an edge into it)."""
         if node.id in self.placed:
             return node.id
-        parts = node.id.split(".")
-        for group in self._copies(node):
-            parts[group.count(".") + 1] = "0"
-        twin = ".".join(parts)
+        moved: list[tuple[str, str]] = []  # (a copy's path, the first copy's) along the chain
+
+        def in_first(path: str) -> str:
+            for a, b in moved:
+                if path == a or path.startswith(a + "."):
+                    path = b + path[len(a):]
+            return path
+
+        copies = [b for b in self.g.nesting(node) if b.index is not None]
+        for b in copies:
+            first = self.copy_path.get((in_first(b.parent), 0))
+            if first is not None and b.index:
+                moved.append((in_first(b.path), first))
+        twin = in_first(node.id)
         if twin in self.placed:
             return twin
-        outer = min(self._copies(node), key=len)
-        inside = [k for k in self.placed if k.startswith(outer + ".0.")]
+        inside = self.drawn_in.get(self.copy_path.get((copies[0].parent, 0), ""), []) if copies else []
         return (inside[-1] if last else inside[0]) if inside else None
