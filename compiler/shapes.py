@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from . import ast
 from .dims import Dim, Expr, is_dim, sym
+from .ir import IRError
 from .types import DTYPES, ShapeError, TensorType
 
 
@@ -40,7 +41,8 @@ def infer(graph) -> None:
             continue
         xs = [graph.type_of(r) for r in n.inputs]
         got = infer_op(get(n.op), xs, n.attrs).types
-        assert got == n.types, f"{n.id}: recorded {n.types}, inferred {got}"
+        if got != n.types:
+            raise IRError(f"{n.id}: recorded {n.types}, inferred {got}")
 
 
 # -- declared types ------------------------------------------------------------------------

@@ -116,7 +116,8 @@ def fmt_count(d: Dim) -> str:
     """12,345 or 1,816,582,144·N (thousands separators, · for products with symbols)."""
     if isinstance(d, int):
         return f"{d:,}"
-    assert isinstance(d, Expr)
+    if not isinstance(d, Expr):
+        raise TypeError(f"not a count: {d!r}")
     parts = []
     for i, (m, c) in enumerate(d.terms):
         body = "·".join(str(a) if isinstance(a, str) else f"({a})" for a in m)

@@ -26,7 +26,8 @@ class TensorType:
     shape: tuple[Dim, ...]
 
     def __post_init__(self):
-        assert self.dtype in DTYPES, self.dtype
+        if self.dtype not in DTYPES:
+            raise ValueError(f"unknown element type {self.dtype!r}")
 
     @property
     def rank(self) -> int:

@@ -169,7 +169,8 @@ CATALOGUE: dict[str, type[Op]] = {}
 
 
 def register(cls: type[Op]) -> type[Op]:
-    assert cls.name not in CATALOGUE, f"op {cls.name} declared twice"
+    if cls.name in CATALOGUE:
+        raise ValueError(f"op {cls.name} declared twice")
     CATALOGUE[cls.name] = cls
     return cls
 

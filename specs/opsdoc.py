@@ -85,7 +85,8 @@ def render() -> str:
             out.append(f"| `{op.name}` | `{sig}` | {doc} | {_attrs(op).replace('|', 'or')} | {traits} |")
         out.append("")
     missing = sorted(set(ops) - {n for n, op in ops.items() if op.group in GROUPS})
-    assert not missing, f"ops in no documented group: {missing}"
+    if missing:
+        raise ValueError(f"ops in no documented group: {missing}")
     out += ["## traits", "",
             "The facts about an op that the optimiser's passes and the backends act on (the docstring of",
             "`Op` in `specs/catalogue.py`): they read an op's traits, never lists of op names.", "",

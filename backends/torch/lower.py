@@ -65,7 +65,8 @@ def lower(node: Node, xs: list[TensorType]) -> Lowered:
 
 def lowering(name: str):
     def register(fn):
-        assert name not in LOWERINGS, f"two torch lowerings for {name}"
+        if name in LOWERINGS:
+            raise ValueError(f"two torch lowerings for {name}")
         LOWERINGS[name] = fn
         return fn
 

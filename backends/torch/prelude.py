@@ -86,5 +86,6 @@ PRELUDE: dict[str, str] = {
 def prelude_source(names: set[str] | frozenset[str]) -> str:
     """The pieces ``names`` in a fixed order, two blank lines apart ("" for none)."""
     unknown = set(names) - PRELUDE.keys()
-    assert not unknown, f"no prelude piece named {sorted(unknown)}"
+    if unknown:
+        raise KeyError(f"no prelude piece named {sorted(unknown)}")
     return "\n\n\n".join(src for name, src in PRELUDE.items() if name in names)

@@ -67,7 +67,8 @@ PIPELINE: list[Pass] = []
 
 def register(name: str, level: int, purpose: str):
     def add(fn):
-        assert all(p.name != name for p in PIPELINE), f"pass {name} registered twice"
+        if any(p.name == name for p in PIPELINE):
+            raise ValueError(f"pass {name} registered twice")
         PIPELINE.append(Pass(name, level, purpose, fn))
         return fn
 

@@ -23,6 +23,7 @@ import dataclasses
 from netc.specs.catalogue import get, has_trait
 
 from ..dims import Expr
+from ..ir import IRError
 from ..shapes import infer_op
 from ..types import normalize_axis
 from ._util import bypass, drop_if_unused, moves_nothing, permutation, union, visible
@@ -56,7 +57,8 @@ def fold_reshapes(ctx: PassContext) -> PassResult:
             continue
         op, attrs = folded
         types = infer_op(get(op), [x], attrs).types
-        assert types == n.types, f"{n.id}: folding {chain} gives {types}, not {n.types}"
+        if types != n.types:
+            raise IRError(f"{n.id}: folding {chain} gives {types}, not {n.types}")
         g.replace(dataclasses.replace(n, op=op, attrs=attrs, inputs=(src,), span=union(inner.span, n.span)))
         gone = drop_if_unused(g, inner.id)
         result.rewrote(f"folded {chain} into one {op}"

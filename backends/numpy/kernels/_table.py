@@ -20,7 +20,8 @@ ORDER: dict[str, Callable] = {}  # function name -> kernel or helper, in registr
 
 
 def _register(fn: Callable) -> None:
-    assert fn.__name__ not in ORDER, f"two kernel functions named {fn.__name__}"
+    if fn.__name__ in ORDER:
+        raise ValueError(f"two kernel functions named {fn.__name__}")
     ORDER[fn.__name__] = fn
 
 
@@ -28,7 +29,8 @@ def kernel(op: str):
     """Register ``fn`` as the kernel of ``op``; the function name may differ (``sum_``)."""
 
     def register(fn: Callable) -> Callable:
-        assert op not in KERNELS, f"two NumPy kernels for {op}"
+        if op in KERNELS:
+            raise ValueError(f"two NumPy kernels for {op}")
         KERNELS[op] = fn
         _register(fn)
         return fn
