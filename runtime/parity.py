@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import budget
+from .budget import DEFAULT_MAX_MEMORY
 from .inputs import bind_sizes, random_inputs
 from .weights import init_weights
 
@@ -113,8 +115,28 @@ def call_torch(module, inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
 
 
 def run(prog, name: str, backend: str, seed: int = 0, dtype: str = "float32",
-        sizes: dict[str, int] | None = None) -> list[Run]:
-    """Run a model (or each model of a pair) on seeded random inputs with seeded weights."""
+        sizes: dict[str, int] | None = None, max_memory: int | None = DEFAULT_MAX_MEMORY) -> list[Run]:
+    """Run a model (or each model of a pair) on seeded random inputs with seeded weights.
+
+    ``max_memory``: bytes the run may need, estimated from the shapes before anything is
+    allocated (None: no limit); past it, :class:`~netc.runtime.budget.BudgetError`."""
+    _within_budget(prog, name, dtype, sizes, max_memory, copies=1, what="running")
+    try:
+        return _run(prog, name, backend, seed, dtype, sizes)
+    except (MemoryError, RuntimeError) as e:
+        if budget.is_out_of_memory(e):
+            raise budget.out_of_memory(prog.graph(prog.members(name)[0]), max_memory, e) from None
+        raise
+
+
+def _within_budget(prog, name: str, dtype: str, sizes, max_memory: int | None, copies: int, what: str) -> None:
+    for model in prog.members(name):
+        graph = prog.graph(model)
+        budget.check(graph, bind_sizes(graph, sizes), np.dtype(DTYPES[dtype]).itemsize, max_memory, copies,
+                     what=what)
+
+
+def _run(prog, name: str, backend: str, seed: int, dtype: str, sizes: dict[str, int] | None) -> list[Run]:
     use_torch = _torch() is not None
     module = torch_module(prog, name, seed, dtype) if use_torch or backend == "torch" else None
     if backend == "numpy":
@@ -144,9 +166,21 @@ def _seeded(prog, name: str, seed: int, dtype: str) -> dict[str, np.ndarray]:
 
 
 def verify(prog, name: str, seed: int = 0, dtype: str = "float32", sizes: dict[str, int] | None = None,
-           tol: float | None = None) -> list[Verified]:
-    """The same weights (the torch module's state_dict) and inputs through torch and NumPy."""
+           tol: float | None = None, max_memory: int | None = DEFAULT_MAX_MEMORY) -> list[Verified]:
+    """The same weights (the torch module's state_dict) and inputs through torch and NumPy.
+
+    ``max_memory``: as for :func:`run`; both backends' activations count."""
     tol = TOLERANCE[dtype] if tol is None else tol
+    _within_budget(prog, name, dtype, sizes, max_memory, copies=2, what="verifying")
+    try:
+        return _verify(prog, name, seed, dtype, sizes, tol)
+    except (MemoryError, RuntimeError) as e:
+        if budget.is_out_of_memory(e):
+            raise budget.out_of_memory(prog.graph(prog.members(name)[0]), max_memory, e) from None
+        raise
+
+
+def _verify(prog, name: str, seed: int, dtype: str, sizes: dict[str, int] | None, tol: float) -> list[Verified]:
     module = torch_module(prog, name, seed, dtype)
     program = prog.to_numpy(name, weights=module.state_dict())
     out = []

@@ -6,8 +6,10 @@ before they are read."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from netc.runtime.parity import compare
 
+import netc
 from netc.cli import main
 
 
@@ -58,3 +60,57 @@ def test_verify_keeps_0d_inputs_and_int_division_dtypes(tmp_path, capsys):
         assert code == 0, err
         assert "output0  [] float32" in out
         assert "output1  [2, 4] float32" in out and "output2  [2, 4] float32" in out
+
+
+# -- item 7: run and verify are bounded --------------------------------------------------------
+
+WIDE = "model Big(x: float[N, 64]) {\n    return x -> linear(100000) -> relu -> linear(64)\n}\n"
+
+
+def test_run_and_verify_refuse_past_the_memory_budget_at_the_node(tmp_path, capsys):
+    path = spec(tmp_path, WIDE)
+    for command in (["run", "--backend", "numpy"], ["run", "--backend", "torch"], ["verify"]):
+        code, out, err = netc_cli(capsys, *command, "--max-memory", "100M", "--size", "N=1000", path)
+        assert code == 1 and out == "", err
+        first = err.splitlines()[0]
+        assert first.startswith(f"{path}:2:17: error: "), err
+        assert "at N=1000 needs about" in first and "more than the memory budget of 100.0 MiB" in first
+        assert "`linear` (linear): float[N, 100000] needs 381.5 MiB" in first
+    code, out, err = netc_cli(capsys, "run", "--backend", "numpy", "--max-memory", "100M", path)  # N=2 fits
+    assert code == 0 and "output  [2, 64] float32" in out, err
+
+
+def test_numpy_program_checks_its_budget_and_turns_memory_errors_into_diagnostics(tmp_path):
+    from netc.runtime.budget import BudgetError
+
+    prog = netc.compile_file(spec(tmp_path, WIDE))
+    ex = prog.to_numpy("Big", max_memory=50 << 20)
+    assert ex(np.zeros((2, 64), np.float32)).shape == (2, 64)
+    with pytest.raises(BudgetError, match=r"m.net:2:17: error: running model `Big` at N=200 needs about 152.7 MiB"):
+        ex(np.zeros((200, 64), np.float32))
+    # no budget: NumPy's own MemoryError (5.68 PiB, refused by malloc at once) becomes a diagnostic
+    up = netc.compile_file(spec(tmp_path, "model U(x: float[N, 1, 4, 4]) {\n    return x -> upsample(10000000)\n}\n",
+                                "u.net"))
+    with pytest.raises(BudgetError, match=r"u.net:1:9: error: model `U` ran out of memory: Unable to allocate"):
+        up.to_numpy("U", max_memory=None)(np.zeros((1, 1, 4, 4), np.float32))
+
+
+def test_token_ids_stay_below_the_vocabulary_through_int_ops(tmp_path, capsys):
+    path = spec(tmp_path, "model E(x: int[N, 6]) {\n    return x -> reshape(N, 2, 3) -> embedding(1, 4)\n}\n")
+    code, out, err = netc_cli(capsys, "verify", path)
+    assert code == 0 and err == "", err
+    assert "output  [2, 2, 3, 4]  max abs diff 0" in out
+
+
+def test_kernel_attributes_past_int32_are_rejected_by_the_checker(tmp_path, capsys):
+    path = spec(tmp_path, "model S(x: float[N, 2, 8, 8]) {\n"
+                          "    return x -> conv2d(4, 3, stride=9223372036854775807)\n}\n")
+    code, _, err = netc_cli(capsys, "check", path)
+    assert code == 1
+    assert err.startswith(f"{path}:2:17: error: conv2d needs stride <= 2**31 - 1 (the largest size torch's "
+                          "kernels take); got stride=9223372036854775807")
+    path = spec(tmp_path, "model P(x: float[N, 2, 8]) {\n    return x -> maxpool1d(1, stride=2147483648)\n}\n", "p.net")
+    code, _, err = netc_cli(capsys, "check", path)
+    assert code == 1 and "maxpool1d needs stride <= 2**31 - 1" in err.splitlines()[0]
+    path = spec(tmp_path, "model P(x: float[N, 2, 8]) {\n    return x -> maxpool1d(1, stride=2147483647)\n}\n", "q.net")
+    assert netc_cli(capsys, "verify", path)[0] == 0  # the bound itself runs
