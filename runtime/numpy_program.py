@@ -16,7 +16,7 @@ from netc.compiler.ir import Graph
 
 from . import budget
 from .torch_modules import load_source
-from .weights import WeightError, check_weights, init_weights, load_npz, state_dict_to_numpy
+from .weights import WeightError, as_float, check_weights, init_weights, load_npz, state_dict_to_numpy
 
 
 class NumpyProgram:
@@ -82,10 +82,11 @@ def _names(dtypes) -> str:
     return " and ".join(sorted(str(d) for d in dtypes))
 
 
-def as_arrays(weights) -> dict[str, np.ndarray]:
-    """Weights given as a path to an .npz, a torch state_dict or a dict of arrays."""
+def as_arrays(weights, expected: dict | None = None) -> dict[str, np.ndarray]:
+    """Weights given as a path to an .npz (its members checked against ``expected``, name ->
+    shape, before they are read), a torch state_dict or a dict of arrays."""
     if isinstance(weights, (str, os.PathLike)):
-        return load_npz(weights)
+        return load_npz(weights, expected)
     return state_dict_to_numpy(weights)
 
 
@@ -101,7 +102,9 @@ def build(source: str, stem: str, graphs: dict[str, Graph], weights=None, roles:
     if weights is None:
         bound = {m: init_weights(g, seed) for m, g in graphs.items()}
     else:
-        arrays = as_arrays(weights)
+        expected = {(f"{roles[m]}.{k}" if roles else k): p.shape for m, g in graphs.items()
+                    for k, p in g.weights().items()}
+        arrays = as_arrays(weights, expected)
         if roles:
             bound = {m: {k[len(r) + 1:]: v for k, v in arrays.items() if k.startswith(r + ".")}
                      for m, r in roles.items()}
@@ -118,6 +121,7 @@ def build(source: str, stem: str, graphs: dict[str, Graph], weights=None, roles:
             if not roles:
                 raise
             raise WeightError([_with_role(p, roles[m]) for p in e.problems]) from None
+    bound = {m: {k: as_float(k, v) for k, v in w.items()} for m, w in bound.items()}  # float16 -> float32
     return NumpyProgram(source, module, graphs, bound, max_memory)
 
 

@@ -114,3 +114,66 @@ def test_kernel_attributes_past_int32_are_rejected_by_the_checker(tmp_path, caps
     assert code == 1 and "maxpool1d needs stride <= 2**31 - 1" in err.splitlines()[0]
     path = spec(tmp_path, "model P(x: float[N, 2, 8]) {\n    return x -> maxpool1d(1, stride=2147483647)\n}\n", "q.net")
     assert netc_cli(capsys, "verify", path)[0] == 0  # the bound itself runs
+
+
+# -- item 9: weights are checked before they are read ------------------------------------------
+
+SMALL = "model L(x: float[N, 3]) {\n    return x -> linear(4)\n}\n"
+
+
+def _npz_member(zf, name: str, shape, dtype, chunks: int = 0):
+    """A member whose .npy header says ``shape``/``dtype``, followed by ``chunks`` MiB of zeros."""
+    import io
+
+    head = io.BytesIO()
+    np.lib.format.write_array_header_1_0(head, {"descr": np.dtype(dtype).str, "fortran_order": False,
+                                               "shape": shape})
+    with zf.open(name + ".npy", "w", force_zip64=True) as f:
+        f.write(head.getvalue())
+        for _ in range(chunks):
+            f.write(bytes(1 << 20))
+
+
+def test_npz_bomb_is_refused_from_its_header_before_decompressing(tmp_path):
+    import tracemalloc
+    import zipfile
+
+    from netc.runtime.weights import WeightError
+
+    prog = netc.compile_file(spec(tmp_path, SMALL))
+    bomb = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+        _npz_member(zf, "linear.weight", (4096, 4096), "<f4", chunks=64)  # 64 MiB of zeros, ~64 KiB on disk
+        _npz_member(zf, "linear.bias", (4,), "<f4")
+    assert bomb.stat().st_size < 1 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(WeightError, match=r"weight `linear.weight` has shape \[4096, 4096\]; the model needs "
+                                              r"\[4, 3\]"):
+            prog.to_numpy("L", weights=bomb)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, peak  # nothing near the 64 MiB the header claims was read
+
+
+def test_weight_dtypes_are_checked(tmp_path):
+    from netc.runtime.weights import WeightError, save_npz
+
+    prog = netc.compile_file(spec(tmp_path, SMALL))
+    good = {"linear.weight": np.ones((4, 3), np.float32), "linear.bias": np.zeros(4, np.float32)}
+    for bad in (np.ones((4, 3), bool), np.ones((4, 3), np.int64), np.ones((4, 3), np.complex64),
+                np.full((4, 3), None, object)):
+        with pytest.raises(WeightError, match=rf"weight `linear.weight` has dtype {bad.dtype}; weights are "
+                                              "float16, float32 or float64"):
+            prog.to_numpy("L", weights={**good, "linear.weight": bad})
+    path = tmp_path / "obj.npz"
+    np.savez(path, **{**good, "linear.weight": np.full((4, 3), None, object)})  # pickled objects
+    with pytest.raises(WeightError, match="weight `linear.weight` has dtype object"):
+        prog.to_numpy("L", weights=path)
+    half = {k: v.astype(np.float16) for k, v in good.items()}  # float16 is converted to float32
+    save_npz(half, tmp_path / "half.npz")
+    for w in (half, tmp_path / "half.npz"):
+        ex = prog.to_numpy("L", weights=w)
+        assert {v.dtype for v in ex.weights["L"].values()} == {np.dtype(np.float32)}
+        assert ex(np.ones((2, 3), np.float32)).tolist() == [[3.0] * 4] * 2
