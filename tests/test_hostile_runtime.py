@@ -177,3 +177,12 @@ def test_weight_dtypes_are_checked(tmp_path):
         ex = prog.to_numpy("L", weights=w)
         assert {v.dtype for v in ex.weights["L"].values()} == {np.dtype(np.float32)}
         assert ex(np.ones((2, 3), np.float32)).tolist() == [[3.0] * 4] * 2
+
+
+def test_return_of_nothing_is_an_error(tmp_path, capsys):
+    for kind, text in (("model `M`", "model M(x: float[N, 12]) {\n    return ()\n}\n"),
+                       ("block `B`", "block B(x) {\n    return ()\n}\nmodel M(x: float[N, 12]) {\n    return x -> B\n}\n")):
+        path = spec(tmp_path, text)
+        code, out, err = netc_cli(capsys, "check", path)
+        assert code == 1 and out == ""
+        assert err.startswith(f"{path}:2:5: error: {kind} returns nothing: `return ()`"), err
