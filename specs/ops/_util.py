@@ -34,15 +34,19 @@ def fmt_shape(dims) -> str:
     return f"[{', '.join(str(d) for d in dims)}]"
 
 
+WINDOW_ATTRS = frozenset({"kernel", "stride", "padding", "dilation", "output_padding"})
+
+
 def check_min(low: int, **attrs) -> None:
-    """Each attribute (an int or a tuple of ints) is at least ``low``, and at most
-    ``MAX_KERNEL_INT`` (2**31 - 1): torch's convolution and pooling kernels take sizes,
-    strides, paddings and dilations as 32-bit ints and fail past it (``could not create a
-    primitive descriptor``, ``cannot be converted to type int without overflow``)."""
+    """Each attribute (an int or a tuple of ints) is at least ``low``; a window attribute
+    (kernel, stride, padding, dilation, output_padding) is also at most ``MAX_KERNEL_INT``
+    (2**31 - 1): torch's convolution and pooling kernels take them as 32-bit ints and fail
+    past it (``could not create a primitive descriptor``, ``cannot be converted to type int
+    without overflow``)."""
     for name, v in attrs.items():
         if any(x < low for x in (v if isinstance(v, tuple) else (v,))):
             raise ShapeError(f"needs {name} >= {low}; got {name}={v}")
-        if any(x > MAX_KERNEL_INT for x in (v if isinstance(v, tuple) else (v,))):
+        if name in WINDOW_ATTRS and any(x > MAX_KERNEL_INT for x in (v if isinstance(v, tuple) else (v,))):
             raise ShapeError(f"needs {name} <= 2**31 - 1 (the largest size torch's kernels take); got {name}={v}")
 
 
