@@ -164,6 +164,9 @@ class Elaborator(Calls):
             if isinstance(stmt, ast.Return):
                 vals = tuple(self.ev(v, frame) for v in stmt.values)
                 result = vals[0] if len(vals) == 1 else vals
+                if isinstance(result, tuple) and not result:
+                    result = self.error(f"{decl.kind} `{decl.name}` returns nothing: `return ()`", stmt.span, frame,
+                                        hint="return at least one tensor")
             elif isinstance(stmt, ast.Let):
                 self.let(stmt, frame)
             else:

@@ -19,6 +19,7 @@ MAX_EXPR_DEPTH = 100  # nested expressions (a pipeline's length does not count: 
 
 # Values
 MAX_INT = 2**63 - 1  # magnitude of a compile-time integer or a concrete size (int64)
+MAX_KERNEL_INT = 2**31 - 1  # kernel sizes, strides, paddings, dilations, groups, channels: torch takes 32-bit ints
 MAX_SEQUENCE = 10_000  # items in a string or tuple built by `+`
 MAX_DIM_TERMS = 64  # terms in a symbolic size (`N + M + 1` has 3)
 MAX_RANK = 32  # dims of a tensor

@@ -18,6 +18,7 @@ from netc.compiler.pipeline import UsageError
 from netc.compiler.source import Diagnostic, SpecError, print_diagnostics, use_color
 from netc.compiler.summary import fmt_count, render_table
 from netc.program import Program, compile_file
+from netc.runtime.budget import DEFAULT_MAX_MEMORY, parse_bytes
 
 
 class _Parser(argparse.ArgumentParser):
@@ -87,7 +88,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the size of an input dim symbol, e.g. --size T=16 (default N=2, others 5)")
         c.add_argument("-O", dest="opt", type=int, choices=[0, 1, 2], default=0,
                        help="run the program optimised at this level (both backends; default 0)")
+        c.add_argument("--max-memory", type=_max_memory, default=DEFAULT_MAX_MEMORY, metavar="BYTES",
+                       help="refuse a run whose weights and tensors, estimated from the shapes before anything "
+                            f"is allocated, need more (e.g. 512M, 16G; default {DEFAULT_MAX_MEMORY >> 30}G)")
     return p
+
+
+def _max_memory(text: str) -> int:
+    try:
+        return parse_bytes(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"--max-memory {e}") from None
 
 
 def _tolerance(text: str) -> float:
@@ -312,7 +323,7 @@ def cmd_run(args) -> int:
     prog, names, sizes = _run_setup(args)
     runs = [r for name in names
             for r in _running(f"running {name} ({args.backend})", run, prog, name, args.backend, args.seed,
-                              args.dtype, sizes)]
+                              args.dtype, sizes, args.max_memory)]
     print(render_run(runs, args.seed, args.dtype))
     return 0
 
@@ -322,7 +333,8 @@ def cmd_verify(args) -> int:
 
     prog, names, sizes = _run_setup(args)
     results = [r for name in names
-               for r in _running(f"verifying {name}", verify, prog, name, args.seed, args.dtype, sizes, args.tol)]
+               for r in _running(f"verifying {name}", verify, prog, name, args.seed, args.dtype, sizes, args.tol,
+                            args.max_memory)]
     print(render_verify(results, args.seed, args.dtype))
     bad = [r for r in results if not r.ok]
     for r in bad:

@@ -9,6 +9,7 @@ from netc.compiler.ir import Graph
 from netc.compiler.limits import DEFAULT_MAX_PARAMS
 from netc.compiler.pipeline import Compiled, compile_spec
 from netc.compiler.summary import Summary, summarize
+from netc.runtime.budget import DEFAULT_MAX_MEMORY
 
 if TYPE_CHECKING:
     from netc.backends.torch.source import TorchSource
@@ -130,7 +131,7 @@ class Program:
             raise KeyError(f"no model or pair named {name!r}; the spec has {', '.join(self.models) or 'none'}")
         return numpy_source(self._c, name)
 
-    def to_numpy(self, name: str, weights=None, seed: int = 0, opt: int = 0):
+    def to_numpy(self, name: str, weights=None, seed: int = 0, opt: int = 0, max_memory: int | None = DEFAULT_MAX_MEMORY):
         """The NumPy program of a model or pair as a callable on arrays (eval-mode semantics).
 
         ``weights``: a torch ``state_dict``, a dict of arrays, or a path to an ``.npz``
@@ -138,6 +139,10 @@ class Program:
         They are checked first (``WeightError`` names a missing, unexpected or misshaped
         weight). A pair runs its first model; ``.run(model, *inputs)`` runs either, and its
         weights are named as the pair module's state_dict names them (``encoder.linear.weight``).
+        ``max_memory``: the bytes one call's tensors may need, estimated from the shapes at the
+        inputs' sizes before it runs (default 4 GiB; None: no limit); past it, or when NumPy
+        runs out of memory, the call raises ``netc.runtime.budget.BudgetError`` (a
+        ``SpecError``) at the node that needs the most.
 
         Example:
             >>> import numpy as np, netc
@@ -153,11 +158,11 @@ class Program:
         if opt:
             if isinstance(weights, dict) and name not in self._c.pairs:
                 weights = self.convert_weights(name, weights, opt)
-            return self.optimized(opt).to_numpy(name, weights, seed)
+            return self.optimized(opt).to_numpy(name, weights, seed, max_memory=max_memory)
         graphs = {m: self.graph(m) for m in self.members(name)}
         roles = {m: r for r, m in self._c.pairs[name].roles} if name in self._c.pairs else None
         try:
-            return build(self.numpy_source(name), f"numpy_{name}", graphs, weights, roles, seed)
+            return build(self.numpy_source(name), f"numpy_{name}", graphs, weights, roles, seed, max_memory)
         except WeightError as e:
             level = self._level_of(name, weights)
             if level is None:

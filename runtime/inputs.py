@@ -31,10 +31,19 @@ def concrete_shape(shape, env: dict[str, int]) -> tuple[int, ...]:
 
 
 def int_high(graph: Graph, input_id: str) -> int:
-    """Token ids must index every embedding the input feeds: below the smallest table."""
-    highs = [u.attrs.num for u in graph.users(input_id) if u.op == "embedding"]
-    highs += [u.attrs.layer.params["weight"].shape[0] for u in graph.users(input_id) if u.op == "unembed"]
-    return min(highs) if highs else 2
+    """Token ids must index every embedding the input reaches, directly or through ops that
+    keep ints (a reshape, a slice, a concat): below the smallest table."""
+    highs, seen, todo = [], {input_id}, [input_id]
+    while todo:
+        for u in graph.users(todo.pop()):
+            if u.op == "embedding":
+                highs.append(u.attrs.num)
+            elif u.op == "unembed":
+                highs.append(u.attrs.layer.params["weight"].shape[0])
+            elif u.id not in seen and any(t.dtype == "int" for t in u.types):
+                seen.add(u.id)
+                todo.append(u.id)
+    return max(1, min(highs)) if highs else 2
 
 
 def random_inputs(graph: Graph, sizes: dict[str, int] | None = None, seed: int = 0,

@@ -14,8 +14,9 @@ import os
 import numpy as np
 from netc.compiler.ir import Graph
 
+from . import budget
 from .torch_modules import load_source
-from .weights import WeightError, check_weights, init_weights, load_npz, state_dict_to_numpy
+from .weights import WeightError, as_float, check_weights, init_weights, load_npz, state_dict_to_numpy
 
 
 class NumpyProgram:
@@ -23,10 +24,14 @@ class NumpyProgram:
     ``forward`` (for a pair, the first model) and returns an array, or a tuple of them.
 
     Attributes: ``source`` (the generated program), ``module`` (it, imported), ``weights``
-    (model name -> dict of arrays), ``models`` (the model names, in order).
+    (model name -> dict of arrays), ``models`` (the model names, in order), ``max_memory``
+    (bytes a call's tensors may need, estimated from the shapes at the inputs' sizes before
+    it runs; None: no limit; past it, or on a ``MemoryError``, a ``BudgetError``).
     """
 
-    def __init__(self, source: str, module, graphs: dict[str, Graph], weights: dict[str, dict]):
+    def __init__(self, source: str, module, graphs: dict[str, Graph], weights: dict[str, dict],
+                 max_memory: int | None = budget.DEFAULT_MAX_MEMORY):
+        self.max_memory = max_memory
         self.source = source
         self.module = module
         self.graphs = graphs
@@ -48,8 +53,13 @@ class NumpyProgram:
         if floats and weights and floats != weights:
             raise TypeError(f"{model}: the inputs are {_names(floats)} but the weights are {_names(weights)}; "
                             f"convert one (program.astype(np.float64) converts the weights)")
+        itemsize = max((w.itemsize for w in floats | weights), default=4)
+        budget.check(graph, budget.bind_from_inputs(graph, inputs), itemsize, self.max_memory, weights=False)
         fn = self.module.forward if len(self.models) == 1 else getattr(self.module, f"forward_{model}")
-        return fn(self.weights[model], *inputs)
+        try:
+            return fn(self.weights[model], *inputs)
+        except MemoryError as e:
+            raise budget.out_of_memory(graph, self.max_memory, e) from None
 
     def release(self) -> None:
         """Free the scratch buffers the program keeps between calls (the convolutions' column
@@ -62,7 +72,7 @@ class NumpyProgram:
         """The same program with its float weights converted to ``dtype`` (float32, float64)."""
         weights = {m: {k: v.astype(dtype) if v.dtype.kind == "f" else v for k, v in w.items()}
                    for m, w in self.weights.items()}
-        return NumpyProgram(self.source, self.module, self.graphs, weights)
+        return NumpyProgram(self.source, self.module, self.graphs, weights, self.max_memory)
 
     def __repr__(self) -> str:
         return f"<netc NumPy program of {', '.join(self.models)}>"
@@ -72,15 +82,16 @@ def _names(dtypes) -> str:
     return " and ".join(sorted(str(d) for d in dtypes))
 
 
-def as_arrays(weights) -> dict[str, np.ndarray]:
-    """Weights given as a path to an .npz, a torch state_dict or a dict of arrays."""
+def as_arrays(weights, expected: dict | None = None) -> dict[str, np.ndarray]:
+    """Weights given as a path to an .npz (its members checked against ``expected``, name ->
+    shape, before they are read), a torch state_dict or a dict of arrays."""
     if isinstance(weights, (str, os.PathLike)):
-        return load_npz(weights)
+        return load_npz(weights, expected)
     return state_dict_to_numpy(weights)
 
 
 def build(source: str, stem: str, graphs: dict[str, Graph], weights=None, roles: dict[str, str] | None = None,
-          seed: int = 0) -> NumpyProgram:
+          seed: int = 0, max_memory: int | None = budget.DEFAULT_MAX_MEMORY) -> NumpyProgram:
     """Import ``source`` and bind it to weights, checked against each model's graph.
 
     ``weights``: None (seeded, deterministic weights of the graphs' shapes), a path to an
@@ -91,7 +102,9 @@ def build(source: str, stem: str, graphs: dict[str, Graph], weights=None, roles:
     if weights is None:
         bound = {m: init_weights(g, seed) for m, g in graphs.items()}
     else:
-        arrays = as_arrays(weights)
+        expected = {(f"{roles[m]}.{k}" if roles else k): p.shape for m, g in graphs.items()
+                    for k, p in g.weights().items()}
+        arrays = as_arrays(weights, expected)
         if roles:
             bound = {m: {k[len(r) + 1:]: v for k, v in arrays.items() if k.startswith(r + ".")}
                      for m, r in roles.items()}
@@ -108,7 +121,8 @@ def build(source: str, stem: str, graphs: dict[str, Graph], weights=None, roles:
             if not roles:
                 raise
             raise WeightError([_with_role(p, roles[m]) for p in e.problems]) from None
-    return NumpyProgram(source, module, graphs, bound)
+    bound = {m: {k: as_float(k, v) for k, v in w.items()} for m, w in bound.items()}  # float16 -> float32
+    return NumpyProgram(source, module, graphs, bound, max_memory)
 
 
 def _with_role(problem: str, role: str) -> str:

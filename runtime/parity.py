@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import budget
+from .budget import DEFAULT_MAX_MEMORY
 from .inputs import bind_sizes, random_inputs
 from .weights import init_weights
 
@@ -35,7 +37,8 @@ class Output:
     value: np.ndarray
     max_abs: float = 0.0
     max_rel: float = 0.0
-    problem: str | None = None  # a shape or dtype mismatch
+    problem: str | None = None  # a shape or dtype mismatch, a non-finite value on one side
+    note: str | None = None  # what verify says without failing (both sides non-finite alike)
 
 
 @dataclass
@@ -106,13 +109,34 @@ def _as_tuple(y) -> tuple:
 def call_torch(module, inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
     torch = _torch()
     with torch.no_grad():
-        out = module(*(torch.from_numpy(np.ascontiguousarray(x)) for x in inputs.values()))
+        # (not np.ascontiguousarray: it makes a 0-d input 1-d)
+        out = module(*(torch.from_numpy(x if x.flags.c_contiguous else x.copy()) for x in inputs.values()))
     return tuple(torch.as_tensor(o).numpy() for o in _as_tuple(out))
 
 
 def run(prog, name: str, backend: str, seed: int = 0, dtype: str = "float32",
-        sizes: dict[str, int] | None = None) -> list[Run]:
-    """Run a model (or each model of a pair) on seeded random inputs with seeded weights."""
+        sizes: dict[str, int] | None = None, max_memory: int | None = DEFAULT_MAX_MEMORY) -> list[Run]:
+    """Run a model (or each model of a pair) on seeded random inputs with seeded weights.
+
+    ``max_memory``: bytes the run may need, estimated from the shapes before anything is
+    allocated (None: no limit); past it, :class:`~netc.runtime.budget.BudgetError`."""
+    _within_budget(prog, name, dtype, sizes, max_memory, copies=1, what="running")
+    try:
+        return _run(prog, name, backend, seed, dtype, sizes)
+    except (MemoryError, RuntimeError) as e:
+        if budget.is_out_of_memory(e):
+            raise budget.out_of_memory(prog.graph(prog.members(name)[0]), max_memory, e) from None
+        raise
+
+
+def _within_budget(prog, name: str, dtype: str, sizes, max_memory: int | None, copies: int, what: str) -> None:
+    for model in prog.members(name):
+        graph = prog.graph(model)
+        budget.check(graph, bind_sizes(graph, sizes), np.dtype(DTYPES[dtype]).itemsize, max_memory, copies,
+                     what=what)
+
+
+def _run(prog, name: str, backend: str, seed: int, dtype: str, sizes: dict[str, int] | None) -> list[Run]:
     use_torch = _torch() is not None
     module = torch_module(prog, name, seed, dtype) if use_torch or backend == "torch" else None
     if backend == "numpy":
@@ -122,7 +146,11 @@ def run(prog, name: str, backend: str, seed: int = 0, dtype: str = "float32",
     for model, member, _ in _members(prog, name, module):
         graph = prog.graph(model)
         inputs = random_inputs(graph, sizes, seed, DTYPES[dtype])
-        ys = call_torch(member, inputs) if backend == "torch" else _as_tuple(program.run(model, *inputs.values()))
+        if backend == "torch":
+            ys = call_torch(member, inputs)
+        else:
+            with np.errstate(all="ignore"):  # a NaN or inf is an output, shown in the stats, not a warning
+                ys = _as_tuple(program.run(model, *inputs.values()))
         outs = [Output(n, np.asarray(y)) for n, y in zip(_names(graph), ys)]
         runs.append(Run(model, backend, _input_sizes(graph, sizes), outs))
     return runs
@@ -138,9 +166,21 @@ def _seeded(prog, name: str, seed: int, dtype: str) -> dict[str, np.ndarray]:
 
 
 def verify(prog, name: str, seed: int = 0, dtype: str = "float32", sizes: dict[str, int] | None = None,
-           tol: float | None = None) -> list[Verified]:
-    """The same weights (the torch module's state_dict) and inputs through torch and NumPy."""
+           tol: float | None = None, max_memory: int | None = DEFAULT_MAX_MEMORY) -> list[Verified]:
+    """The same weights (the torch module's state_dict) and inputs through torch and NumPy.
+
+    ``max_memory``: as for :func:`run`; both backends' activations count."""
     tol = TOLERANCE[dtype] if tol is None else tol
+    _within_budget(prog, name, dtype, sizes, max_memory, copies=2, what="verifying")
+    try:
+        return _verify(prog, name, seed, dtype, sizes, tol)
+    except (MemoryError, RuntimeError) as e:
+        if budget.is_out_of_memory(e):
+            raise budget.out_of_memory(prog.graph(prog.members(name)[0]), max_memory, e) from None
+        raise
+
+
+def _verify(prog, name: str, seed: int, dtype: str, sizes: dict[str, int] | None, tol: float) -> list[Verified]:
     module = torch_module(prog, name, seed, dtype)
     program = prog.to_numpy(name, weights=module.state_dict())
     out = []
@@ -148,27 +188,51 @@ def verify(prog, name: str, seed: int = 0, dtype: str = "float32", sizes: dict[s
         graph = prog.graph(model)
         inputs = random_inputs(graph, sizes, seed, DTYPES[dtype])
         want = call_torch(member, inputs)
-        got = _as_tuple(program.run(model, *inputs.values()))
+        with np.errstate(all="ignore"):  # non-finite values are compared, not warned about
+            got = _as_tuple(program.run(model, *inputs.values()))
         outs = [compare(n, g, w) for n, g, w in zip(_names(graph), got, want)]
         out.append(Verified(model, _input_sizes(graph, sizes), outs, tol))
     return out
 
 
 def compare(name: str, got, want: np.ndarray) -> Output:
-    """NumPy's output against torch's: max abs diff, and that over max |torch output|."""
+    """NumPy's output against torch's: max abs diff, and that over max |torch output|.
+
+    Non-finite values are equal where both sides hold the same one (a NaN where torch has a
+    NaN, +inf where torch has +inf); anywhere else they are a difference, and ``problem``
+    says where the first one is."""
     got = np.asarray(got)
     if got.shape != want.shape:
         return Output(name, got, np.inf, np.inf, f"shape {list(got.shape)}, torch {list(want.shape)}")
-    problem = None
-    if want.dtype.kind == "f" and got.dtype != want.dtype:
-        problem = f"dtype {got.dtype}, torch {want.dtype}"
+    problems = []
+    if want.dtype != got.dtype and (want.dtype.kind == "f" or got.dtype.kind == "f"):
+        problems.append(f"dtype {got.dtype}, torch {want.dtype}")
     if got.size == 0:
-        return Output(name, got, 0.0, 0.0, problem)
-    diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
-    max_abs = float(np.nan_to_num(diff, nan=np.inf).max())
-    scale = float(np.abs(want.astype(np.float64)).max())
+        return Output(name, got, 0.0, 0.0, "; ".join(problems) or None)
+    a, b = got.astype(np.float64), want.astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return _differences(name, got, a, b, problems)
+
+
+def _differences(name: str, got: np.ndarray, a: np.ndarray, b: np.ndarray, problems: list[str]) -> Output:
+    same = (a == b) | (np.isnan(a) & np.isnan(b))  # identical values, non-finite ones included
+    finite = np.isfinite(a) & np.isfinite(b)
+    bad = ~same & ~finite  # a non-finite value on one side only, or two different ones
+    diff = np.where(finite, np.abs(a - b), 0.0)
+    max_abs = np.inf if bad.any() else float(diff.max())
+    if bad.any():
+        at = np.unravel_index(int(np.argmax(bad)), bad.shape)
+        where = f"{name}[{', '.join(str(int(i)) for i in at)}]" if at else name
+        problems.append(f"first non-finite difference at {where}: NumPy {a[at]}, torch {b[at]}")
+    elif not finite.all():
+        at = np.unravel_index(int(np.argmax(~finite)), finite.shape)
+        where = f"{name}[{', '.join(str(int(i)) for i in at)}]" if at else name
+        problems.append(f"note: both give non-finite values, the first {a[at]} at {where}")
+    scale = float(np.abs(np.where(np.isfinite(b), b, 0.0)).max())
     max_rel = max_abs / scale if scale else max_abs
-    return Output(name, got, max_abs, max_rel, problem)
+    notes = [p.removeprefix("note: ") for p in problems if p.startswith("note: ")]
+    errors = [p for p in problems if not p.startswith("note: ")]
+    return Output(name, got, max_abs, max_rel, "; ".join(errors) or None, "; ".join(notes) or None)
 
 
 def _input_sizes(graph, sizes: dict[str, int] | None) -> dict[str, int]:
@@ -197,7 +261,8 @@ def stats(a: np.ndarray) -> str:
     if a.size == 0:
         return "empty"
     x = a.astype(np.float64)
-    return f"mean {x.mean():.6g}  std {x.std():.6g}  min {x.min():.6g}  max {x.max():.6g}"
+    with np.errstate(all="ignore"):  # the mean of an inf and a -inf is a NaN, shown as one
+            return f"mean {x.mean():.6g}  std {x.std():.6g}  min {x.min():.6g}  max {x.max():.6g}"
 
 
 def render_run(runs: list[Run], seed: int, dtype: str) -> str:
@@ -220,7 +285,7 @@ def render_verify(results: list[Verified], seed: int, dtype: str) -> str:
                      f"{v.max_rel:.3g} (tol {v.tol:.3g})  {verdict}")
         width = max(len(o.name) for o in v.outputs)
         for o in v.outputs:
-            note = f"  {o.problem}" if o.problem else ""
+            note = "".join(f"  {t}" for t in (o.problem, o.note) if t)
             lines.append(f"  {o.name:<{width}}  {_shape(o.value)}  max abs diff {o.max_abs:.3g}, "
                          f"max rel diff {o.max_rel:.3g}{note}")
     return "\n".join(lines)

@@ -14,6 +14,7 @@ names: ``conv2d.weight``, ``layer1.0.conv_bn.batchnorm.running_mean``. ``num_bat
 from __future__ import annotations
 
 import os
+import zipfile
 
 import numpy as np
 from netc.compiler.ir import Graph
@@ -42,7 +43,10 @@ def state_dict_to_numpy(state_dict) -> dict[str, np.ndarray]:
     out = {}
     for name, value in state_dict.items():
         if hasattr(value, "detach"):
-            value = value.detach().cpu().numpy()
+            value = value.detach().cpu()
+            if str(value.dtype) == "torch.bfloat16":  # NumPy has no bfloat16
+                value = value.float()
+            value = value.numpy()
         out[name] = np.asarray(value)
     return out
 
@@ -65,10 +69,54 @@ def save_npz(weights, path: str | os.PathLike) -> None:
     np.savez(path, **state_dict_to_numpy(weights))
 
 
-def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """The name -> array dict of an ``.npz`` written by :func:`save_npz` (or ``np.savez``)."""
-    with np.load(path, allow_pickle=False) as f:
-        return {name: f[name] for name in f.files}
+def load_npz(path: str | os.PathLike, expected: dict | None = None) -> dict[str, np.ndarray]:
+    """The name -> array dict of an ``.npz`` written by :func:`save_npz` (or ``np.savez``).
+
+    With ``expected`` (name -> shape), each member's header (shape, dtype) is read first and
+    checked, and nothing is decompressed unless every member is an expected weight of its
+    shape with a float dtype: a small file claiming gigabytes, or holding objects, is a
+    :class:`WeightError` naming the members, before any array is read."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = [i for i in zf.infolist() if i.filename.endswith(".npy")]
+            problems = []
+            for info in members:
+                problems += _member_problems(zf, info, expected)
+            if problems:
+                raise WeightError(problems)
+            return {i.filename[:-4]: np.lib.format.read_array(zf.open(i), allow_pickle=False) for i in members}
+    except (zipfile.BadZipFile, EOFError, OSError) as e:
+        raise WeightError([f"{os.fspath(path)} is not a readable .npz file: {e}"]) from None
+
+
+def _member_problems(zf: zipfile.ZipFile, info: zipfile.ZipInfo, expected: dict | None) -> list[str]:
+    name = info.filename[:-4]
+    if expected is not None and name not in expected and not _ignored(name):
+        return [f"unexpected weight `{name}`"]
+    with zf.open(info) as f:
+        try:
+            version = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read(f)
+        except ValueError as e:
+            return [f"weight `{name}` has a broken .npy header: {e}"]
+    out = []
+    if not _ignored(name) and dtype.kind != "f":
+        out.append(f"weight `{name}` has dtype {dtype}; weights are float16, float32 or float64")
+    elif dtype.hasobject:
+        out.append(f"weight `{name}` holds Python objects")
+    want = None if expected is None else expected.get(name)
+    if want is not None and tuple(shape) != tuple(want):
+        out.append(f"weight `{name}` has shape {_shape(shape)}; the model needs {_shape(want)}")
+    data = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if not out and info.file_size > data + 4096:  # the header is at most a few hundred bytes
+        out.append(f"weight `{name}` is {info.file_size} bytes unpacked; its header says {data}")
+    return out
+
+
+def as_float(name: str, a: np.ndarray) -> np.ndarray:
+    """A weight as float32 or float64: float16 (and torch's bfloat16) become float32."""
+    return a.astype(np.float32) if a.dtype.kind == "f" and a.itemsize < 4 else a
 
 
 def check_weights(graph: Graph, weights) -> None:
@@ -81,7 +129,10 @@ def check_weights(graph: Graph, weights) -> None:
             problems.append(f"missing weight `{name}` {_shape(p.shape)}")
             continue
         got = tuple(np.shape(weights[name]))
-        if got != tuple(p.shape):
+        dtype = np.asarray(weights[name]).dtype
+        if dtype.kind != "f":
+            problems.append(f"weight `{name}` has dtype {dtype}; weights are float16, float32 or float64")
+        elif got != tuple(p.shape):
             problems.append(f"weight `{name}` has shape {_shape(got)}; the model needs {_shape(p.shape)}")
     for name in weights:
         if name not in want and not (_ignored(name) and name in graph.weights()):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Literal
 
 from netc.compiler.dims import Dim, Expr
+from netc.compiler.limits import MAX_KERNEL_INT
 from netc.compiler.types import ShapeError, TensorType
 from netc.specs.opdef import op_with
 
@@ -33,11 +34,20 @@ def fmt_shape(dims) -> str:
     return f"[{', '.join(str(d) for d in dims)}]"
 
 
+WINDOW_ATTRS = frozenset({"kernel", "stride", "padding", "dilation", "output_padding"})
+
+
 def check_min(low: int, **attrs) -> None:
-    """Each attribute (an int or a tuple of ints) is at least ``low``."""
+    """Each attribute (an int or a tuple of ints) is at least ``low``; a window attribute
+    (kernel, stride, padding, dilation, output_padding) is also at most ``MAX_KERNEL_INT``
+    (2**31 - 1): torch's convolution and pooling kernels take them as 32-bit ints and fail
+    past it (``could not create a primitive descriptor``, ``cannot be converted to type int
+    without overflow``)."""
     for name, v in attrs.items():
         if any(x < low for x in (v if isinstance(v, tuple) else (v,))):
             raise ShapeError(f"needs {name} >= {low}; got {name}={v}")
+        if name in WINDOW_ATTRS and any(x > MAX_KERNEL_INT for x in (v if isinstance(v, tuple) else (v,))):
+            raise ShapeError(f"needs {name} <= 2**31 - 1 (the largest size torch's kernels take); got {name}={v}")
 
 
 def check_prob(name: str, p: float) -> None:

@@ -32,7 +32,10 @@ def mul(x, y):
 
 @kernel("div")
 def div(x, y):
-    """True division: ints give floats."""
+    """True division: ints give floats, float32 unless a float array operand says otherwise
+    (torch's rule: its default dtype)."""
+    if not any(getattr(v, "dtype", np.dtype(int)).kind == "f" for v in (x, y)):
+        return np.true_divide(x, y, dtype=np.float32)
     return np.true_divide(x, y)
 
 

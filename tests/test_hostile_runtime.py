@@ -1,0 +1,188 @@
+"""`netc run` and `netc verify` on hostile specs and weights (issue 17): what they report must
+be true (identical non-finite values agree, dtypes and 0-d shapes match across backends),
+what they cannot do in budget is refused with a located diagnostic, and weights are checked
+before they are read."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from netc.runtime.parity import compare
+
+import netc
+from netc.cli import main
+
+
+def netc_cli(capsys, *args) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def spec(tmp_path, text: str, name: str = "m.net"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+# -- item 12: verify tells the truth -----------------------------------------------------------
+
+def test_verify_identical_non_finite_values_agree(tmp_path, capsys):
+    path = spec(tmp_path, "model M(x: float[N, 4]) {\n    return x / 0.0, log(x - x - 1.0)\n}\n")
+    code, out, err = netc_cli(capsys, "verify", path)
+    assert code == 0, out + err
+    assert err == ""  # no RuntimeWarning from NumPy either
+    assert "max abs diff 0, max rel diff 0" in out
+    assert "both give non-finite values, the first inf at output0[0, 0]" in out
+    assert "the first nan at output1[0, 0]" in out
+
+
+def test_compare_reports_the_first_non_finite_difference():
+    want = np.array([[1.0, np.nan], [np.inf, 2.0]], np.float32)
+    assert compare("y", want.copy(), want).problem is None
+    got = want.copy()
+    got[1, 0] = 3.0  # torch has inf there
+    o = compare("y", got, want)
+    assert o.max_abs == np.inf
+    assert o.problem == "first non-finite difference at y[1, 0]: NumPy 3.0, torch inf"
+    got = want.copy()
+    got[1, 0] = -np.inf
+    assert "y[1, 0]: NumPy -inf, torch inf" in compare("y", got, want).problem
+
+
+def test_verify_keeps_0d_inputs_and_int_division_dtypes(tmp_path, capsys):
+    path = spec(tmp_path, "model M(x: float[], y: int[N, 4]) {\n    return x + 1.0, y / 2, 1.0 / y\n}\n")
+    code, out, err = netc_cli(capsys, "verify", path)
+    assert code == 0, out + err
+    assert "shape" not in out and "dtype" not in out
+    for backend in ("torch", "numpy"):
+        code, out, err = netc_cli(capsys, "run", "--backend", backend, path)
+        assert code == 0, err
+        assert "output0  [] float32" in out
+        assert "output1  [2, 4] float32" in out and "output2  [2, 4] float32" in out
+
+
+# -- item 7: run and verify are bounded --------------------------------------------------------
+
+WIDE = "model Big(x: float[N, 64]) {\n    return x -> linear(100000) -> relu -> linear(64)\n}\n"
+
+
+def test_run_and_verify_refuse_past_the_memory_budget_at_the_node(tmp_path, capsys):
+    path = spec(tmp_path, WIDE)
+    for command in (["run", "--backend", "numpy"], ["run", "--backend", "torch"], ["verify"]):
+        code, out, err = netc_cli(capsys, *command, "--max-memory", "100M", "--size", "N=1000", path)
+        assert code == 1 and out == "", err
+        first = err.splitlines()[0]
+        assert first.startswith(f"{path}:2:17: error: "), err
+        assert "at N=1000 needs about" in first and "more than the memory budget of 100.0 MiB" in first
+        assert "`linear` (linear): float[N, 100000] needs 381.5 MiB" in first
+    code, out, err = netc_cli(capsys, "run", "--backend", "numpy", "--max-memory", "100M", path)  # N=2 fits
+    assert code == 0 and "output  [2, 64] float32" in out, err
+
+
+def test_numpy_program_checks_its_budget_and_turns_memory_errors_into_diagnostics(tmp_path):
+    from netc.runtime.budget import BudgetError
+
+    prog = netc.compile_file(spec(tmp_path, WIDE))
+    ex = prog.to_numpy("Big", max_memory=50 << 20)
+    assert ex(np.zeros((2, 64), np.float32)).shape == (2, 64)
+    with pytest.raises(BudgetError, match=r"m.net:2:17: error: running model `Big` at N=200 needs about 152.7 MiB"):
+        ex(np.zeros((200, 64), np.float32))
+    # no budget: NumPy's own MemoryError (5.68 PiB, refused by malloc at once) becomes a diagnostic
+    up = netc.compile_file(spec(tmp_path, "model U(x: float[N, 1, 4, 4]) {\n    return x -> upsample(10000000)\n}\n",
+                                "u.net"))
+    with pytest.raises(BudgetError, match=r"u.net:1:9: error: model `U` ran out of memory: Unable to allocate"):
+        up.to_numpy("U", max_memory=None)(np.zeros((1, 1, 4, 4), np.float32))
+
+
+def test_token_ids_stay_below_the_vocabulary_through_int_ops(tmp_path, capsys):
+    path = spec(tmp_path, "model E(x: int[N, 6]) {\n    return x -> reshape(N, 2, 3) -> embedding(1, 4)\n}\n")
+    code, out, err = netc_cli(capsys, "verify", path)
+    assert code == 0 and err == "", err
+    assert "output  [2, 2, 3, 4]  max abs diff 0" in out
+
+
+def test_kernel_attributes_past_int32_are_rejected_by_the_checker(tmp_path, capsys):
+    path = spec(tmp_path, "model S(x: float[N, 2, 8, 8]) {\n"
+                          "    return x -> conv2d(4, 3, stride=9223372036854775807)\n}\n")
+    code, _, err = netc_cli(capsys, "check", path)
+    assert code == 1
+    assert err.startswith(f"{path}:2:17: error: conv2d needs stride <= 2**31 - 1 (the largest size torch's "
+                          "kernels take); got stride=9223372036854775807")
+    path = spec(tmp_path, "model P(x: float[N, 2, 8]) {\n    return x -> maxpool1d(1, stride=2147483648)\n}\n", "p.net")
+    code, _, err = netc_cli(capsys, "check", path)
+    assert code == 1 and "maxpool1d needs stride <= 2**31 - 1" in err.splitlines()[0]
+    path = spec(tmp_path, "model P(x: float[N, 2, 8]) {\n    return x -> maxpool1d(1, stride=2147483647)\n}\n", "q.net")
+    assert netc_cli(capsys, "verify", path)[0] == 0  # the bound itself runs
+
+
+# -- item 9: weights are checked before they are read ------------------------------------------
+
+SMALL = "model L(x: float[N, 3]) {\n    return x -> linear(4)\n}\n"
+
+
+def _npz_member(zf, name: str, shape, dtype, chunks: int = 0):
+    """A member whose .npy header says ``shape``/``dtype``, followed by ``chunks`` MiB of zeros."""
+    import io
+
+    head = io.BytesIO()
+    np.lib.format.write_array_header_1_0(head, {"descr": np.dtype(dtype).str, "fortran_order": False,
+                                               "shape": shape})
+    with zf.open(name + ".npy", "w", force_zip64=True) as f:
+        f.write(head.getvalue())
+        for _ in range(chunks):
+            f.write(bytes(1 << 20))
+
+
+def test_npz_bomb_is_refused_from_its_header_before_decompressing(tmp_path):
+    import tracemalloc
+    import zipfile
+
+    from netc.runtime.weights import WeightError
+
+    prog = netc.compile_file(spec(tmp_path, SMALL))
+    bomb = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+        _npz_member(zf, "linear.weight", (4096, 4096), "<f4", chunks=64)  # 64 MiB of zeros, ~64 KiB on disk
+        _npz_member(zf, "linear.bias", (4,), "<f4")
+    assert bomb.stat().st_size < 1 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(WeightError, match=r"weight `linear.weight` has shape \[4096, 4096\]; the model needs "
+                                              r"\[4, 3\]"):
+            prog.to_numpy("L", weights=bomb)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, peak  # nothing near the 64 MiB the header claims was read
+
+
+def test_weight_dtypes_are_checked(tmp_path):
+    from netc.runtime.weights import WeightError, save_npz
+
+    prog = netc.compile_file(spec(tmp_path, SMALL))
+    good = {"linear.weight": np.ones((4, 3), np.float32), "linear.bias": np.zeros(4, np.float32)}
+    for bad in (np.ones((4, 3), bool), np.ones((4, 3), np.int64), np.ones((4, 3), np.complex64),
+                np.full((4, 3), None, object)):
+        with pytest.raises(WeightError, match=rf"weight `linear.weight` has dtype {bad.dtype}; weights are "
+                                              "float16, float32 or float64"):
+            prog.to_numpy("L", weights={**good, "linear.weight": bad})
+    path = tmp_path / "obj.npz"
+    np.savez(path, **{**good, "linear.weight": np.full((4, 3), None, object)})  # pickled objects
+    with pytest.raises(WeightError, match="weight `linear.weight` has dtype object"):
+        prog.to_numpy("L", weights=path)
+    half = {k: v.astype(np.float16) for k, v in good.items()}  # float16 is converted to float32
+    save_npz(half, tmp_path / "half.npz")
+    for w in (half, tmp_path / "half.npz"):
+        ex = prog.to_numpy("L", weights=w)
+        assert {v.dtype for v in ex.weights["L"].values()} == {np.dtype(np.float32)}
+        assert ex(np.ones((2, 3), np.float32)).tolist() == [[3.0] * 4] * 2
+
+
+def test_return_of_nothing_is_an_error(tmp_path, capsys):
+    for kind, text in (("model `M`", "model M(x: float[N, 12]) {\n    return ()\n}\n"),
+                       ("block `B`", "block B(x) {\n    return ()\n}\nmodel M(x: float[N, 12]) {\n    return x -> B\n}\n")):
+        path = spec(tmp_path, text)
+        code, out, err = netc_cli(capsys, "check", path)
+        assert code == 1 and out == ""
+        assert err.startswith(f"{path}:2:5: error: {kind} returns nothing: `return ()`"), err
