@@ -102,7 +102,7 @@ def _tolerance(text: str) -> float:
 
 def _max_params(text: str) -> int:
     value = text.replace("_", "").replace(",", "")
-    if not value.isdigit():
+    if not (value.isascii() and value.isdecimal()):
         raise argparse.ArgumentTypeError(f"--max-params needs a whole number; got {text!r}")
     return int(value)
 
@@ -278,7 +278,9 @@ def _run_setup(args) -> tuple[Program, list[str], dict[str, int]]:
     sizes = {}
     for item in args.sizes:
         sym, eq, value = item.partition("=")
-        if not eq or not sym.strip() or not value.strip().isdigit() or int(value) < 1:
+        value = value.strip()
+        # isdecimal and isascii: "²".isdigit() is true, and int() refuses it
+        if not eq or not sym.strip() or not (value.isascii() and value.isdecimal()) or int(value) < 1:
             raise UsageError([Diagnostic(f"--size needs SYM=K with K a whole number >= 1; got {item!r}", None)])
         sizes[sym.strip()] = int(value)
     from netc.runtime.parity import input_symbols
