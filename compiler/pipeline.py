@@ -184,6 +184,13 @@ def compile_spec(path: str, defines: dict | None = None, models: list[str] | Non
     decls = [d for d in root.decls if ns.get(d.name) is d]
     pairs = [d for d in decls if isinstance(d, ast.PairDecl)]
     need = [d for d in decls if isinstance(d, ast.FuncDecl) and d.kind == "model"]
+    if wanted:
+        known = [d.name for d in need + pairs]
+        missing = [m for m in dict.fromkeys(models) if m not in known]
+        if missing:
+            raise UsageError([Diagnostic(f"--model {m}: no such model or pair; the spec has "
+                                         f"{', '.join(known) or 'none'}", None, hint=_close(m, known))
+                              for m in missing])
     for p in pairs:
         need += [ns[r.model] for r in p.roles if isinstance(ns.get(r.model), ast.FuncDecl)
                  and ns[r.model].kind == "model"]

@@ -125,3 +125,68 @@ def test_max_params_notes_name_the_largest_layers(tmp_path, monkeypatch):
     notes = [line for line in err.splitlines() if "note:" in line]
     assert notes == [f"  note: `linear` (layer `linear`) holds 10,000,100,000,000 parameters at {spec}:3:12",
                      f"  note: `linear` (layer `linear_1`) holds 200,000,002 parameters at {spec}:4:12"], err
+
+
+# -- item 14: first-day rough edges -----------------------------------------------------------
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+
+
+def test_python_dash_m_netc_and_version():
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-m", "netc", "--version"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=60, check=False)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == f"netc {netc.__version__}\n"
+
+
+def test_a_misspelt_model_lists_the_spec_models_and_the_closest(monkeypatch, capsys):
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert main(["summary", str(ROOT / "examples" / "autoencoder.net"), "--model", "Autoencoder"]) == 2
+    assert capsys.readouterr().err == ("netc: error: --model Autoencoder: no such model or pair; the spec has "
+                                       "Encoder, Decoder, AutoEncoder\n  hint: did you mean `AutoEncoder`?\n")
+
+
+@pytest.mark.parametrize("env", [{"PYTHONIOENCODING": "ascii"}, {"LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0"}])
+def test_summary_on_a_stdout_that_cannot_write_unicode(env):
+    import os
+    import subprocess
+    import sys
+
+    clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONIOENCODING", "LC_ALL", "LANG", "PYTHONUTF8")}
+    p = subprocess.run([sys.executable, "-m", "netc", "summary", "examples/lenet.net"], cwd=ROOT,
+                       env={**clean, **env}, capture_output=True, timeout=60, check=False)
+    assert p.returncode == 0, p.stderr
+    out = p.stdout.decode("ascii")  # nothing but ASCII
+    assert "Total MACs: 4,241,152*N" in out and "-" * 20 in out
+
+
+def test_run_numpy_without_torch_says_which_weights(tmp_path, monkeypatch, capsys):
+    import sys
+
+    (tmp_path / "m.net").write_text("model M(x: float[N, 4]) { return x -> linear(2) }\n")
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` raises ImportError
+    assert main(["run", str(tmp_path / "m.net"), "--backend", "numpy"]) == 0
+    err = capsys.readouterr().err
+    assert "torch is not installed: the NumPy program runs netc's own seeded weights" in err
+    from netc.cli import build_parser
+
+    run_help = build_parser()._subparsers._group_actions[0].choices["run"].format_help()
+    assert "without torch installed, numpy runs netc's own seeded" in " ".join(run_help.split())
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_verify_says_what_it_is_doing_on_a_terminal(tmp_path, monkeypatch):
+    (tmp_path / "m.net").write_text("model M(x: float[N, 4]) { return x -> linear(2) }\n")
+    err = _Terminal()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        assert main(["verify", str(tmp_path / "m.net")]) == 0
+    lines = err.getvalue().splitlines()
+    assert lines[0] == "netc: verifying M (torch and NumPy)..."
+    assert re.fullmatch(r"netc: verifying M \(torch and NumPy\): done in \d+\.\d s", lines[1])
