@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 
 from netc.specs import catalogue
 
@@ -496,6 +497,8 @@ def static_arith(op: str, a, b):
     Results are bounded (``limits``): an int fits int64, a string or tuple has at most
     MAX_SEQUENCE items."""
     out = _arith(op, a, b)
+    if isinstance(out, float) and math.isnan(out):  # inf - inf, 0 * inf: no layer takes it
+        raise DimError(f"{a} {op} {b} is not a number (NaN)")
     if isinstance(out, int) and not isinstance(out, bool) and abs(out) > MAX_INT:
         raise DimError(f"{a} {op} {b} is out of range: integers are at most 2**63 - 1 (the limit)")
     if isinstance(out, Expr) and any(abs(c) > MAX_INT for _, c in out.terms):

@@ -138,7 +138,25 @@ def _outside(imp: ast.Import, key: str, target: str, ws: Workspace) -> str | Non
     return f"it resolves outside {what}" + (" (through a symlink)" if ".." not in imp.path.split("/") else "")
 
 
+def _unusable(path: str) -> str | None:
+    """Why a path cannot name a file on this system (None: it can): a NUL, a character the
+    file-system encoding cannot write (a lone surrogate), a control character."""
+    if "\x00" in path:
+        return "a file name cannot hold a NUL character"
+    try:
+        os.fsencode(path)
+    except UnicodeError:
+        return "a file name cannot hold a character that the file system cannot encode"
+    if not path.isprintable():
+        return "a file name in an import cannot hold a control character"
+    return None
+
+
 def _load_import(imp: ast.Import, key: str, ws: Workspace, diags, stack) -> None:
+    bad = _unusable(imp.path)
+    if bad:
+        diags.error(f'cannot import "{imp.path}": {bad}', imp.span)
+        return
     target = os.path.realpath(_resolve(imp, key))
     refused = _outside(imp, key, target, ws)
     if refused:
@@ -216,6 +234,8 @@ def _namespace(key: str, ws: Workspace, diags) -> dict[str, ast.Decl]:
     for decl in module.decls:
         add(decl, key, None)
     for imp in module.imports:
+        if _unusable(imp.path):  # reported when the import was loaded
+            continue
         target = os.path.realpath(_resolve(imp, key))
         if target in ws.modules and target != key:
             for decl in ws.modules[target].decls:

@@ -46,7 +46,7 @@ def parse(source: SourceFile, start: str = "start"):
     except UnexpectedInput as e:
         return _syntax_diagnostic(source, e)
     except _KeywordName as e:
-        return _keyword_diagnostic(source, e.token.value, e.token.line, e.token.column)
+        return _keyword_diagnostic(source, e.token.value, *source.position(e.token.start_pos))
     try:
         result = _ToAst(source).transform(tree)
     except VisitError as e:
@@ -130,11 +130,6 @@ _LOOKALIKES = {"→": "->", "×": "*", "−": "-", "“": '"', "”": '"', "≠"
 _EXPR_END = re.compile(r"(?:[A-Za-z0-9_)\]\"])$")
 
 
-def _position(text: str, pos: int) -> tuple[int, int]:
-    line = text.count("\n", 0, pos) + 1
-    return line, pos - (text.rfind("\n", 0, pos) + 1) + 1
-
-
 def _unclosed(text: str, end: int) -> list[tuple[str, int]]:
     """The brackets opened before ``end`` and not closed by then: (bracket, offset), innermost last."""
     stack: list[tuple[str, int]] = []
@@ -149,9 +144,9 @@ def _unclosed(text: str, end: int) -> list[tuple[str, int]]:
 
 def _syntax_diagnostic(source: SourceFile, e: UnexpectedInput) -> Diagnostic:
     text = source.text
-    line, col = max(e.line, 1), max(e.column, 1)
-    width = 1
     pos = getattr(e, "pos_in_stream", None)
+    line, col = source.position(pos) if pos is not None else (max(e.line, 1), max(e.column, 1))
+    width = 1
     hint, notes = None, []
     if isinstance(e, UnexpectedToken) and e.token.type == "$END":
         e = UnexpectedEOF(e.accepts or e.expected)
@@ -159,7 +154,7 @@ def _syntax_diagnostic(source: SourceFile, e: UnexpectedInput) -> Diagnostic:
     if isinstance(e, UnexpectedCharacters):
         ch = text[e.pos_in_stream] if e.pos_in_stream < len(text) else "?"
         if ch == '"':
-            rest = text[e.pos_in_stream:].split("\n", 1)[0]
+            rest = (text[e.pos_in_stream:].splitlines() or [""])[0]
             span = Span(source, line, col, line, col + len(rest))
             return Diagnostic("syntax error: unterminated string", span,
                               hint='close the string with `"` on the same line')
@@ -181,11 +176,11 @@ def _syntax_diagnostic(source: SourceFile, e: UnexpectedInput) -> Diagnostic:
         word = re.search(r"[A-Za-z_][A-Za-z0-9_]*$", before)
         if tok.type in ("EQUAL", "COLON", "COMMA") and word and word.group() in KEYWORDS \
                 and word.group() != "let":
-            return _keyword_diagnostic(source, word.group(), *_position(text, word.start()))
+            return _keyword_diagnostic(source, word.group(), *source.position(word.start()))
         same_line = before[: word.start()].rsplit("\n", 1)[-1].rstrip(" \t") if word else ""
         if word and expected_terms <= {"COLON", "COMMA", "EQUAL"} and _EXPR_END.search(same_line):
             # `x -> linear(256) relu`: the name was taken as the start of a new statement
-            wl, wc = _position(text, word.start())
+            wl, wc = source.position(word.start())
             return Diagnostic(f"syntax error: missing `->` before `{word.group()}`",
                               Span(source, wl, wc, wl, wc + len(word.group())),
                               hint="stages of a pipeline are joined with `->`")
@@ -203,7 +198,7 @@ def _syntax_diagnostic(source: SourceFile, e: UnexpectedInput) -> Diagnostic:
         if open_ and open_[-1][1] in never_closed \
                 and _CLOSERS[open_[-1][0]] in {_describe(t).strip("'") for t in expected_terms}:
             bracket, at = open_[-1]
-            bl, bc = _position(text, at)
+            bl, bc = source.position(at)
             notes.append((f"unclosed `{bracket}`", Span(source, bl, bc, bl, bc + 1)))
             hint = hint or f"add the missing `{_CLOSERS[bracket]}`"
         elif isinstance(e, UnexpectedToken) and str(e.token) in _CLOSERS.values() \
@@ -225,16 +220,18 @@ class _ToAst(Transformer_NonRecursive):
 
     def NAME(self, tok: Token) -> Token:
         if len(tok) > MAX_NAME_LENGTH:
-            span = Span(self.source, tok.line, tok.column, tok.line, tok.column + len(tok))
+            span = self.source.span(tok.start_pos, tok.end_pos)
             raise _Limit(Diagnostic(f"name `{tok[:20]}...` is {len(tok)} characters long; names have at most "
                                     f"{MAX_NAME_LENGTH} (the limit)", span, hint="use a shorter name"))
         return tok
 
+    # positions from offsets, not lark's line and column: lark counts only "\n" as a line
+    # break, the excerpt under a diagnostic every break that str.splitlines knows
     def _span(self, meta) -> Span:
-        return Span(self.source, meta.line, meta.column, meta.end_line, meta.end_column)
+        return self.source.span(meta.start_pos, meta.end_pos)
 
     def _tok(self, tok: Token) -> Span:
-        return Span(self.source, tok.line, tok.column, tok.end_line, tok.end_column)
+        return self.source.span(tok.start_pos, tok.end_pos)
 
     # file level
     def start(self, meta, items):

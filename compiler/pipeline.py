@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from . import ast
 from .elaborate import Elaborator
 from .ir import Graph
-from .limits import DEFAULT_MAX_PARAMS, gc_paused
+from .limits import DEFAULT_MAX_PARAMS, MAX_INT, MAX_SEQUENCE, gc_paused
 from .loader import load
 from .parse import parse
 from .shapes import unify
@@ -96,11 +96,15 @@ def parse_defines(defines: dict | None) -> tuple[dict, list[Diagnostic]]:
     """``-D`` values: strings are parsed as .net literals; other Python values are taken as is."""
     out, diags = {}, []
     for name, raw in (defines or {}).items():
-        shown = f"-D {name}={raw}"
+        problem = None if isinstance(raw, str) else _bad_value(raw)
+        shown = f"-D {name}=..." if problem else f"-D {name}={raw}"  # str() of a huge int raises
         src = SourceFile("<command line>", shown)
         at = Span(src, 1, 1, 1, len(shown) + 1)
-        if not name.isidentifier():
+        if not isinstance(name, str) or not name.isidentifier():
             diags.append(Diagnostic(f"-D needs name=value; `{name}` is not a name", at))
+            continue
+        if problem:
+            diags.append(Diagnostic(f"bad -D value for `{name}`: {problem}", at))
             continue
         if not isinstance(raw, str):
             out[name] = (raw, at)
@@ -110,6 +114,23 @@ def parse_defines(defines: dict | None) -> tuple[dict, list[Diagnostic]]:
         if value is not None:
             out[name] = (value, Span(src, 1, col, 1, col + max(len(raw), 1)))
     return out, diags
+
+
+def _bad_value(v) -> str | None:
+    """Why a Python value given as a define is not one a spec can hold (None: it is)."""
+    if isinstance(v, (bool, str)):
+        return None
+    if isinstance(v, numbers.Integral):
+        if abs(int(v)) > MAX_INT:
+            return f"an integer of {int(v).bit_length()} bits; integers are at most 2**63 - 1 (the limit)"
+        return None
+    if isinstance(v, numbers.Real):
+        return "NaN is not a value a spec can use" if math.isnan(v) else None
+    if isinstance(v, (tuple, list)):
+        if len(v) > MAX_SEQUENCE:
+            return f"a tuple of {len(v)} items; at most {MAX_SEQUENCE} (the limit)"
+        return next((p for p in map(_bad_value, v) if p), None)
+    return f"a value of type {type(v).__name__} is not a .net value (int, float, bool, str or a tuple of them)"
 
 
 def _literal(raw: str, src: SourceFile, col: int, diags: list):
@@ -163,6 +184,13 @@ def compile_spec(path: str, defines: dict | None = None, models: list[str] | Non
     decls = [d for d in root.decls if ns.get(d.name) is d]
     pairs = [d for d in decls if isinstance(d, ast.PairDecl)]
     need = [d for d in decls if isinstance(d, ast.FuncDecl) and d.kind == "model"]
+    if wanted:
+        known = [d.name for d in need + pairs]
+        missing = [m for m in dict.fromkeys(models) if m not in known]
+        if missing:
+            raise UsageError([Diagnostic(f"--model {m}: no such model or pair; the spec has "
+                                         f"{', '.join(known) or 'none'}", None, hint=_close(m, known))
+                              for m in missing])
     for p in pairs:
         need += [ns[r.model] for r in p.roles if isinstance(ns.get(r.model), ast.FuncDecl)
                  and ns[r.model].kind == "model"]
@@ -206,8 +234,24 @@ def _within_budget(decl: ast.FuncDecl, graph: Graph, max_params: int, diags: Dia
     if count <= max_params:
         return True
     diags.error(f"model `{decl.name}` has {count:,} parameters, more than the limit of {max_params:,}",
-                decl.name_span, hint=f"if that is intended, raise the limit: --max-params {count}")
+                decl.name_span, _largest_layers(graph), hint=f"if that is intended, raise the limit: --max-params {count}")
     return False
+
+
+def _largest_layers(graph: Graph, most: int = 3) -> list[tuple[str, Span]]:
+    """Notes naming the layers that hold the most parameters (at most ``most``), largest first:
+    where the weights of a model over the limit are."""
+    held: dict[str, list] = {}  # layer -> [parameters, its first node]
+    for n in graph.nodes():
+        for pname, p in n.params.items():
+            if not p.buffer:
+                entry = held.setdefault(n.layer or n.id, [0, n, set()])
+                if pname not in entry[2]:  # a shared layer's weights count once
+                    entry[2].add(pname)
+                    entry[0] += p.numel
+    top = sorted(held.items(), key=lambda kv: -kv[1][0])[:most]
+    return [(f"`{n.op}` (layer `{layer}`) holds {count:,} parameters", n.span)
+            for layer, (count, n, _) in top if count]
 
 
 def check_pair(p: ast.PairDecl, ns: dict, out: Compiled, diags: Diagnostics) -> None:

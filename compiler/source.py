@@ -12,10 +12,17 @@ Every AST and IR node carries a :class:`Span`. Errors are collected as
 
 from __future__ import annotations
 
+import bisect
 import functools
 import os
+import re
 import sys
 from dataclasses import dataclass, field
+
+# Every line break that str.splitlines knows ("\r\n" is one break): line numbers, columns and
+# the excerpt shown under a diagnostic all count lines this way, so they agree for CR-only
+# and CRLF files and for U+2028 and the other separators.
+_LINE_BREAK = re.compile("\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,39 @@ class SourceFile:
 
     def line(self, n: int) -> str:
         return self.lines[n - 1] if 0 < n <= len(self.lines) else ""
+
+    @functools.cached_property
+    def line_starts(self) -> list[int]:
+        return [0] + [m.end() for m in _LINE_BREAK.finditer(self.text)]
+
+    def position(self, offset: int) -> tuple[int, int]:
+        """(line, column), both from 1, of a character offset in the text, with lines as
+        :attr:`lines` splits them."""
+        i = bisect.bisect_right(self.line_starts, offset) - 1
+        return i + 1, offset - self.line_starts[i] + 1
+
+    def span(self, start: int, end: int) -> Span:
+        """The span of the characters ``text[start:end]``."""
+        return Span(self, *self.position(start), *self.position(end))
+
+
+def escape(text: str, keep_tabs: bool = False) -> str:
+    """``text`` with every character that is not printable written as an escape (``\\n``,
+    ``\\x1b``, ``\\u2028``): a spec's strings and names cannot start a new diagnostic line or
+    send codes to the terminal. ``keep_tabs``: a tab stays (an excerpt's caret line copies it)."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or (keep_tabs and ch == "\t") else _escaped(ch) for ch in text)
+
+
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escaped(ch: str) -> str:
+    if ch in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[ch]
+    o = ord(ch)
+    return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}"
 
 
 def closest(name: str, pool, cutoff: float = 0.6) -> str | None:
@@ -80,15 +120,15 @@ class Diagnostic:
 
     def render(self, color: bool = False) -> str:
         c = _Colors(color)
-        where = f"{self.span}: " if self.span else "netc: "
+        where = f"{escape(str(self.span))}: " if self.span else "netc: "
         sev = c.red(f"{self.severity}:") if self.severity == "error" else c.yellow(f"{self.severity}:")
-        out = [f"{c.bold(where)}{sev} {c.bold(self.message)}"]
+        out = [f"{c.bold(where)}{sev} {c.bold(escape(self.message))}"]
         if self.span and self.span.source:
             out += _excerpt(self.span, c)
         for msg, span in self.notes:
-            out.append(f"  {c.cyan('note:')} {msg}" + (f" at {span}" if span else ""))
+            out.append(f"  {c.cyan('note:')} {escape(msg)}" + (f" at {escape(str(span))}" if span else ""))
         if self.hint:
-            out.append(f"  {c.green('hint:')} {self.hint}")
+            out.append(f"  {c.green('hint:')} {escape(self.hint)}")
         return "\n".join(out)
 
 
@@ -109,8 +149,12 @@ def _excerpt(span: Span, c: _Colors) -> list[str]:
         column = column - start + len(head)
         width = max(1, min(width, len(head) + len(shown) + 1 - column))
         text = head + shown + tail
-    pad = "".join(ch if ch == "\t" else " " for ch in text[: column - 1])
-    return [f"    {text}", f"    {pad}{c.red('^' * width)}"]
+    # shown escaped, as the message is; the carets stay under the escaped characters
+    before, under, after = (escape(part, keep_tabs=True) for part in
+                            (text[: column - 1], text[column - 1: column - 1 + width], text[column - 1 + width:]))
+    width += len(under) - len(text[column - 1: column - 1 + width])
+    pad = "".join(ch if ch == "\t" else " " for ch in before)
+    return [f"    {before}{under}{after}", f"    {pad}{c.red('^' * width)}"]
 
 
 class _Colors:

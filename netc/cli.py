@@ -7,10 +7,14 @@ Python traceback.
 from __future__ import annotations
 
 import argparse
+import codecs
+import contextlib
 import functools
 import json
 import os
 import sys
+import threading
+import time
 
 from netc.backends.render import FORMATS, RANKDIRS, RenderError, format_for, to_bytes
 from netc.compiler.limits import DEFAULT_MAX_PARAMS
@@ -30,7 +34,10 @@ class _Parser(argparse.ArgumentParser):
 
 @functools.lru_cache(maxsize=1)  # parse_args leaves it as it was: build it once per process
 def build_parser() -> argparse.ArgumentParser:
+    from netc import __version__
+
     p = _Parser(prog="netc", description="A compiler for neural-network specs (.net files).")
+    p.add_argument("--version", action="version", version=f"netc {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def spec_command(name, help):
@@ -73,7 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "shape, dtype and mean, std, min, max")
     x.add_argument("--backend", choices=["torch", "numpy"], required=True,
                    help="torch: the emitted module; numpy: the NumPy program with the torch module's "
-                        "seeded weights (its state_dict), so both run the same weights for a seed")
+                        "seeded weights (its state_dict), so both run the same weights for a seed; "
+                        "without torch installed, numpy runs netc's own seeded initialisation "
+                        "(other numbers than torch's; a note on stderr says so)")
     v = spec_command("verify", "run the same weights (the torch module's state_dict) and inputs through torch "
                                "and NumPy; report max abs and rel diff; exit 1 past --tol")
     v.add_argument("--tol", type=_tolerance, default=None,
@@ -113,7 +122,7 @@ def _tolerance(text: str) -> float:
 
 def _max_params(text: str) -> int:
     value = text.replace("_", "").replace(",", "")
-    if not value.isdigit():
+    if not (value.isascii() and value.isdecimal()):
         raise argparse.ArgumentTypeError(f"--max-params needs a whole number; got {text!r}")
     return int(value)
 
@@ -289,7 +298,9 @@ def _run_setup(args) -> tuple[Program, list[str], dict[str, int]]:
     sizes = {}
     for item in args.sizes:
         sym, eq, value = item.partition("=")
-        if not eq or not sym.strip() or not value.strip().isdigit() or int(value) < 1:
+        value = value.strip()
+        # isdecimal and isascii: "²".isdigit() is true, and int() refuses it
+        if not eq or not sym.strip() or not (value.isascii() and value.isdecimal()) or int(value) < 1:
             raise UsageError([Diagnostic(f"--size needs SYM=K with K a whole number >= 1; got {item!r}", None)])
         sizes[sym.strip()] = int(value)
     from netc.runtime.parity import input_symbols
@@ -317,13 +328,62 @@ def _running(what: str, fn, *a, **kw):
         raise SpecError([Diagnostic(f"{what} failed: {type(e).__name__}: {e}", None)]) from None
 
 
+PROGRESS_AFTER_S = 1.0  # a step that takes longer says so on stderr (at once on a terminal)
+
+
+@contextlib.contextmanager
+def _progress(what: str):
+    """Say on stderr that ``what`` is under way: at once when stderr is a terminal, else
+    once it has taken PROGRESS_AFTER_S; and how long it took, if it was said."""
+    stream, start, said = sys.stderr, time.monotonic(), threading.Event()
+    lock = threading.Lock()
+
+    def say():
+        with lock:
+            if not done:
+                said.set()
+                print(f"netc: {what}...", file=stream, flush=True)
+
+    done = False
+    timer = threading.Timer(0 if _isatty(stream) else PROGRESS_AFTER_S, say)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        with lock:
+            done = True
+        timer.cancel()
+        timer.join()
+        if said.is_set():
+            print(f"netc: {what}: done in {time.monotonic() - start:.1f} s", file=stream, flush=True)
+
+
+def _isatty(stream) -> bool:
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+def _torch_missing() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return True
+    return False
+
+
 def cmd_run(args) -> int:
     from netc.runtime.parity import render_run, run
 
     prog, names, sizes = _run_setup(args)
-    runs = [r for name in names
-            for r in _running(f"running {name} ({args.backend})", run, prog, name, args.backend, args.seed,
-                              args.dtype, sizes, args.max_memory)]
+    if args.backend == "numpy" and _torch_missing():
+        print("netc: note: torch is not installed: the NumPy program runs netc's own seeded weights "
+              "(netc.runtime.weights.init_weights), not the torch module's, so its numbers differ from "
+              "`--backend torch` with torch installed", file=sys.stderr)
+    runs = []
+    for name in names:
+        with _progress(f"running {name} ({args.backend})"):
+            runs += _running(f"running {name} ({args.backend})", run, prog, name, args.backend, args.seed,
+                             args.dtype, sizes, args.max_memory)
     print(render_run(runs, args.seed, args.dtype))
     return 0
 
@@ -332,9 +392,11 @@ def cmd_verify(args) -> int:
     from netc.runtime.parity import render_verify, verify
 
     prog, names, sizes = _run_setup(args)
-    results = [r for name in names
-               for r in _running(f"verifying {name}", verify, prog, name, args.seed, args.dtype, sizes, args.tol,
-                            args.max_memory)]
+    results = []
+    for name in names:
+        with _progress(f"verifying {name} (torch and NumPy)"):
+            results += _running(f"verifying {name}", verify, prog, name, args.seed, args.dtype, sizes, args.tol,
+                                args.max_memory)
     print(render_verify(results, args.seed, args.dtype))
     bad = [r for r in results if not r.ok]
     for r in bad:
@@ -347,7 +409,37 @@ COMMANDS = {"check": cmd_check, "summary": cmd_summary, "render": cmd_render, "c
             "run": cmd_run, "verify": cmd_verify}
 
 
+# What stdout gets for the characters of a summary when its encoding cannot write them
+# (LC_ALL=C, PYTHONIOENCODING=ascii): MACs 8·N reads 8*N, a 3×3 kernel 3x3; anything else is "?".
+_ASCII_FALLBACK = {"×": "x", "·": "*", "─": "-", "→": "->", "…": "...", "−": "-", "÷": "/", "≤": "<=", "≥": ">="}
+
+
+def _ascii_fallback(e: UnicodeError):
+    if not isinstance(e, UnicodeEncodeError):
+        raise e
+    bad = e.object[e.start:e.end]
+    return "".join(_ASCII_FALLBACK.get(ch, "?") for ch in bad), e.end
+
+
+codecs.register_error("netc-fallback", _ascii_fallback)
+
+
+def _plain_stdout() -> None:
+    """If stdout cannot encode what netc prints, write the ASCII fallbacks instead of failing."""
+    stream = sys.stdout
+    encoding = getattr(stream, "encoding", None)
+    if not encoding or not hasattr(stream, "reconfigure"):
+        return
+    try:
+        "×·→".encode(encoding)
+    except UnicodeEncodeError:
+        stream.reconfigure(errors="netc-fallback")
+    except LookupError:
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
+    _plain_stdout()
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
