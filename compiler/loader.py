@@ -113,7 +113,7 @@ def _load_file(path, shown, ws: Workspace, diags, stack: list[tuple[str, ast.Imp
         return None
     module = parse(source)
     if not isinstance(module, ast.Module):
-        diags.items.append(module)
+        diags.add(module)
         return None
     ws.modules[key] = module
     for imp in module.imports:
