@@ -11,7 +11,7 @@ import gc
 
 # Reading
 MAX_FILE_BYTES = 1 << 20  # one spec file
-MAX_SOURCE_BYTES = 2 << 20  # all the files of one compilation, each counted once (by identity)
+MAX_SOURCE_BYTES = 1 << 20  # all the files of one compilation, each counted once (by identity)
 MAX_IMPORT_DEPTH = 32  # files in one chain of imports
 
 # Parsing
