@@ -31,6 +31,10 @@ MAX_REPEAT = 4096  # copies in `Block(...) * n`, and layers of a recurrent op
 MAX_NODES = 50_000  # nodes of one compilation: every model and cell together (50,000 take about 3 s)
 DEFAULT_MAX_PARAMS = 10_000_000_000  # parameters of one model (`--max-params`)
 
+# Drawing (netc render)
+MAX_DRAWN_BOXES = 2000  # boxes in one drawing: past that, graphviz's layout takes minutes
+DOT_TIMEOUT = 10  # seconds the `dot` program may run
+
 # Diagnostics: the first MAX_ERRORS are reported (then "... and K more errors"), and only the
 # first MAX_HINTS of a compilation search for a "did you mean"
 MAX_ERRORS = 1000

@@ -11,6 +11,7 @@ import contextlib
 import io
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -193,3 +194,38 @@ def test_import_check_uses_the_opened_file(tmp_path, monkeypatch):
     else:
         assert [n.op for n in prog.graph("M").nodes()].count("tanh") == 0, "read a block from outside the folder"
     assert swapped
+
+
+# -- netc render: dot under a time limit, drawings graphviz cannot lay out --------------------------
+
+
+def _half_ladder(n: int) -> str:
+    """Each value adds the one before and one from halfway back: edges that cross everything,
+    on which dot's layout is exponential-looking (80 statements: 6 s; 150: over a minute)."""
+    body = "    a0 = x -> relu\n    a1 = x -> tanh\n" + "".join(f"    a{i} = a{i - 1} + a{i // 2}\n"
+                                                               for i in range(2, n))
+    return "model M(x: float[N, 4]) {\n" + body + f"    return a{n - 1}\n}}\n"
+
+
+def test_dot_runs_under_a_time_limit(tmp_path, monkeypatch):
+    from netc.backends.render import dot
+
+    monkeypatch.setattr(dot, "DOT_TIMEOUT", 0.5)
+    (tmp_path / "l.net").write_text(_half_ladder(80))
+    start = time.monotonic()
+    code, _, err = run("render", "l.net", "--depth", "all", "-o", "l.svg", cwd=tmp_path, monkeypatch=monkeypatch)
+    assert time.monotonic() - start < 4, "dot was not stopped at its time limit"
+    assert code == 2 and err == ("netc: error: dot did not finish drawing in 0.5 s (the limit); draw less: fold "
+                                 "blocks with --depth K, or pick one model with --model\n")
+    assert not (tmp_path / "l.svg").exists()
+
+
+def test_a_drawing_too_big_for_graphviz_is_refused(tmp_path, monkeypatch):
+    from netc.backends import render
+
+    monkeypatch.setattr(render, "MAX_DRAWN_BOXES", 40)
+    body = "".join("    x = x -> relu\n" for _ in range(50))
+    (tmp_path / "c.net").write_text("model M(x: float[N, 4]) {\n" + body + "    return x\n}\n")
+    code, _, err = run("render", "c.net", "--depth", "all", "-o", "c.dot", cwd=tmp_path, monkeypatch=monkeypatch)
+    assert code == 2 and err.startswith("netc: error: the drawing would have 52 boxes; graphviz lays out at most 40 ")
+    assert "--depth K" in err and not (tmp_path / "c.dot").exists()
