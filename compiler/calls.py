@@ -110,14 +110,21 @@ class Calls:
             return self.error(f"a const is a compile-time value; `{func}` cannot be used in one", span, frame,
                               hint="build layers inside a block or model; to share one layer, bind it there with "
                                    "`let`, like `let emb = embedding(V, D)`")
-        if len(frame.graph) > MAX_NODES:
-            return self.error(f"the model has more than {MAX_NODES} nodes", span, frame)
+        if self.diags.budget.nodes > MAX_NODES:
+            return self.error(f"the spec's models have more than {MAX_NODES} nodes together (the limit)", span, frame,
+                              hint="the limit counts every model and cell of one compilation")
         if isinstance(decl, ast.FuncDecl):
             return self.call_block(decl, piped, pos, kw, span, frame, local, copy)
         op = catalogue.get(func)
         if op is None:
             return self.error(f"unknown op or block `{func}`", span, frame, hint=self.did_you_mean(func, frame))
         return self.call_op(op, piped, pos, kw, span, frame, local, copy=copy)
+
+    def add_node(self, graph, node):
+        """``graph.add(node)``, counted in the compilation's node budget (MAX_NODES: all models
+        and cells together, so that 16 models cannot take 16 times the limit)."""
+        self.diags.budget.nodes += 1
+        return graph.add(node)
 
     def static_math(self, func, arg, span, frame):
         v, vspan = arg
@@ -176,7 +183,7 @@ class Calls:
         node = Node(frame.node_id(local), op.name, tuple(t.ref for t, _ in tensors), attrs, inf.types, span,
                     copy[0] if copy else frame.block, inf.params, layer, inf.macs, copy[1] if copy else None,
                     **size_provenance(frame))
-        frame.graph.add(node)
+        self.add_node(frame.graph, node)
         return op.pack(tuple(Tensor((node.id, i), t) for i, t in enumerate(inf.types)))
 
     def arity_error(self, op, n, span, frame):
@@ -382,7 +389,7 @@ class Calls:
         n, i = x.shape[0], x.shape[2]
         types = [TensorType(x.dtype, (n, i))] + [TensorType("float", (n, hidden))] * (len(tparams) - 1)
         for p, t in zip(tparams, types):
-            node = graph.add(Node(p.name, "input", (), None, (t,), p.span))
+            node = self.add_node(graph, Node(p.name, "input", (), None, (t,), p.span))
             child.used_names[p.name] = 1
             if self.bind_param(decl, p, (Tensor((node.id, 0), t), span), span, child, frame) is POISON:
                 return POISON

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import itertools
 import math
 
 from netc.specs import catalogue
@@ -18,10 +19,10 @@ from . import ast
 from .calls import Calls, _show
 from .dims import Dim, DimError, Expr, exact_div, floordiv, is_dim
 from .ir import Graph
-from .limits import MAX_HINTS, MAX_INT, MAX_RANK, MAX_SEQUENCE
+from .limits import MAX_INT, MAX_RANK, MAX_SEQUENCE
 from .loader import Workspace
 from .shapes import declare, match
-from .source import Diagnostics, Span, closest
+from .source import Diagnostics, Span
 from .types import DTYPES
 from .values import POISON, DeclRef, Frame, Layer, Tensor, has_poison, is_static, kind_of, safe_name
 
@@ -44,7 +45,6 @@ class Elaborator(Calls):
         self._consts: dict[int, object] = {}
         self._const_active: list[ast.ConstDecl] = []
         self._seen: set = set()
-        self._hints = 0
 
     # -- diagnostics ---------------------------------------------------------------------
     def error(self, msg: str, span: Span | None, frame: Frame | None = None, notes=(), hint=None):
@@ -132,7 +132,7 @@ class Elaborator(Calls):
                 return self.error(f"a size in a model input must be at least 1; got {d}", e.span, frame)
         from .ir import Node
 
-        node = frame.graph.add(Node(p.name, "input", (), None, (t,), p.span))
+        node = self.add_node(frame.graph, Node(p.name, "input", (), None, (t,), p.span))
         return Tensor((node.id, 0), t)
 
     def bad_dtype(self, t: ast.TensorTypeExpr, frame: Frame):
@@ -384,17 +384,14 @@ class Elaborator(Calls):
         return f"declare it: a parameter of `{decl.name}`, or a `const`"
 
     def did_you_mean(self, name: str, frame: Frame, extra=()) -> str | None:
-        pool = [*frame.env, *self.namespace(frame), *catalogue.all_ops(), *extra]
+        pool = itertools.chain(frame.env, self.namespace(frame), catalogue.all_ops(), extra)  # read only if searched
         close = self.close_name(name, pool, cutoff=0.75)
         return f"did you mean `{close}`?" if close else None
 
     def close_name(self, name: str, pool, cutoff: float = 0.6) -> str | None:
-        """``closest`` for the first MAX_HINTS misspellings of a run; after that, no search (a
-        spec with thousands of errors would make the searches quadratic)."""
-        if self._hints >= MAX_HINTS:
-            return None
-        self._hints += 1
-        return closest(name, pool, cutoff)
+        """``closest`` for the first MAX_HINTS misspellings of the compilation (its budget);
+        after that, no search (a spec with thousands of errors would make them quadratic)."""
+        return self.diags.closest(name, pool, cutoff)
 
     def const(self, decl: ast.ConstDecl, span: Span, frame: Frame):
         if id(decl) in self._consts:

@@ -11,6 +11,7 @@ import gc
 
 # Reading
 MAX_FILE_BYTES = 1 << 20  # one spec file
+MAX_SOURCE_BYTES = 1 << 20  # all the files of one compilation, each counted once (by identity)
 MAX_IMPORT_DEPTH = 32  # files in one chain of imports
 
 # Parsing
@@ -28,11 +29,35 @@ MAX_OUTPUTS = 4096  # tensors one op gives (split)
 # Elaboration
 MAX_BLOCK_DEPTH = 64  # blocks inside blocks
 MAX_REPEAT = 4096  # copies in `Block(...) * n`, and layers of a recurrent op
-MAX_NODES = 50_000  # nodes in one model's graph (elaborating 50,000 takes about 3 s)
+MAX_NODES = 50_000  # nodes of one compilation: every model and cell together (50,000 take about 3 s)
 DEFAULT_MAX_PARAMS = 10_000_000_000  # parameters of one model (`--max-params`)
 
-# Diagnostics: every error is reported, but only the first ones search for a "did you mean"
+# Drawing (netc render)
+MAX_DRAWN_BOXES = 2000  # boxes in one drawing: past that, graphviz's layout takes minutes
+DOT_TIMEOUT = 10  # seconds the `dot` program may run
+
+# Diagnostics: the first MAX_ERRORS are reported (then "... and K more errors"), and only the
+# first MAX_HINTS of a compilation search for a "did you mean"
+MAX_ERRORS = 1000
 MAX_HINTS = 100
+
+
+class Budget:
+    """What one compilation has spent, all models and files together: the limits above that
+    count (nodes, bytes of spec text, "did you mean" searches) are checked against it, so that
+    many models or many files cannot multiply them."""
+
+    def __init__(self):
+        self.nodes = 0  # nodes added to any graph (models and cells)
+        self.source_bytes = 0  # bytes of spec text read, each file once
+        self.hints = 0  # "did you mean" searches made
+
+    def hint(self) -> bool:
+        """True (and counted) while the compilation may still search for a "did you mean"."""
+        if self.hints >= MAX_HINTS:
+            return False
+        self.hints += 1
+        return True
 
 
 def gc_paused(fn):

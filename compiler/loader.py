@@ -13,11 +13,12 @@ that resolves outside), is refused unless the caller allows it (``--allow-import
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from importlib import resources
 
 from . import ast
-from .limits import MAX_FILE_BYTES, MAX_IMPORT_DEPTH
+from .limits import MAX_FILE_BYTES, MAX_IMPORT_DEPTH, MAX_SOURCE_BYTES
 from .parse import parse
 from .source import Diagnostics, SourceFile, Span, closest
 
@@ -30,6 +31,8 @@ class Workspace:
     modules: dict[str, ast.Module] = field(default_factory=dict)  # key: real path
     namespaces: dict[str, dict[str, ast.Decl]] = field(default_factory=dict)
     home: dict[int, str] = field(default_factory=dict)  # id(decl) -> key of its file
+    files: dict[tuple[int, int], str] = field(default_factory=dict)  # (device, inode) -> key: hard links are one file
+    targets: dict[int, str] = field(default_factory=dict)  # id(import) -> key of the file it loaded
 
 
 def std_dir() -> str:
@@ -45,22 +48,39 @@ def display_path(path: str) -> str:
     return path if rel.startswith("..") else rel
 
 
-def read_source(path: str, diags: Diagnostics, shown: str | None = None, at: Span | None = None):
-    """The file as a SourceFile, or None after reporting why it cannot be read (at ``at``, the
-    import; for the root file at its line 1)."""
-    shown = shown or path
-    at = at or Span(SourceFile(shown, ""), 1, 1, 1, 1)
-    if os.path.isdir(path):
-        diags.error(f"{shown} is a directory, not a spec file", at)
+# O_NONBLOCK: opening a FIFO returns at once (it is then refused as not a regular file)
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _real_path(fd: int, path: str) -> str | None:
+    """The real path of the file open as ``fd`` (not of whatever ``path`` names by now): from
+    /proc on Linux; elsewhere the real path of ``path`` if it still names that same file. None
+    if neither tells."""
+    try:
+        real = os.readlink(f"/proc/self/fd/{fd}")
+        if os.path.isabs(real) and not real.endswith(" (deleted)"):
+            return real
+    except OSError:
+        pass
+    real = os.path.realpath(path)
+    try:
+        now, opened = os.stat(real), os.fstat(fd)
+    except OSError:
         return None
-    if os.path.exists(path) and not os.path.isfile(path):  # a FIFO or a device could block or never end
-        diags.error(f"{shown} is not a regular file", at)
+    return real if (now.st_dev, now.st_ino) == (opened.st_dev, opened.st_ino) else None
+
+
+def _read(fd: int, st: os.stat_result, shown: str, diags: Diagnostics, at: Span, what: str) -> SourceFile | None:
+    """The text of the open regular file ``fd``, or None after reporting why not: too big for a
+    file or for the compilation's budget of spec text (MAX_SOURCE_BYTES, each file once), not
+    UTF-8 text. Reads the descriptor, so what is read is the file that was checked. ``what``
+    starts the budget's error (`cannot import "x.net"`)."""
+    budget = diags.budget
+    if st.st_size > MAX_FILE_BYTES:
+        diags.error(f"{shown} is larger than {MAX_FILE_BYTES} bytes", at)
         return None
     try:
-        if os.path.getsize(path) > MAX_FILE_BYTES:
-            diags.error(f"{shown} is larger than {MAX_FILE_BYTES} bytes", at)
-            return None
-        with open(path, "rb") as f:
+        with os.fdopen(fd, "rb", closefd=False) as f:
             data = f.read(MAX_FILE_BYTES + 1)  # the file may grow after the size check
     except OSError as e:
         diags.error(f"cannot read {shown}: {e.strerror or e}", at)
@@ -68,6 +88,10 @@ def read_source(path: str, diags: Diagnostics, shown: str | None = None, at: Spa
     if len(data) > MAX_FILE_BYTES:
         diags.error(f"{shown} is larger than {MAX_FILE_BYTES} bytes", at)
         return None
+    if budget.source_bytes + len(data) > MAX_SOURCE_BYTES:
+        diags.error(f"{what}: the spec and its imports pass {MAX_SOURCE_BYTES} bytes together (the limit)", at)
+        return None
+    budget.source_bytes += len(data)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -77,6 +101,26 @@ def read_source(path: str, diags: Diagnostics, shown: str | None = None, at: Spa
         _binary(diags, shown, data, data.index(b"\x00"), at)
         return None
     return SourceFile(shown, text)
+
+
+def _open(path: str, shown: str, diags: Diagnostics, at: Span) -> tuple[int, os.stat_result] | None:
+    """``path`` opened for reading, with its status, if it is a regular file; else None after
+    reporting why (a directory; a FIFO or a device, which could block or never end)."""
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError as e:
+        if isinstance(e, IsADirectoryError):
+            diags.error(f"{shown} is a directory, not a spec file", at)
+        else:
+            diags.error(f"cannot read {shown}: {e.strerror or e}", at)
+        return None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        diags.error(f"{shown} is a directory, not a spec file" if stat.S_ISDIR(st.st_mode)
+                    else f"{shown} is not a regular file", at)
+        return None
+    return fd, st
 
 
 def _binary(diags, shown, data: bytes, pos: int, at):
@@ -90,7 +134,16 @@ def _binary(diags, shown, data: bytes, pos: int, at):
 
 def load(path: str, diags: Diagnostics, allow_outside: bool = False) -> Workspace:
     ws = Workspace(home_dir=os.path.dirname(os.path.realpath(path)), allow_outside=allow_outside)
-    ws.root = _load_file(path, display_path(path), ws, diags, stack=[], at=None)
+    shown = display_path(path)
+    at = Span(SourceFile(shown, ""), 1, 1, 1, 1)
+    opened = _open(path, shown, diags, at)
+    if opened is not None:
+        fd, st = opened
+        try:
+            ws.root = _load_open(fd, st, _real_path(fd, path) or os.path.realpath(path), shown, ws, diags, [], at,
+                                 shown)
+        finally:
+            os.close(fd)
     for key in ws.modules:
         ws.namespaces[key] = _namespace(key, ws, diags)
     return ws
@@ -104,18 +157,21 @@ def _resolve(imp: ast.Import, importer: str) -> str:
     return os.path.join(os.path.dirname(importer), imp.path)
 
 
-def _load_file(path, shown, ws: Workspace, diags, stack: list[tuple[str, ast.Import]], at) -> str | None:
-    key = os.path.realpath(path)
-    if key in ws.modules or any(k == key for k, _ in stack):
+def _load_open(fd: int, st: os.stat_result, real: str, shown: str, ws: Workspace, diags,
+               stack: list[tuple[str, ast.Import]], at, what: str) -> str | None:
+    """Read, parse and register the open file ``fd`` (real path ``real``), then its imports."""
+    key = ws.files.get((st.st_dev, st.st_ino), real)
+    if key in ws.modules:
         return key
-    source = read_source(path, diags, shown, at)
+    source = _read(fd, st, shown, diags, at, what)
     if source is None:
         return None
     module = parse(source)
     if not isinstance(module, ast.Module):
-        diags.items.append(module)
+        diags.add(module)
         return None
     ws.modules[key] = module
+    ws.files[(st.st_dev, st.st_ino)] = key
     for imp in module.imports:
         _load_import(imp, key, ws, diags, stack)
     return key
@@ -152,38 +208,76 @@ def _unusable(path: str) -> str | None:
     return None
 
 
+def _refuse(imp: ast.Import, refused: str, diags) -> None:
+    diags.error(f'cannot import "{imp.path}": {refused}', imp.span,
+                hint=None if imp.path.startswith("std/") else
+                "imports stay inside the folder of the spec being compiled; to allow this one, "
+                "pass --allow-imports-outside")
+
+
 def _load_import(imp: ast.Import, key: str, ws: Workspace, diags, stack) -> None:
+    """Load what ``imp`` (in the file ``key``) names. The file is opened once, and the folder
+    check is made on the real path of the opened file, which is then read: a symlink swapped
+    between a check and a second open cannot bring in a file from outside."""
     bad = _unusable(imp.path)
     if bad:
         diags.error(f'cannot import "{imp.path}": {bad}', imp.span)
         return
-    target = os.path.realpath(_resolve(imp, key))
-    refused = _outside(imp, key, target, ws)
+    path = _resolve(imp, key)
+    refused = _outside(imp, key, os.path.realpath(path), ws)  # before opening anything outside
     if refused:
-        std = imp.path.startswith("std/")
-        diags.error(f'cannot import "{imp.path}": {refused}', imp.span,
-                    hint=None if std else "imports stay inside the folder of the spec being compiled; "
-                                          "to allow this one, pass --allow-imports-outside")
+        _refuse(imp, refused, diags)
         return
-    chain = stack + [(key, imp)]
-    cycle = [i for i, (k, _) in enumerate(chain) if k == target]
-    if cycle:
-        # Reported at the import that opens the cycle (in the file nearest the root); the note
-        # names the import that closes it.
-        first = chain[cycle[0]][1]
-        files = " -> ".join(display_path(k) for k, _ in chain[cycle[0]:]) + f" -> {display_path(target)}"
-        notes = [] if first is imp else [(f"{display_path(key)} imports {display_path(target)}", imp.span)]
-        diags.error(f"import cycle: {files}", first.span, notes,
-                    hint="move what both files need into a third file that each of them imports")
-        return
-    if len(stack) >= MAX_IMPORT_DEPTH:
-        diags.error(f"imports nest deeper than {MAX_IMPORT_DEPTH} files", imp.span)
-        return
-    if not os.path.exists(target):
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except FileNotFoundError:
         where = "the standard library" if imp.path.startswith("std/") else display_path(os.path.dirname(key) or ".")
-        diags.error(f'cannot import "{imp.path}": no such file in {where}', imp.span, hint=_close_file(imp.path, target))
+        hint = _close_file(imp.path, path) if diags.budget.hint() else None
+        diags.error(f'cannot import "{imp.path}": no such file in {where}', imp.span, hint=hint)
         return
-    _load_file(target, display_path(target), ws, diags, stack + [(key, imp)], imp.span)
+    except OSError as e:
+        if isinstance(e, IsADirectoryError):
+            diags.error(f"{display_path(path)} is a directory, not a spec file", imp.span)
+        else:
+            diags.error(f"cannot read {display_path(path)}: {e.strerror or e}", imp.span)
+        return
+    try:
+        st = os.fstat(fd)
+        real = _real_path(fd, path)
+        refused = "it changed while being opened" if real is None else _outside(imp, key, real, ws)
+        if refused:
+            _refuse(imp, refused, diags)
+            return
+        target = ws.files.get((st.st_dev, st.st_ino), real)
+        chain = stack + [(key, imp)]
+        cycle = [i for i, (k, _) in enumerate(chain) if k == target]
+        if cycle:
+            # Reported at the import that opens the cycle (in the file nearest the root); the note
+            # names the import that closes it.
+            first = chain[cycle[0]][1]
+            files = " -> ".join(display_path(k) for k, _ in chain[cycle[0]:]) + f" -> {display_path(target)}"
+            notes = [] if first is imp else [(f"{display_path(key)} imports {display_path(target)}", imp.span)]
+            diags.error(f"import cycle: {files}", first.span, notes,
+                        hint="move what both files need into a third file that each of them imports")
+            return
+        if target in ws.modules:
+            ws.targets[id(imp)] = target
+            return
+        if len(stack) >= MAX_IMPORT_DEPTH:
+            diags.error(f"imports nest deeper than {MAX_IMPORT_DEPTH} files", imp.span)
+            return
+        shown = display_path(real)
+        if stat.S_ISDIR(st.st_mode):
+            diags.error(f"{shown} is a directory, not a spec file", imp.span)
+            return
+        if not stat.S_ISREG(st.st_mode):
+            diags.error(f"{shown} is not a regular file", imp.span)
+            return
+        loaded = _load_open(fd, st, real, shown, ws, diags, chain, imp.span, f'cannot import "{imp.path}"')
+        if loaded is not None:
+            ws.targets[id(imp)] = loaded
+    finally:
+        os.close(fd)
 
 
 def _close_file(shown: str, target: str) -> str | None:
@@ -233,11 +327,11 @@ def _namespace(key: str, ws: Workspace, diags) -> dict[str, ast.Decl]:
 
     for decl in module.decls:
         add(decl, key, None)
+    done = {key}  # a file imported twice (`x.net`, `./x.net`, a hard link) brings its names once
     for imp in module.imports:
-        if _unusable(imp.path):  # reported when the import was loaded
-            continue
-        target = os.path.realpath(_resolve(imp, key))
-        if target in ws.modules and target != key:
+        target = ws.targets.get(id(imp))  # none for an import that was refused (reported then)
+        if target is not None and target not in done:
+            done.add(target)
             for decl in ws.modules[target].decls:
                 add(decl, target, imp)
     return names

@@ -220,7 +220,6 @@ def compile_spec(path: str, defines: dict | None = None, models: list[str] | Non
         raise UsageError([Diagnostic(f"-D {n}: no model parameter or const is named `{n}`",
                                      Span(values[n][1].source, 1, 4, 1, 4 + len(n)),
                                      hint=_close(n, known)) for n in unused])
-    diags.items = _dedupe(diags.items)
     usage = [d for d in diags.items if d.span and d.span.path == "<command line>"]
     if usage:
         raise UsageError(usage)
@@ -267,7 +266,7 @@ def check_pair(p: ast.PairDecl, ns: dict, out: Compiled, diags: Diagnostics) -> 
             notes = [(f"`{r.model}` is declared", decl.name_span)] if isinstance(decl, ast.FuncDecl) else []
             hint = ("declare it as a `model`, with full input types like `float[N, 784]`"
                     if isinstance(decl, ast.FuncDecl) else _close(r.model, [n for n, d in ns.items()
-                                                                           if isinstance(d, ast.FuncDecl)]))
+                                                                           if isinstance(d, ast.FuncDecl)], diags))
             diags.error(f"pair `{p.name}`: `{r.model}` is {what}; a role names a model", r.span, notes, hint)
             return
     first, second = (out.graphs.get(r.model) for r in p.roles)
@@ -301,16 +300,6 @@ def _handoff(first: Graph, second: Graph):
     return None
 
 
-def _close(name: str, pool: list[str]) -> str | None:
-    close = closest(name, pool)
+def _close(name: str, pool: list[str], diags: Diagnostics | None = None) -> str | None:
+    close = diags.closest(name, pool) if diags is not None else closest(name, pool)
     return f"did you mean `{close}`?" if close else None
-
-
-def _dedupe(items: list[Diagnostic]) -> list[Diagnostic]:
-    seen, out = set(), []
-    for d in items:
-        key = (d.message, d.span and (d.span.path, d.span.line, d.span.column))
-        if key not in seen:
-            seen.add(key)
-            out.append(d)
-    return out

@@ -19,6 +19,8 @@ import re
 import sys
 from dataclasses import dataclass, field
 
+from .limits import MAX_ERRORS, Budget
+
 # Every line break that str.splitlines knows ("\r\n" is one break): line numbers, columns and
 # the excerpt shown under a diagnostic all count lines this way, so they agree for CR-only
 # and CRLF files and for U+2028 and the other separators.
@@ -188,37 +190,67 @@ def use_color(stream) -> bool:
 
 
 class SpecError(Exception):
-    """Raised by the public API when a spec has errors; carries every diagnostic."""
+    """Raised by the public API when a spec has errors; carries every diagnostic reported (the
+    first MAX_ERRORS) and ``more``, the number of further errors found but not reported."""
 
-    def __init__(self, diagnostics: list[Diagnostic]):
+    def __init__(self, diagnostics: list[Diagnostic], more: int = 0):
         self.diagnostics = sorted(diagnostics, key=Diagnostic.sort_key)
+        self.more = more
         super().__init__(self.render())
 
     def render(self, color: bool = False) -> str:
-        return "\n".join(d.render(color) for d in self.diagnostics)
+        return "\n".join([d.render(color) for d in self.diagnostics] + ([more_errors(self.more)] if self.more else []))
+
+
+def more_errors(more: int) -> str:
+    return f"netc: ... and {more:,} more error{'s' if more != 1 else ''} (only the first {MAX_ERRORS:,} are reported)"
 
 
 class Diagnostics:
-    """A collector: compilation goes on after an error so that all errors are reported."""
+    """A collector: compilation goes on after an error so that all errors are found. The first
+    MAX_ERRORS distinct ones (a message at a place, once) are kept; later ones are only counted
+    (``more``), so that a spec with 200,000 errors costs neither the memory of keeping them nor
+    the time of printing them. It also carries the compilation's :class:`Budget`, as it goes
+    everywhere the compiler may report an error."""
 
     def __init__(self):
         self.items: list[Diagnostic] = []
+        self.more = 0
+        self.budget = Budget()
+        self._seen: set[int] = set()  # hashes of (message, place): a dropped error is counted once too
 
     def error(self, message: str, span: Span | None, notes=(), hint: str | None = None) -> Diagnostic:
         d = Diagnostic(message, span, list(notes), hint)
-        self.items.append(d)
+        self.add(d)
         return d
+
+    def add(self, d: Diagnostic) -> None:
+        key = hash((d.message, d.span and (d.span.path, d.span.line, d.span.column)))
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        if len(self.items) < MAX_ERRORS:
+            self.items.append(d)
+        else:
+            self.more += 1
+
+    def closest(self, name: str, pool, cutoff: float = 0.6) -> str | None:
+        """:func:`closest`, for the first MAX_HINTS searches of the compilation; then None (a
+        spec with thousands of errors among thousands of names would make them quadratic)."""
+        return closest(name, pool, cutoff) if self.budget.hint() else None
 
     def __bool__(self) -> bool:
         return bool(self.items)
 
     def raise_if_any(self) -> None:
         if self.items:
-            raise SpecError(self.items)
+            raise SpecError(self.items, self.more)
 
 
-def print_diagnostics(diags: list[Diagnostic], stream=None) -> None:
+def print_diagnostics(diags: list[Diagnostic], stream=None, more: int = 0) -> None:
     stream = stream if stream is not None else sys.stderr  # looked up now: it may be redirected
     color = use_color(stream)
     for d in sorted(diags, key=Diagnostic.sort_key):
         print(d.render(color), file=stream)
+    if more:
+        print(more_errors(more), file=stream)

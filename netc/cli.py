@@ -447,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
         print_diagnostics(e.diagnostics)
         return 2
     except SpecError as e:
-        print_diagnostics(e.diagnostics)
+        print_diagnostics(e.diagnostics, more=e.more)
         return 1
     except RecursionError:
         print(f"{args.spec}:1:1: error: the spec nests too deeply to compile", file=sys.stderr)

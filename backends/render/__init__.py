@@ -18,6 +18,7 @@ import os
 from collections.abc import Iterable
 
 from netc.compiler.ir import Graph
+from netc.compiler.limits import MAX_DRAWN_BOXES
 
 from .errors import RenderError
 from .fold import Depth, fold
@@ -50,6 +51,11 @@ def diagram(graphs: dict[str, Graph], pairs: Iterable = (), depth: int | str | N
     dot = _dot()
     d = Depth.of(depth)
     views = [fold(g, d) for g in graphs.values()]
+    boxes = sum(len(v.boxes) for v in views)
+    if boxes > MAX_DRAWN_BOXES:
+        raise RenderError(f"the drawing would have {boxes:,} boxes; graphviz lays out at most {MAX_DRAWN_BOXES:,} "
+                          "in reasonable time (the limit): fold blocks with --depth K"
+                          + (", or pick one model with --model" if len(views) > 1 else ""))
     handoffs, roles, titles = [], {}, []
     for p in pairs:
         (r1, m1), (r2, m2) = p.roles

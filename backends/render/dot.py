@@ -10,8 +10,11 @@ from __future__ import annotations
 import contextlib
 import html
 import re
+import shutil
+import subprocess
 
 import graphviz
+from netc.compiler.limits import DOT_TIMEOUT
 
 from .errors import RenderError
 from .fold import Box, Cluster, View
@@ -75,15 +78,22 @@ def pipe(g: graphviz.Digraph, fmt: str) -> bytes:
     if fmt == "png":
         g = g.copy()
         g.attr(dpi="144")
-    try:
-        data = g.pipe(format=fmt, quiet=True)
-        return _undated(data) if fmt == "pdf" else data
-    except graphviz.ExecutableNotFound:
+    exe = shutil.which("dot")
+    if exe is None:
         raise RenderError("graphviz's `dot` program is not installed or not on PATH "
-                          "(Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz)") from None
-    except graphviz.CalledProcessError as e:
-        err = (e.stderr or b"").decode(errors="replace").strip()
-        raise RenderError(f"dot failed: {err or e}") from None
+                          "(Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz)")
+    try:  # not graphviz's pipe(): it has no time limit, and a big layout can run for hours
+        done = subprocess.run([exe, f"-T{fmt}"], input=g.source.encode(), capture_output=True, timeout=DOT_TIMEOUT,
+                              check=False)
+    except subprocess.TimeoutExpired:  # run() has killed it
+        raise RenderError(f"dot did not finish drawing in {DOT_TIMEOUT} s (the limit); draw less: fold blocks "
+                          "with --depth K, or pick one model with --model") from None
+    except OSError as e:
+        raise RenderError(f"cannot run dot: {e.strerror or e}") from None
+    if done.returncode != 0:
+        err = done.stderr.decode(errors="replace").strip()
+        raise RenderError(f"dot failed: {err or f'exit status {done.returncode}'}")
+    return _undated(done.stdout) if fmt == "pdf" else done.stdout
 
 
 def _undated(pdf: bytes) -> bytes:
