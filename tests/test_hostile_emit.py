@@ -65,3 +65,77 @@ model M(x: float[N, 4]) -> float[N, 4] {
     x = np.random.default_rng(1).standard_normal((2, 4)).astype(np.float32)
     got, want = _torch_vs_numpy(prog, module, "M", x)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+# -- item 5: sizes are code built from the symbolic expression, not text substitution ---------------
+
+CLASHING_SYMBOLS = {
+    # a symbol named `shape`, replaced inside the code of a longer one (`a.a.shape[0][1]`)
+    "shape": """\
+model M(a: float[shape, widths, 2]) -> float[shape * widths * 2] {
+    return a -> reshape(shape * widths * 2) -> relu
+}
+""",
+    # a symbol named like the renamed input its sizes are read from (`layer` is `layer_1` in
+    # the forward: `layer_1.shape[1].shape[2]`)
+    "input": """\
+model M(layer: float[N, layer_1, columns_]) -> float[N, layer_1 * columns_] {
+    return layer -> reshape(N, layer_1 * columns_) -> relu
+}
+""",
+}
+
+
+def test_clashing_symbol_names_give_the_right_sizes(tmp_path):
+    for key, text in CLASHING_SYMBOLS.items():
+        prog = netc.compile_file(_spec(tmp_path, text, f"{key}.net"))
+        src = prog.torch_source("M")
+        assert "].shape" not in src and "][" not in src and ".a." not in src, src
+        x = np.random.default_rng(2).standard_normal((5, 4, 3 if key == "input" else 2)).astype(np.float32)
+        got, want = _torch_vs_numpy(prog, prog.to_torch("M"), "M", x)
+        assert got.shape == want.shape == ((5, 12) if key == "input" else (40,))
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(got, np.maximum(x.reshape(got.shape), 0))
+
+
+def test_dim_code_is_built_from_terms():
+    from netc.compiler.dims import code, sym
+
+    shape, width = sym("shape"), sym("width")
+    d = (shape * width + 1) // 2 - 3 * shape
+    reads = {"shape": "x.shape[0]", "width": "x.shape[1]"}
+    assert code(d, reads.__getitem__) == "-3*x.shape[0] + (x.shape[0]*x.shape[1] + 1) // 2"
+    assert code(d, str) == str(d)
+    assert eval(code(d, reads.__getitem__), {"x": np.zeros((7, 5))}) == (35 + 1) // 2 - 21
+
+
+_SEED_SCRIPT = """\
+import hashlib, sys
+import netc
+for path in sys.argv[1:]:
+    prog = netc.compile_file(path)
+    for text in (prog.torch_source(), prog.optimized(2).torch_source(), prog.numpy_source()):
+        print(path, hashlib.sha256(text.encode()).hexdigest())
+"""
+
+
+def test_emitted_source_does_not_depend_on_the_hash_seed(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    # five symbols of one length: their order in a set decides which is substituted first
+    spec = _spec(tmp_path, """\
+model M(a: float[shape, width, depth, count, 2]) -> float[shape * width * depth * count * 2] {
+    return a -> reshape(shape * width * depth * count * 2) -> relu
+}
+""")
+    paths = [spec, "examples/lenet.net", "examples/gpt2.net"]
+    outs = set()
+    for seed in ("0", "1", "2", "3"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        run = subprocess.run([sys.executable, "-c", _SEED_SCRIPT, *paths], env=env, capture_output=True, text=True, check=False,
+                             timeout=120)
+        assert run.returncode == 0, run.stderr
+        outs.add(run.stdout)
+    assert len(outs) == 1, outs

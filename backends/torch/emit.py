@@ -15,6 +15,7 @@ import re
 
 from netc.compiler.ast import size_names
 from netc.compiler.dims import Expr, symbols
+from netc.compiler.dims import code as dim_code
 from netc.compiler.ir import Graph, Node, Ref
 from netc.compiler.values import RESERVED
 from netc.specs.catalogue import get, has_trait
@@ -276,12 +277,11 @@ class ScopeRenderer:
         return Slot(len(self.t.values) - 1)
 
     def dim_code(self, d: Expr) -> str:
-        text = str(d)
-        for sym in sorted(symbols(d), key=len, reverse=True):
-            if sym not in self.shape_of:
-                return "-1"
-            text = re.sub(rf"\b{re.escape(sym)}\b", self.shape_of[sym], text)
-        return text
+        """A size as code over the input shapes (``2*x.shape[1]``), or -1 where a symbol is
+        no input's size (reshape infers it)."""
+        if symbols(d) - self.shape_of.keys():
+            return "-1"
+        return dim_code(d, self.shape_of.__getitem__)
 
     def fill(self, code: Code, holes: dict, n: Node | None = None) -> list:
         """The parts of ``code`` with its holes filled; sizes become slots (of node ``n``)."""
