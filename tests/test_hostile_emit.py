@@ -139,3 +139,35 @@ model M(a: float[shape, width, depth, count, 2]) -> float[shape * width * depth 
         assert run.returncode == 0, run.stderr
         outs.add(run.stdout)
     assert len(outs) == 1, outs
+
+
+# -- item 8: to_torch from many threads ---------------------------------------------------------------
+
+def test_to_torch_from_many_threads(tmp_path, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setenv("NETC_CACHE", str(tmp_path / "cache"))  # an empty cache: the threads race to write it
+    # specs of their own (no earlier test has imported their modules), four at once
+    spec = "model M(x: float[N, 4]) -> float[N, {k}] {{\n    return x -> linear(4, bias=false) -> linear({k})\n}}\n"
+    progs = [netc.compile_file(_spec(tmp_path, spec.format(k=k), f"s{k}.net")) for k in range(1, 5)]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        modules = list(pool.map(lambda i: progs[i % 4].to_torch("M"), range(64)))
+    for k in range(1, 5):
+        mine = modules[k - 1::4]
+        assert all(type(m) is type(mine[0]) for m in mine)  # one import of each module
+        assert [p.shape[0] for p in mine[0].parameters()][-2:] == [k, k]
+    assert len({type(m) for m in modules}) == 4
+    assert sorted(p.name for p in (tmp_path / "cache" / "torch").iterdir()) == sorted(
+        type(m).__module__ + ".py" for m in modules[:4])
+
+
+def test_a_cut_short_cache_file_is_written_again(tmp_path, monkeypatch):
+    from netc.runtime.torch_modules import load_source
+
+    monkeypatch.setenv("NETC_CACHE", str(tmp_path / "cache"))
+    source = "X = 1\n\n\ndef f():\n    return X + 1\n"
+    name = "netc_generated_cut_" + __import__("hashlib").sha256(source.encode()).hexdigest()[:16]
+    (tmp_path / "cache" / "torch").mkdir(parents=True)
+    (tmp_path / "cache" / "torch" / f"{name}.py").write_text(source[:9])  # `X = 1\n\n\nd`: a write cut short
+    assert load_source(source, stem="cut").f() == 2
+    assert (tmp_path / "cache" / "torch" / f"{name}.py").read_text() == source
