@@ -21,6 +21,8 @@ import tempfile
 import threading
 from types import ModuleType
 
+from netc.backends.emit_kit import write_atomic
+
 _LOCK = threading.Lock()  # one import at a time in this process
 
 
@@ -39,7 +41,7 @@ def load_source(source: str, stem: str = "netc_model", kind: str = "torch") -> M
         if name in sys.modules:
             return sys.modules[name]
         path = os.path.join(cache_dir(kind), name + ".py")
-        write_atomic(path, source)
+        _write(path, source)
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module  # (as an import does: the code may look itself up while it runs)
@@ -51,18 +53,9 @@ def load_source(source: str, stem: str = "netc_model", kind: str = "torch") -> M
         return module
 
 
-def write_atomic(path: str, text: str) -> None:
-    """Make ``path`` hold ``text``: left alone when it already does, else written to a
-    temporary file beside it and renamed over it."""
+def _write(path: str, text: str) -> None:
+    """Make the cache file ``path`` hold ``text``: left alone when it already does."""
     with contextlib.suppress(OSError, UnicodeDecodeError), open(path, encoding="utf-8") as f:
         if f.read() == text:
             return
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".netc-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, text)
