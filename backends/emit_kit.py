@@ -9,6 +9,7 @@ Nothing a spec says reaches generated code except through here or as a validated
   builtin, from any base text.
 * :func:`file_name` is a spec's file name as a header comment or docstring may show it.
 * :func:`stmt` lays out one statement as ``ruff format`` would (88 columns).
+* :func:`write_atomic` writes a generated file whole or not at all.
 
 The toolkit imports nothing from the compiler: backends import it, not the other way round.
 """
@@ -16,11 +17,14 @@ The toolkit imports nothing from the compiler: backends import it, not the other
 from __future__ import annotations
 
 import builtins
+import contextlib
 import keyword
 import math
 import numbers
 import os
 import re
+import secrets
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -200,3 +204,42 @@ def _top_level_items(body: str) -> list[str]:
     if cur.strip():
         items.append(cur.strip())
     return items
+
+
+# -- writing files ---------------------------------------------------------------------------
+
+def write_atomic(path: str, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all: into a new file beside it (the mode the
+    old file had, else the umask's), renamed over it once written, so a failed write (a full
+    disk, an interrupt) leaves the old file as it was and a reader never sees half a file. A
+    symbolic link is written through; a path that is not a regular file (``/dev/null``, a
+    pipe) is written in place, as there is nothing to rename over. Raises OSError."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    path = os.path.realpath(path)
+    try:
+        old = os.stat(path)
+    except FileNotFoundError:
+        old = None
+    if old is not None and not stat.S_ISREG(old.st_mode):
+        with open(path, "wb") as f:
+            f.write(data)
+        return
+    folder, base = os.path.split(path)
+    while True:
+        tmp = os.path.join(folder, f".{base}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # (the umask applies)
+            break
+        except FileExistsError:
+            continue
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        if old is not None:
+            os.chmod(tmp, stat.S_IMODE(old.st_mode))
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -19,6 +19,7 @@ part of ``e`` that ``k`` divides exactly, and nested floor divisions merge
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Union
 
@@ -39,7 +40,7 @@ class FloorDiv:
     den: int
 
     def __str__(self) -> str:
-        return f"({self.num}) // {self.den}" if len(self.num.terms) > 1 else f"{self.num} // {self.den}"
+        return _floor_str(self, _same)
 
 
 def _atom_key(a: str | FloorDiv) -> tuple[int, str]:
@@ -147,26 +148,49 @@ class Expr:
 
     # -- printing -----------------------------------------------------------------------
     def __str__(self) -> str:
-        out = ""
-        for i, (m, c) in enumerate(self.terms):
-            mag = abs(c)
-            body = _mono_str(m, wrap=mag != 1 or c < 0)
-            text = str(mag) if not body else (body if mag == 1 else f"{mag}*{body}")
-            if i == 0:
-                out = ("-" if c < 0 else "") + text
-            else:
-                out += (" - " if c < 0 else " + ") + text
-        return out
+        return _expr_str(self, _same)
 
     __repr__ = __str__
 
 
-def _mono_str(m: Monomial, wrap: bool = False) -> str:
+def _same(name: str) -> str:
+    return name
+
+
+def _expr_str(e: Expr, name: Callable[[str], str]) -> str:
+    out = ""
+    for i, (m, c) in enumerate(e.terms):
+        mag = abs(c)
+        body = _mono_str(m, name, wrap=mag != 1 or c < 0)
+        text = str(mag) if not body else (body if mag == 1 else f"{mag}*{body}")
+        if i == 0:
+            out = ("-" if c < 0 else "") + text
+        else:
+            out += (" - " if c < 0 else " + ") + text
+    return out
+
+
+def _floor_str(f: FloorDiv, name: Callable[[str], str]) -> str:
+    num = _expr_str(f.num, name)
+    return f"({num}) // {f.den}" if len(f.num.terms) > 1 else f"{num} // {f.den}"
+
+
+def _mono_str(m: Monomial, name: Callable[[str], str], wrap: bool = False) -> str:
     parts = []
     for a in m:
-        s = str(a)
-        parts.append(f"({s})" if isinstance(a, FloorDiv) and (len(m) > 1 or wrap) else s)
+        if isinstance(a, str):
+            parts.append(name(a))
+        else:
+            s = _floor_str(a, name)
+            parts.append(f"({s})" if len(m) > 1 or wrap else s)
     return "*".join(parts)
+
+
+def code(d: Dim, name: Callable[[str], str]) -> str:
+    """``d`` as a Python expression, built from its terms: each symbol written as
+    ``name(symbol)`` (an input's ``x.shape[1]``, a local variable), never by substituting
+    into its text. ``code(d, str)`` is ``str(d)``, which is valid Python itself."""
+    return str(d) if isinstance(d, int) else _expr_str(d, name)
 
 
 def sym(name: str) -> Expr:

@@ -49,6 +49,7 @@ class Compiled:
     disable: tuple[str, ...] = ()  # passes left out of that level's pipeline
     max_params: int = DEFAULT_MAX_PARAMS
     allow_imports_outside: bool = False
+    sources: tuple[str, ...] = ()  # every file read: the spec and its imports (real paths)
 
     def command_args(self, backend: str, names: list[str] | None = None) -> str:
         """The ``netc compile SPEC`` arguments that emit these graphs again, shell-quoted:
@@ -172,7 +173,7 @@ def compile_spec(path: str, defines: dict | None = None, models: list[str] | Non
     ws = load(path, diags, allow_imports_outside)
     out = Compiled(path, defines={name: value for name, (value, _span) in values.items()},
                    models=list(models) if models else None, max_params=max_params,
-                   allow_imports_outside=allow_imports_outside)
+                   allow_imports_outside=allow_imports_outside, sources=tuple(ws.modules))
     if ws.root is None or ws.root not in ws.modules:
         diags.raise_if_any()
         return out

@@ -16,8 +16,10 @@ import sys
 import threading
 import time
 
+from netc.backends.emit_kit import write_atomic
 from netc.backends.render import FORMATS, RANKDIRS, RenderError, format_for, to_bytes
 from netc.compiler.limits import DEFAULT_MAX_PARAMS
+from netc.compiler.loader import display_path
 from netc.compiler.pipeline import UsageError
 from netc.compiler.source import Diagnostic, SpecError, print_diagnostics, use_color
 from netc.compiler.summary import fmt_count, render_table
@@ -59,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = spec_command("compile", "emit standalone source for the spec's models and pairs")
     c.add_argument("--backend", choices=["torch", "numpy"], required=True,
                    help="what to emit (numpy: one model or pair, default the first model)")
-    c.add_argument("-o", "--output", help="write here instead of to stdout")
+    c.add_argument("-o", "--output", metavar="FILE", help="write here instead of to stdout ('-': stdout)")
     c.add_argument("--model", action="append", help="model or pair to emit (default: all)")
     c.add_argument("-O", dest="opt", type=int, choices=[0, 1, 2], default=0,
                    help="-O0: as written; -O1: safe clean-ups; -O2: inference fusions")
@@ -215,15 +217,32 @@ def cmd_compile(args) -> int:
         source = _numpy_source(prog, args.model or [])
     else:
         source = prog.torch_source(*(args.model or []))
-    if args.output:
-        try:
-            with open(args.output, "w") as f:
-                f.write(source)
-        except OSError as e:
-            raise UsageError([Diagnostic(f"cannot write {args.output}: {e.strerror or e}", None)]) from None
+    if args.output and args.output != "-":
+        _write_output(prog, args.output, source)
     else:
         sys.stdout.write(source)
     return 0
+
+
+def _write_output(prog: Program, path: str, data: str | bytes) -> None:
+    """Write ``-o``'s file whole or not at all (``emit_kit.write_atomic``); never over the spec
+    or a file it imports."""
+    read = next((src for src in prog.sources if _same_file(path, src)), None)
+    if read is not None:
+        what = "the spec" if read == prog.sources[0] else f"{display_path(read)}, which the spec imports"
+        raise UsageError([Diagnostic(f"-o {path}: will not overwrite {what}; write the output to another file",
+                                     None)])
+    try:
+        write_atomic(path, data)
+    except OSError as e:
+        raise UsageError([Diagnostic(f"cannot write {path}: {e.strerror or e}", None)]) from None
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # (one of them does not exist)
+        return False
 
 
 def _optimize(prog: Program, args) -> Program:
@@ -275,11 +294,7 @@ def cmd_render(args) -> int:
     if args.output == "-":
         sys.stdout.buffer.write(data)
         return 0
-    try:
-        with open(args.output, "wb") as f:
-            f.write(data)
-    except OSError as e:
-        raise UsageError([Diagnostic(f"cannot write {args.output}: {e.strerror or e}", None)]) from None
+    _write_output(prog, args.output, data)
     return 0
 
 

@@ -35,6 +35,11 @@ class Program:
         return self._c.path
 
     @property
+    def sources(self) -> tuple[str, ...]:
+        """Every file the spec was read from: the spec and the files it imports (real paths)."""
+        return self._c.sources
+
+    @property
     def models(self) -> list[str]:
         """Names of the models and pairs, in declaration order."""
         return list(self._c.graphs) + list(self._c.pairs)

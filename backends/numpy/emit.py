@@ -19,6 +19,7 @@ import inspect
 import re
 
 from netc.compiler.dims import Expr, symbols
+from netc.compiler.dims import code as dim_code
 from netc.compiler.ir import Graph, Node, Ref
 from netc.compiler.limits import gc_paused
 from netc.specs.catalogue import Op, all_ops, get, has_trait
@@ -208,10 +209,7 @@ class FunctionWriter:
         if symbols(d) - self.sym_src.keys():
             raise EmitError(f"`{self.g.name}`: the size {d} cannot be computed from the input shapes")
         self.sym_used |= symbols(d)
-        text = str(d)
-        for s in sorted(symbols(d), key=len, reverse=True):
-            text = re.sub(rf"\b{re.escape(s)}\b", self.sym_var[s], text)
-        return text
+        return dim_code(d, self.sym_var.__getitem__)
 
     def value(self, v) -> str:
         if isinstance(v, Expr):

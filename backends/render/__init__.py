@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from netc.compiler.ir import Graph
 from netc.compiler.limits import MAX_DRAWN_BOXES
 
+from ..emit_kit import write_atomic
 from .errors import RenderError
 from .fold import Depth, fold
 
@@ -77,8 +78,7 @@ def render(graphs: dict[str, Graph], path: str, pairs: Iterable = (), fmt: str |
            depth: int | str | None = None, rankdir: str = "TB") -> str:
     """Draw and write ``path``; nothing is written when drawing fails. Returns ``path``."""
     data = to_bytes(diagram(graphs, pairs, depth, rankdir), format_for(path, fmt))
-    with open(path, "wb") as f:
-        f.write(data)
+    write_atomic(str(path), data)
     return str(path)
 
 

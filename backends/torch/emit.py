@@ -15,6 +15,7 @@ import re
 
 from netc.compiler.ast import size_names
 from netc.compiler.dims import Expr, symbols
+from netc.compiler.dims import code as dim_code
 from netc.compiler.ir import Graph, Node, Ref
 from netc.compiler.values import RESERVED
 from netc.specs.catalogue import get, has_trait
@@ -219,6 +220,7 @@ class ScopeRenderer:
         self.vars: dict[Ref, str] = {}
         self.names = Names({"self", "layer", "torch", "nn", "F", "math"} | set(PRELUDE) | em.taken)
         self.shape_of: dict[str, str] = {}  # symbol -> code
+        self.built: set[str] = set()  # the layers whose module this scope has built
         self.holder: dict[str, Ref] = {}  # variable -> the value it holds now
         self.last: dict[Ref, int] = {}  # value -> the last item that reads it
         self.pos = 0  # the item being rendered
@@ -275,12 +277,11 @@ class ScopeRenderer:
         return Slot(len(self.t.values) - 1)
 
     def dim_code(self, d: Expr) -> str:
-        text = str(d)
-        for sym in sorted(symbols(d), key=len, reverse=True):
-            if sym not in self.shape_of:
-                return "-1"
-            text = re.sub(rf"\b{re.escape(sym)}\b", self.shape_of[sym], text)
-        return text
+        """A size as code over the input shapes (``2*x.shape[1]``), or -1 where a symbol is
+        no input's size (reshape infers it)."""
+        if symbols(d) - self.shape_of.keys():
+            return "-1"
+        return dim_code(d, self.shape_of.__getitem__)
 
     def fill(self, code: Code, holes: dict, n: Node | None = None) -> list:
         """The parts of ``code`` with its holes filled; sizes become slots (of node ``n``)."""
@@ -340,11 +341,12 @@ class ScopeRenderer:
         return holes
 
     def node(self, n: Node, attr: str | None = None) -> None:
-        owner = n.layer if n.layer and n.layer != n.id else n.id
+        owner = n.layer or n.id
         attr = attr or self.s.rel(owner)
         low = self.lowered(n)
         holes = self.holes(n, attr)
-        if low.module is not None and owner == n.id:
+        if low.module is not None and attr not in self.built:  # a shared layer: its first use builds it
+            self.built.add(attr)
             self.t.init.append([f"self.{attr} = "] + self.fill(low.module, holes, n))
         targets = self.targets(n, low.unpack)
         self.t.forward.append(([f"{targets} = "] + self.fill(low.expr, holes, n), self.comment(n)))
@@ -388,6 +390,10 @@ class ScopeRenderer:
 
     def op_group(self, g: Scope, members: list[Node]) -> None:
         lows = [self.lowered(n) for n in members]
+        if any(n.layer and n.layer != n.id for n in members):  # `l * 3` of a `let` layer: one module, called n times
+            for n in members:
+                self.node(n)
+            return
         if lows[0].module is None or not is_chain(members, self.s.graph):
             for n in members:
                 self.node(n, attr=self.s.rel(n.id).replace(".", "_"))
