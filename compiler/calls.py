@@ -292,6 +292,7 @@ class Calls:
 
     # -- blocks ------------------------------------------------------------------------------
     def call_block(self, decl: ast.FuncDecl, piped, pos, kw, span, frame: Frame, local, copy=None):
+        self.applied.add(id(decl))
         if decl in frame.stack:
             chain = [d.name for d in frame.stack[frame.stack.index(decl):]] + [decl.name]
             return self.error(f"`{decl.name}` is recursive: {' -> '.join(chain)}", span, frame,
@@ -372,6 +373,7 @@ class Calls:
 
     # -- cells and scan ----------------------------------------------------------------------
     def cell_body(self, decl: ast.FuncDecl, tensors, hidden, span, frame: Frame):
+        self.applied.add(id(decl))
         if not tensors or hidden is None:
             return self.error("scan needs an input sequence and `hidden=`", span, frame)
         x = tensors[0][0].type

@@ -45,6 +45,7 @@ class Elaborator(Calls):
         self._consts: dict[int, object] = {}
         self._const_active: list[ast.ConstDecl] = []
         self._seen: set = set()
+        self.applied: set[int] = set()  # id() of every block and cell a model applied
 
     # -- diagnostics ---------------------------------------------------------------------
     def error(self, msg: str, span: Span | None, frame: Frame | None = None, notes=(), hint=None):

@@ -19,6 +19,7 @@ from .loader import load
 from .parse import parse
 from .shapes import unify
 from .source import Diagnostic, Diagnostics, SourceFile, Span, SpecError, closest
+from .unused import check_unused
 
 ROLES = (("generator", "discriminator"), ("encoder", "decoder"))
 
@@ -211,6 +212,13 @@ def compile_spec(path: str, defines: dict | None = None, models: list[str] | Non
     for d in decls:
         if isinstance(d, ast.ConstDecl):
             el.const(d, d.span, None)  # an unused const's errors are errors too
+    if wanted is None:  # with --model, the blocks of the models left out are not checked either
+        for d in decls:
+            if isinstance(d, ast.FuncDecl) and d.kind in ("block", "cell") and id(d) not in el.applied:
+                try:
+                    check_unused(el, d)  # a block no model applies: its errors are errors too
+                except RecursionError:
+                    el._const_active.clear()
     for p in pairs:
         if wanted is None or p.name in wanted:
             check_pair(p, ns, out, diags)
