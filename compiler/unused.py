@@ -31,6 +31,8 @@ _NEEDS_CONCRETE = ("symbolic size", "concrete")
 def check_unused(el, decl: ast.FuncDecl) -> None:
     """Report the errors of ``decl``, a block or cell no model applies."""
     note = (f"`{decl.name}` is used by no model; it is checked on its own, its sizes symbolic", decl.name_span)
+    static_note = (f"`{decl.name}` is used by no model; its names, ops and argument names are checked",
+                   decl.name_span)
     diags = el.diags
     mark = (len(diags.items), set(diags._seen), diags.more, set(el._seen))
     if _generic(decl) and _elaborate(el, decl):
@@ -44,7 +46,7 @@ def check_unused(el, decl: ast.FuncDecl) -> None:
     n = len(diags.items)
     _static(el, decl)
     for d in diags.items[n:]:
-        d.notes.append(note)
+        d.notes.append(static_note)
 
 
 def _generic(decl: ast.FuncDecl) -> bool:
