@@ -35,7 +35,10 @@ def check_unused(el, decl: ast.FuncDecl) -> None:
                    decl.name_span)
     diags = el.diags
     mark = (len(diags.items), set(diags._seen), diags.more, set(el._seen))
-    if _generic(decl) and _elaborate(el, decl):
+    nodes = diags.budget.nodes
+    generic = _generic(decl) and _elaborate(el, decl)
+    diags.budget.nodes = nodes  # the throwaway graph's nodes are not the models'
+    if generic:
         new = diags.items[mark[0]:]
         if not any(w in d.message for d in new for w in _NEEDS_CONCRETE):
             for d in new:
