@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast as pyast
 import re
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 
 from lark import Lark, Token, Transformer_NonRecursive, v_args
@@ -48,12 +48,18 @@ def parse(source: SourceFile, start: str = "start"):
     except _KeywordName as e:
         return _keyword_diagnostic(source, e.token.value, *source.position(e.token.start_pos))
     try:
-        result = _ToAst(source).transform(tree)
+        # the transform visits every token only to check a name's length: skipped (a third of
+        # its time) when no run of name characters in the text is that long
+        long_word = _LONG_WORD.search(source.text) is not None
+        result = _ToAst(source, visit_tokens=long_word).transform(tree)
     except VisitError as e:
         if isinstance(e.orig_exc, _Limit):
             return e.orig_exc.diagnostic
         raise
     return _too_deep(result) or result
+
+
+_LONG_WORD = re.compile(f"[A-Za-z0-9_]{{{MAX_NAME_LENGTH + 1}}}")
 
 
 class _Limit(Exception):
@@ -81,19 +87,25 @@ def _too_deep(tree) -> Diagnostic | None:
                 if deepest is None or (node.span.line, node.span.column) < (deepest.line, deepest.column):
                     deepest = node.span
                 continue
-        stack.extend((child, depth) for child in _children(node))
+        if isinstance(node, tuple):
+            stack.extend([(child, depth) for child in node if isinstance(child, _WALKED)])
+        elif isinstance(node, ast.Node):
+            for f in _fields(type(node)):
+                child = getattr(node, f)
+                if isinstance(child, _WALKED):
+                    stack.append((child, depth))
     if deepest is None:
         return None
     return Diagnostic(f"expression nests deeper than {MAX_EXPR_DEPTH} levels (the limit)", deepest,
                       hint="split it into statements, like `h = ...`, and use the names")
 
 
-def _children(node) -> list:
-    if isinstance(node, tuple):
-        return list(node)
-    if isinstance(node, ast.Node):
-        return [getattr(node, f) for f in node.__dataclass_fields__ if f not in ("span", "name_span")]
-    return []
+_WALKED = (tuple, ast.Node)  # what may hold an expression: names, literals' values and spans do not
+
+
+@cache
+def _fields(cls) -> tuple[str, ...]:
+    return tuple(f for f in cls.__dataclass_fields__ if f not in ("span", "name_span"))
 
 
 # -- syntax errors ------------------------------------------------------------------------
@@ -214,8 +226,8 @@ def _syntax_diagnostic(source: SourceFile, e: UnexpectedInput) -> Diagnostic:
 
 @v_args(meta=True)
 class _ToAst(Transformer_NonRecursive):
-    def __init__(self, source: SourceFile):
-        super().__init__(visit_tokens=True)
+    def __init__(self, source: SourceFile, visit_tokens: bool = True):
+        super().__init__(visit_tokens=visit_tokens)
         self.source = source
 
     def NAME(self, tok: Token) -> Token:
