@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import itertools
 import os
 import re
 import sys
@@ -79,9 +80,19 @@ def closest(name: str, pool, cutoff: float = 0.6) -> str | None:
     thousands of errors does not make the hints quadratic."""
     import difflib
 
-    near = [p for p in dict.fromkeys(pool) if abs(len(p) - len(name)) <= max(2, len(name) // 2)][:500]
+    # read lazily, up to the 500th candidate: the pool can hold every name of a large spec
+    slack = max(2, len(name) // 2)
+    near = list(itertools.islice((p for p in _unique(pool) if abs(len(p) - len(name)) <= slack), 500))
     close = difflib.get_close_matches(name, near, n=1, cutoff=cutoff)
     return close[0] if close else None
+
+
+def _unique(items):
+    seen = set()
+    for x in items:
+        if x not in seen:
+            seen.add(x)
+            yield x
 
 
 @dataclass(frozen=True)
