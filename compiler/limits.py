@@ -36,7 +36,7 @@ DEFAULT_MAX_PARAMS = 10_000_000_000  # parameters of one model (`--max-params`)
 MAX_DRAWN_BOXES = 2000  # boxes in one drawing: past that, graphviz's layout takes minutes
 DOT_TIMEOUT = 10  # seconds the `dot` program may run
 
-# Diagnostics: the first MAX_ERRORS are reported (then "... and K more errors"), and only the
+# Diagnostics: the first MAX_ERRORS are reported (and netc stops at the next), and only the
 # first MAX_HINTS of a compilation search for a "did you mean"
 MAX_ERRORS = 1000
 MAX_HINTS = 100

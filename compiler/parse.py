@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import ast as pyast
 import re
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 
-from lark import Lark, Token, Transformer_NonRecursive, v_args
+from lark import Lark, Token, Transformer_NonRecursive
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from . import ast
@@ -48,12 +48,18 @@ def parse(source: SourceFile, start: str = "start"):
     except _KeywordName as e:
         return _keyword_diagnostic(source, e.token.value, *source.position(e.token.start_pos))
     try:
-        result = _ToAst(source).transform(tree)
+        # the transform visits every token only to check a name's length: skipped (a third of
+        # its time) when no run of name characters in the text is that long
+        long_word = _LONG_WORD.search(source.text) is not None
+        result = _ToAst(source, visit_tokens=long_word).transform(tree)
     except VisitError as e:
         if isinstance(e.orig_exc, _Limit):
             return e.orig_exc.diagnostic
         raise
     return _too_deep(result) or result
+
+
+_LONG_WORD = re.compile(f"[A-Za-z0-9_]{{{MAX_NAME_LENGTH + 1}}}")
 
 
 class _Limit(Exception):
@@ -81,19 +87,25 @@ def _too_deep(tree) -> Diagnostic | None:
                 if deepest is None or (node.span.line, node.span.column) < (deepest.line, deepest.column):
                     deepest = node.span
                 continue
-        stack.extend((child, depth) for child in _children(node))
+        if isinstance(node, tuple):
+            stack.extend([(child, depth) for child in node if isinstance(child, _WALKED)])
+        elif isinstance(node, ast.Node):
+            for f in _fields(type(node)):
+                child = getattr(node, f)
+                if isinstance(child, _WALKED):
+                    stack.append((child, depth))
     if deepest is None:
         return None
     return Diagnostic(f"expression nests deeper than {MAX_EXPR_DEPTH} levels (the limit)", deepest,
                       hint="split it into statements, like `h = ...`, and use the names")
 
 
-def _children(node) -> list:
-    if isinstance(node, tuple):
-        return list(node)
-    if isinstance(node, ast.Node):
-        return [getattr(node, f) for f in node.__dataclass_fields__ if f not in ("span", "name_span")]
-    return []
+_WALKED = (tuple, ast.Node)  # what may hold an expression: names, literals' values and spans do not
+
+
+@cache
+def _fields(cls) -> tuple[str, ...]:
+    return tuple(f for f in cls.__dataclass_fields__ if f not in ("span", "name_span"))
 
 
 # -- syntax errors ------------------------------------------------------------------------
@@ -212,11 +224,24 @@ def _syntax_diagnostic(source: SourceFile, e: UnexpectedInput) -> Diagnostic:
 # -- tree to AST --------------------------------------------------------------------------
 
 
-@v_args(meta=True)
 class _ToAst(Transformer_NonRecursive):
-    def __init__(self, source: SourceFile):
-        super().__init__(visit_tokens=True)
+    """Each rule's method takes (meta, children). They are called from a table, not through
+    lark's ``v_args(meta=True)``, whose wrapper builds a new bound function (functools.
+    update_wrapper) for every node: a sixth of the time of parsing a large spec."""
+
+    def __init__(self, source: SourceFile, visit_tokens: bool = True):
+        super().__init__(visit_tokens=visit_tokens)
         self.source = source
+
+    def _call_userfunc(self, tree, new_children=None):
+        children = new_children if new_children is not None else tree.children
+        f = _RULES.get(tree.data)
+        if f is None:
+            return self.__default__(tree.data, children, tree.meta)
+        try:
+            return f(self, tree.meta, children)
+        except Exception as e:  # wrapped as lark does: parse() looks for a _Limit inside
+            raise VisitError(tree.data, tree, e) from e
 
     def NAME(self, tok: Token) -> Token:
         if len(tok) > MAX_NAME_LENGTH:
@@ -372,6 +397,10 @@ class _ToAst(Transformer_NonRecursive):
 
     def kwarg(self, meta, c):
         return ast.Arg(self._span(meta), str(c[0]), c[1])
+
+
+_RULES = {name: f for name, f in vars(_ToAst).items()
+          if callable(f) and not name.startswith("_") and name != "NAME"}
 
 
 def _unquote(tok) -> str:

@@ -18,7 +18,7 @@ from .limits import DEFAULT_MAX_PARAMS, MAX_INT, MAX_SEQUENCE, gc_paused
 from .loader import load
 from .parse import parse
 from .shapes import unify
-from .source import Diagnostic, Diagnostics, SourceFile, Span, SpecError, closest
+from .source import Diagnostic, Diagnostics, SourceFile, Span, SpecError, TooManyErrors, closest
 from .unused import check_unused
 
 ROLES = (("generator", "discriminator"), ("encoder", "decoder"))
@@ -171,6 +171,18 @@ def compile_spec(path: str, defines: dict | None = None, models: list[str] | Non
     if bad:
         raise UsageError(bad)
     diags = Diagnostics()
+    try:
+        return _compile(path, diags, values, models, max_params, allow_imports_outside)
+    except TooManyErrors:  # MAX_ERRORS found: the rest of the spec is not searched
+        usage = [d for d in diags.items if d.span and d.span.path == "<command line>"]
+        if usage:
+            raise UsageError(usage) from None
+        diags.raise_if_any()
+        raise
+
+
+def _compile(path: str, diags: Diagnostics, values: dict, models: list[str] | None, max_params: int,
+             allow_imports_outside: bool) -> Compiled:
     ws = load(path, diags, allow_imports_outside)
     out = Compiled(path, defines={name: value for name, (value, _span) in values.items()},
                    models=list(models) if models else None, max_params=max_params,

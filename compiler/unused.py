@@ -34,7 +34,7 @@ def check_unused(el, decl: ast.FuncDecl) -> None:
     static_note = (f"`{decl.name}` is used by no model; its names, ops and argument names are checked",
                    decl.name_span)
     diags = el.diags
-    mark = (len(diags.items), set(diags._seen), diags.more, set(el._seen))
+    mark = (len(diags.items), set(diags._seen), set(el._seen))
     nodes = diags.budget.nodes
     generic = _generic(decl) and _elaborate(el, decl)
     diags.budget.nodes = nodes  # the throwaway graph's nodes are not the models'
@@ -45,7 +45,7 @@ def check_unused(el, decl: ast.FuncDecl) -> None:
                 d.notes.append(note)
             return
         del diags.items[mark[0]:]  # roll back: the static check says what can be said
-        diags._seen, diags.more, el._seen = mark[1], mark[2], mark[3]
+        diags._seen, el._seen = mark[1], mark[2]
     n = len(diags.items)
     _static(el, decl)
     for d in diags.items[n:]:

@@ -462,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
         print_diagnostics(e.diagnostics)
         return 2
     except SpecError as e:
-        print_diagnostics(e.diagnostics, more=e.more)
+        print_diagnostics(e.diagnostics, more=e.more, stopped=e.stopped)
         return 1
     except RecursionError:
         print(f"{args.spec}:1:1: error: the spec nests too deeply to compile", file=sys.stderr)
