@@ -34,8 +34,9 @@ dot:
 	@command -v dot >/dev/null 2>&1 || { echo "graphviz 'dot' still not on PATH" >&2; exit 1; }
 
 # pytest exits 5 when it collected no tests: reported, and a failure like any nonzero code.
+# -n 2: pytest-xdist runs the tests on both cores of the CI machine.
 test: venv dot
-	@$(VPY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	@$(VPY) -m pytest -n 2 $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; fi; exit $$rc
 
 # The main job on one example: check, summarise, compile to PyTorch (and NumPy), draw it,
