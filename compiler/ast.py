@@ -199,26 +199,37 @@ _PREC = {"or": 1, "and": 2, "==": 4, "!=": 4, "<": 4, "<=": 4, ">": 4, ">=": 4,
          "+": 5, "-": 5, "*": 6, "/": 6, "//": 6, "%": 6, "@": 6}
 
 
-def names_in(exprs) -> set[str]:
-    """Every name the expressions read (``C // 2``: C), walked without recursion."""
-    out, stack = set(), list(exprs)
+def children(e) -> list:
+    """The expressions directly inside expression ``e`` (a stage's repeat count too)."""
+    if isinstance(e, TupleLit):
+        return list(e.items)
+    if isinstance(e, (Call, Stage)):
+        out = [a.value for a in e.args]
+        return out + [e.repeat] if isinstance(e, Stage) and e.repeat is not None else out
+    if isinstance(e, Pipe):
+        return [e.head, e.stage]
+    if isinstance(e, BinOp):
+        return [e.left, e.right]
+    if isinstance(e, Unary):
+        return [e.operand]
+    if isinstance(e, Cond):
+        return [e.test, e.then, e.orelse]
+    return []
+
+
+def walk(exprs):
+    """Every expression in ``exprs`` and inside them, walked without recursion (a pipeline
+    can be thousands of stages long)."""
+    stack = list(exprs)
     while stack:
         e = stack.pop()
-        if isinstance(e, Name):
-            out.add(e.id)
-        elif isinstance(e, TupleLit):
-            stack.extend(e.items)
-        elif isinstance(e, (Call, Stage)):
-            stack.extend(a.value for a in e.args)
-        elif isinstance(e, Pipe):
-            stack += [e.head, e.stage]
-        elif isinstance(e, BinOp):
-            stack += [e.left, e.right]
-        elif isinstance(e, Unary):
-            stack.append(e.operand)
-        elif isinstance(e, Cond):
-            stack += [e.test, e.then, e.orelse]
-    return out
+        yield e
+        stack.extend(children(e))
+
+
+def names_in(exprs) -> set[str]:
+    """Every name the expressions read (``C // 2``: C)."""
+    return {e.id for e in walk(exprs) if isinstance(e, Name)}
 
 
 SIZE_OPS = ("+", "-", "*", "//", "%")

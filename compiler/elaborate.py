@@ -284,26 +284,13 @@ class Elaborator(Calls):
     def count_layers(self, e, frame: Frame) -> int:
         """How many layers with weights (or block instances) an expression creates."""
         count = 0
-        stack = [e]
-        while stack:
-            x = stack.pop()
+        for x in ast.walk([e]):
             if isinstance(x, (ast.Call, ast.Stage)):
                 decl = self.namespace(frame).get(x.func)
                 op = catalogue.get(x.func)
                 local = frame.env.get(x.func)
                 if local is None and (isinstance(decl, ast.FuncDecl) or (op and "has_weights" in op.traits)):
                     count += 1
-                stack.extend(a.value for a in x.args)
-            elif isinstance(x, ast.Pipe):
-                stack += [x.head, x.stage]
-            elif isinstance(x, ast.BinOp):
-                stack += [x.left, x.right]
-            elif isinstance(x, ast.Unary):
-                stack.append(x.operand)
-            elif isinstance(x, ast.TupleLit):
-                stack.extend(x.items)
-            elif isinstance(x, ast.Cond):
-                stack += [x.then, x.orelse]
         return count
 
     # -- expressions -----------------------------------------------------------------------

@@ -112,29 +112,14 @@ def _static(el, decl: ast.FuncDecl) -> None:
 
 
 def _expr(el, e, bound: set, ns: dict, frame: Frame) -> None:
-    stack = [e]
-    while stack:
-        x = stack.pop()
+    for x in ast.walk([e]):
         if isinstance(x, ast.Name):
             if x.id not in bound and x.id not in ns and catalogue.get(x.id) is None:
                 frame.env = dict.fromkeys(bound)
                 el.error(f"unknown name `{x.id}`", x.span, hint=el.did_you_mean(x.id, frame)
                          or f"declare it: a parameter of `{frame.stack[-1].name}`, or a `const`")
-        elif isinstance(x, ast.TupleLit):
-            stack.extend(x.items)
         elif isinstance(x, (ast.Call, ast.Stage)):
             _call(el, x, bound, ns, frame)
-            stack.extend(a.value for a in x.args)
-            if isinstance(x, ast.Stage) and x.repeat is not None:
-                stack.append(x.repeat)
-        elif isinstance(x, ast.Pipe):
-            stack += [x.head, x.stage]
-        elif isinstance(x, ast.BinOp):
-            stack += [x.left, x.right]
-        elif isinstance(x, ast.Unary):
-            stack.append(x.operand)
-        elif isinstance(x, ast.Cond):
-            stack += [x.test, x.then, x.orelse]
 
 
 def _call(el, c, bound: set, ns: dict, frame: Frame) -> None:
