@@ -7,38 +7,15 @@ before the fix; docs/hardening.md has the full-size figures.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import re
 import time
-from pathlib import Path
 
 import pytest
+from cli_helpers import first_error, run_cli
 from netc.compiler import calls, limits, loader, source
 
 import netc
-from netc.cli import main
-
-
-def run(*args: str, cwd: Path, monkeypatch) -> tuple[int, str, str]:
-    monkeypatch.chdir(cwd)
-    monkeypatch.setenv("NO_COLOR", "1")
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(list(args))
-        except SystemExit as e:
-            code = e.code
-    return code, out.getvalue(), err.getvalue()
-
-
-def first_error(err: str, path: str) -> str:
-    first = err.splitlines()[0]
-    assert re.match(rf"^{re.escape(path)}:\d+:\d+: error: ", first), err
-    assert "Traceback" not in err and "internal error" not in err
-    return first
-
 
 # -- one node budget for all the models ------------------------------------------------------------
 
@@ -49,7 +26,7 @@ def test_node_limit_counts_every_model_together(tmp_path, monkeypatch):
     monkeypatch.setattr(calls, "MAX_NODES", 500)
     models = "".join(f"model M{i}(x: float[N, 4]) {{\n    return x -> L * 100\n}}\n" for i in range(3))
     (tmp_path / "m.net").write_text("block L(x: [N, D]) {\n    return x -> linear(D) -> relu\n}\n" + models)
-    code, _, err = run("check", "m.net", cwd=tmp_path, monkeypatch=monkeypatch)
+    code, _, err = run_cli("check", "m.net", cwd=tmp_path, monkeypatch=monkeypatch)
     assert code == 1, err
     assert "the spec's models have more than 500 nodes together (the limit)" in first_error(err, "m.net")
     assert err.startswith("m.net:11:17: error:")  # in M2, which crosses it; M0 and M1 are within it
@@ -66,7 +43,7 @@ def test_errors_past_the_cap_stop_the_search(tmp_path, monkeypatch):
     n = limits.MAX_ERRORS + 7
     body = "".join(f"    y{i} = x -> nope{i}\n" for i in range(n))
     (tmp_path / "e.net").write_text("model M(x: float[N, 4]) {\n" + body + "    return x\n}\n")
-    code, _, err = run("check", "e.net", cwd=tmp_path, monkeypatch=monkeypatch)
+    code, _, err = run_cli("check", "e.net", cwd=tmp_path, monkeypatch=monkeypatch)
     assert code == 1
     first_error(err, "e.net")
     assert len(re.findall(r"^e\.net:\d+:\d+: error: ", err, re.MULTILINE)) == limits.MAX_ERRORS
@@ -101,7 +78,7 @@ def test_missing_imports_search_for_hints_within_the_budget(tmp_path, monkeypatc
     listed = []
     real_listdir = os.listdir
     monkeypatch.setattr(loader.os, "listdir", lambda p: listed.append(p) or real_listdir(p))
-    code, _, err = run("check", "main.net", cwd=tmp_path, monkeypatch=monkeypatch)
+    code, _, err = run_cli("check", "main.net", cwd=tmp_path, monkeypatch=monkeypatch)
     assert code == 1
     assert err.count("error: cannot import") == n
     assert err.count("did you mean") == limits.MAX_HINTS
@@ -120,7 +97,7 @@ def test_hard_links_of_one_file_are_read_once(tmp_path, monkeypatch):
     parsed = []
     real_parse = loader.parse
     monkeypatch.setattr(loader, "parse", lambda src, *a: parsed.append(src.path) or real_parse(src, *a))
-    code, _, err = run("check", "main.net", cwd=tmp_path, monkeypatch=monkeypatch)
+    code, _, err = run_cli("check", "main.net", cwd=tmp_path, monkeypatch=monkeypatch)
     assert code == 0, err
     assert sorted(parsed) == ["blocks.net", "main.net"]
 
@@ -133,7 +110,7 @@ def test_spec_text_is_budgeted_for_the_whole_compilation(tmp_path, monkeypatch):
         (tmp_path / f"f{i}.net").write_text((f"# {'-' * 60}\n" * 6) + block.format(i))  # about 410 bytes
     (tmp_path / "main.net").write_text("".join(f'import "f{i}.net"\n' for i in range(3))
                                        + "model M(x: float[N, 4]) {\n    return x -> B0\n}\n")
-    code, _, err = run("check", "main.net", cwd=tmp_path, monkeypatch=monkeypatch)
+    code, _, err = run_cli("check", "main.net", cwd=tmp_path, monkeypatch=monkeypatch)
     assert code == 1
     assert first_error(err, "main.net") == ('main.net:3:1: error: cannot import "f2.net": the spec and its '
                                             'imports pass 1000 bytes together (the limit)')
@@ -161,7 +138,7 @@ def test_a_file_imported_many_times_adds_its_names_once(tmp_path, monkeypatch):
             super().__setitem__(key, value)
 
     monkeypatch.setattr(loader.Workspace, "__init__", spy)
-    code, _, err = run("check", "main.net", cwd=tmp_path, monkeypatch=monkeypatch)
+    code, _, err = run_cli("check", "main.net", cwd=tmp_path, monkeypatch=monkeypatch)
     assert code == 0, err
     assert Counting.sets <= 2 * 300 + 1  # declared in x.net, seen from main.net; the model
 
@@ -217,7 +194,7 @@ def test_dot_runs_under_a_time_limit(tmp_path, monkeypatch):
     monkeypatch.setattr(dot, "DOT_TIMEOUT", 0.5)
     (tmp_path / "l.net").write_text(_half_ladder(80))
     start = time.monotonic()
-    code, _, err = run("render", "l.net", "--depth", "all", "-o", "l.svg", cwd=tmp_path, monkeypatch=monkeypatch)
+    code, _, err = run_cli("render", "l.net", "--depth", "all", "-o", "l.svg", cwd=tmp_path, monkeypatch=monkeypatch)
     assert time.monotonic() - start < 4, "dot was not stopped at its time limit"
     assert code == 2 and err == ("netc: error: dot did not finish drawing in 0.5 s (the limit); draw less: fold "
                                  "blocks with --depth K, or pick one model with --model\n")
@@ -230,7 +207,7 @@ def test_a_drawing_too_big_for_graphviz_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(render, "MAX_DRAWN_BOXES", 40)
     body = "".join("    x = x -> relu\n" for _ in range(50))
     (tmp_path / "c.net").write_text("model M(x: float[N, 4]) {\n" + body + "    return x\n}\n")
-    code, _, err = run("render", "c.net", "--depth", "all", "-o", "c.dot", cwd=tmp_path, monkeypatch=monkeypatch)
+    code, _, err = run_cli("render", "c.net", "--depth", "all", "-o", "c.dot", cwd=tmp_path, monkeypatch=monkeypatch)
     assert code == 2 and err.startswith("netc: error: the drawing would have 52 boxes; graphviz lays out at most 40 ")
     assert "--depth K" in err and not (tmp_path / "c.dot").exists()
 
@@ -250,7 +227,7 @@ def test_a_megabyte_of_errors_stops_at_the_cap(tmp_path, monkeypatch):
     monkeypatch.setattr(elaborate.Elaborator, "assign", lambda self, stmt, frame: seen.append(stmt)
                         or real_assign(self, stmt, frame))
     start = time.process_time()
-    code, _, err = run("check", "big.net", cwd=tmp_path, monkeypatch=monkeypatch)
+    code, _, err = run_cli("check", "big.net", cwd=tmp_path, monkeypatch=monkeypatch)
     took = time.process_time() - start
     assert code == 1
     assert first_error(err, "big.net").startswith("big.net:2:15: error: unknown op or block `nope0`")

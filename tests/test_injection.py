@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import ast
 import builtins
-import contextlib
-import io
 import keyword
 import re
 from pathlib import Path
 
 import fuzzing
 import pytest
+from cli_helpers import run_cli
 from netc.compiler.parse import KEYWORDS
 
 import netc
-from netc.cli import main
 
 # Python keywords that are names in .net, builtins that would be shadowed or called, dunders,
 # names Python mangles in a class body, and the names generated code relies on.
@@ -77,18 +75,6 @@ def compile_and_run(path: Path) -> None:
     for name in prog.models:
         assert_clean(prog.numpy_source(name))
     assert fuzzing.check_backends(path) >= 1
-
-
-def run_cli(*args: str, cwd: Path, monkeypatch) -> tuple[int, str, str]:
-    monkeypatch.chdir(cwd)
-    monkeypatch.setenv("NO_COLOR", "1")
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(list(args))
-        except SystemExit as e:
-            code = e.code
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(autouse=True)

@@ -6,38 +6,19 @@ CLI or the API, and check the imports sandbox (``--allow-imports-outside``).
 
 from __future__ import annotations
 
-import contextlib
-import io
 import re
 import time
 from pathlib import Path
 
 import pytest
+from cli_helpers import first_error, run_cli
 from netc.compiler import calls, limits
 
 import netc
-from netc.cli import main
 
 MODEL = "model M(x: float[N, 4]) {\n    return x -> linear(2)\n}\n"
 
 
-def run(*args: str, cwd: Path, monkeypatch) -> tuple[int, str, str]:
-    monkeypatch.chdir(cwd)
-    monkeypatch.setenv("NO_COLOR", "1")
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(list(args))
-        except SystemExit as e:
-            code = e.code
-    return code, out.getvalue(), err.getvalue()
-
-
-def first_error(err: str, path: str) -> str:
-    first = err.splitlines()[0]
-    assert re.match(rf"^{re.escape(path)}:\d+:\d+: error: ", first), err
-    assert "Traceback" not in err and "internal error" not in err
-    return first
 
 
 # -- --max-params ------------------------------------------------------------------------------
@@ -49,14 +30,14 @@ BIG = "model Big(x: float[N, 1000]) -> float[N, 1000] {\n    return x -> linear(
                                      ["compile", "--backend", "numpy"], ["render", "-o", "out.svg"]])
 def test_max_params_on_every_spec_command(command, tmp_path, monkeypatch):
     (tmp_path / "big.net").write_text(BIG)
-    code, out, err = run(command[0], "big.net", *command[1:], "--max-params", "1000000", cwd=tmp_path,
+    code, out, err = run_cli(command[0], "big.net", *command[1:], "--max-params", "1000000", cwd=tmp_path,
                          monkeypatch=monkeypatch)
     assert code == 1 and out == ""
     assert first_error(err, "big.net") == ("big.net:1:7: error: model `Big` has 2,002,000 parameters, more than "
                                            "the limit of 1,000,000")
     assert "hint: if that is intended, raise the limit: --max-params 2002000" in err
     assert not (tmp_path / "out.svg").exists()
-    code, _, err = run("check", "big.net", "--max-params", "2002000", cwd=tmp_path, monkeypatch=monkeypatch)
+    code, _, err = run_cli("check", "big.net", "--max-params", "2002000", cwd=tmp_path, monkeypatch=monkeypatch)
     assert code == 0, err
 
 
@@ -65,10 +46,10 @@ def test_max_params_default_is_ten_billion(tmp_path, monkeypatch):
     # 100,000 x 100,001 weights is 10.0001 billion parameters: never allocated, counted on the IR
     (tmp_path / "huge.net").write_text("model Huge(x: float[N, 100000]) {\n    return x -> linear(100001)\n}\n")
     start = time.monotonic()
-    code, _, err = run("check", "huge.net", cwd=tmp_path, monkeypatch=monkeypatch)
+    code, _, err = run_cli("check", "huge.net", cwd=tmp_path, monkeypatch=monkeypatch)
     assert code == 1 and time.monotonic() - start < 5
     assert "model `Huge` has 10,000,200,001 parameters, more than the limit of 10,000,000,000" in err
-    code, out, _ = run("summary", "huge.net", "--max-params", "20_000_000_000", cwd=tmp_path, monkeypatch=monkeypatch)
+    code, out, _ = run_cli("summary", "huge.net", "--max-params", "20_000_000_000", cwd=tmp_path, monkeypatch=monkeypatch)
     assert code == 0 and "10,000,200,001" in out
 
 
@@ -82,7 +63,7 @@ def test_max_params_in_the_api(tmp_path):
 @pytest.mark.parametrize("value", ["lots", "-5", "1e9"])
 def test_max_params_needs_a_whole_number(value, tmp_path, monkeypatch):
     (tmp_path / "m.net").write_text(MODEL)
-    code, _, err = run("check", "m.net", "--max-params", value, cwd=tmp_path, monkeypatch=monkeypatch)
+    code, _, err = run_cli("check", "m.net", "--max-params", value, cwd=tmp_path, monkeypatch=monkeypatch)
     assert code == 2 and "--max-params needs a whole number" in err
 
 
@@ -92,11 +73,11 @@ def test_max_params_needs_a_whole_number(value, tmp_path, monkeypatch):
 def test_file_size(tmp_path, monkeypatch):
     big = "# padding\n" * (limits.MAX_FILE_BYTES // 10 + 1) + MODEL
     (tmp_path / "big.net").write_text(big)
-    code, _, err = run("check", "big.net", cwd=tmp_path, monkeypatch=monkeypatch)
+    code, _, err = run_cli("check", "big.net", cwd=tmp_path, monkeypatch=monkeypatch)
     assert code == 1
     assert first_error(err, "big.net") == f"big.net:1:1: error: big.net is larger than {limits.MAX_FILE_BYTES} bytes"
     (tmp_path / "main.net").write_text('import "big.net"\n' + MODEL)
-    code, _, err = run("check", "main.net", cwd=tmp_path, monkeypatch=monkeypatch)
+    code, _, err = run_cli("check", "main.net", cwd=tmp_path, monkeypatch=monkeypatch)
     assert code == 1
     assert first_error(err, "main.net").startswith("main.net:1:1: error: big.net is larger than")
 
@@ -106,21 +87,21 @@ def test_import_depth(tmp_path, monkeypatch):
     for i in range(n):
         (tmp_path / f"f{i}.net").write_text(f'import "f{i + 1}.net"\n' if i + 1 < n else "")
     (tmp_path / "f0.net").write_text('import "f1.net"\n' + MODEL)
-    code, _, err = run("check", "f0.net", cwd=tmp_path, monkeypatch=monkeypatch)
+    code, _, err = run_cli("check", "f0.net", cwd=tmp_path, monkeypatch=monkeypatch)
     assert code == 1
     deep = limits.MAX_IMPORT_DEPTH
     assert err.splitlines()[0] == f'f{deep}.net:1:1: error: imports nest deeper than {deep} files', err
     (tmp_path / f"f{deep}.net").write_text("")  # one file fewer: fine
-    code, _, err = run("check", "f0.net", cwd=tmp_path, monkeypatch=monkeypatch)
+    code, _, err = run_cli("check", "f0.net", cwd=tmp_path, monkeypatch=monkeypatch)
     assert code == 0, err
 
 
 def test_name_length(tmp_path, monkeypatch):
     ok = "a" * limits.MAX_NAME_LENGTH
     (tmp_path / "n.net").write_text(f"model M(x: float[N, 4]) {{\n    {ok} = x\n    return {ok}\n}}\n")
-    assert run("check", "n.net", cwd=tmp_path, monkeypatch=monkeypatch)[0] == 0
+    assert run_cli("check", "n.net", cwd=tmp_path, monkeypatch=monkeypatch)[0] == 0
     (tmp_path / "n.net").write_text(f"model M(x: float[N, 4]) {{\n    {ok}b = x\n    return x\n}}\n")
-    code, _, err = run("check", "n.net", cwd=tmp_path, monkeypatch=monkeypatch)
+    code, _, err = run_cli("check", "n.net", cwd=tmp_path, monkeypatch=monkeypatch)
     assert code == 1 and "names have at most 100 (the limit)" in first_error(err, "n.net")
 
 
@@ -132,7 +113,7 @@ def test_parentheses_100k_deep_are_fine(tmp_path, monkeypatch):
     d = 100_000
     (tmp_path / "p.net").write_text("model M(x: float[N, 4]) {\n    return " + "(" * d + "x" + ")" * d + "\n}\n")
     start = time.monotonic()
-    code, out, err = run("check", "p.net", cwd=tmp_path, monkeypatch=monkeypatch)
+    code, out, err = run_cli("check", "p.net", cwd=tmp_path, monkeypatch=monkeypatch)
     assert code == 0 and "ok, 1 model" in out, err
     assert time.monotonic() - start < 20
 
@@ -149,7 +130,7 @@ def test_parentheses_100k_deep_are_fine(tmp_path, monkeypatch):
 def test_deep_expressions_hit_the_limit(form, tmp_path, monkeypatch):
     for d in (limits.MAX_EXPR_DEPTH + 1, 3000):  # 3000: far past Python's stack of 1000 frames
         (tmp_path / "e.net").write_text("model M(x: float[N, 4]) {\n    return " + form(d) + "\n}\n")
-        code, _, err = run("check", "e.net", cwd=tmp_path, monkeypatch=monkeypatch)
+        code, _, err = run_cli("check", "e.net", cwd=tmp_path, monkeypatch=monkeypatch)
         assert code == 1
         assert "expression nests deeper than 100 levels (the limit)" in first_error(err, "e.net")
 
@@ -157,7 +138,7 @@ def test_deep_expressions_hit_the_limit(form, tmp_path, monkeypatch):
 def test_long_pipelines_are_not_nesting(tmp_path, monkeypatch):
     """A pipeline is elaborated as a loop: 5000 stages are fine."""
     (tmp_path / "p.net").write_text("model M(x: float[N, 4]) {\n    return x" + " -> relu" * 5000 + "\n}\n")
-    code, _out, err = run("check", "p.net", cwd=tmp_path, monkeypatch=monkeypatch)
+    code, _out, err = run_cli("check", "p.net", cwd=tmp_path, monkeypatch=monkeypatch)
     assert code == 0, err
 
 
@@ -170,10 +151,10 @@ def _nested_blocks(n: int, depth: int) -> str:
 def test_block_depth(tmp_path, monkeypatch):
     deepest = limits.MAX_BLOCK_DEPTH - 2  # B0..B62 and the model: 64 levels
     (tmp_path / "b.net").write_text(_nested_blocks(deepest, limits.MAX_EXPR_DEPTH - 1))
-    code, _, err = run("check", "b.net", cwd=tmp_path, monkeypatch=monkeypatch)
+    code, _, err = run_cli("check", "b.net", cwd=tmp_path, monkeypatch=monkeypatch)
     assert code == 0, err  # every limit at once, well inside Python's stack
     (tmp_path / "b.net").write_text(_nested_blocks(deepest + 1, 1))
-    code, _, err = run("check", "b.net", cwd=tmp_path, monkeypatch=monkeypatch)
+    code, _, err = run_cli("check", "b.net", cwd=tmp_path, monkeypatch=monkeypatch)
     assert code == 1 and f"blocks nest deeper than {limits.MAX_BLOCK_DEPTH} levels" in first_error(err, "b.net")
 
 
@@ -184,7 +165,7 @@ def test_recursion_backstop_names_the_model(tmp_path, monkeypatch):
                      for i in range(60))
     (tmp_path / "b.net").write_text(blocks + "block B60(x: [N, F]) {\n    return x\n}\n"
                                     "model M(x: float[N, 4]) {\n    return x -> B0\n}\n")
-    code, _, err = run("check", "b.net", cwd=tmp_path, monkeypatch=monkeypatch)
+    code, _, err = run_cli("check", "b.net", cwd=tmp_path, monkeypatch=monkeypatch)
     assert code == 1
     assert first_error(err, "b.net") == "b.net:184:7: error: model `M` nests blocks and expressions too deeply to compile"
 
@@ -193,7 +174,7 @@ def test_recursive_blocks_name_the_cycle(tmp_path, monkeypatch):
     (tmp_path / "r.net").write_text("block A(x: [N, D]) {\n    return x -> B\n}\n"
                                     "block B(x: [N, D]) {\n    return x -> A\n}\n"
                                     "model M(x: float[N, 4]) {\n    return x -> A\n}\n")
-    code, _, err = run("check", "r.net", cwd=tmp_path, monkeypatch=monkeypatch)
+    code, _, err = run_cli("check", "r.net", cwd=tmp_path, monkeypatch=monkeypatch)
     assert code == 1
     assert first_error(err, "r.net") == "r.net:5:17: error: `A` is recursive: A -> B -> A"
     assert "note: in `B` instantiated at r.net:2:17" in err
@@ -207,7 +188,7 @@ def test_thousands_of_errors_take_linear_time(tmp_path, monkeypatch):
     (tmp_path / "e.net").write_text("model M(x: float[N, 4]) {\n" + "".join(f"    a{i} = x -> linear(q{i})\n"
                                                                           for i in range(n)) + "    return x\n}\n")
     start = time.process_time()
-    code, _, err = run("check", "e.net", cwd=tmp_path, monkeypatch=monkeypatch)
+    code, _, err = run_cli("check", "e.net", cwd=tmp_path, monkeypatch=monkeypatch)
     assert code == 1 and time.process_time() - start < 10
     assert len(re.findall(r"^e\.net:\d+:\d+: error: unknown name `q\d+`", err, re.MULTILINE)) == limits.MAX_ERRORS
     assert err.rstrip().endswith("... and more errors, not searched for: netc stops after the first 1,000 "
@@ -221,7 +202,7 @@ def test_thousands_of_errors_take_linear_time(tmp_path, monkeypatch):
 def test_repetition_count(tmp_path, monkeypatch):
     for n, ok in ((limits.MAX_REPEAT, True), (limits.MAX_REPEAT + 1, False)):
         (tmp_path / "r.net").write_text(f"model M(x: float[N, 4]) {{\n    return x -> relu * {n}\n}}\n")
-        code, _, err = run("check", "r.net", cwd=tmp_path, monkeypatch=monkeypatch)
+        code, _, err = run_cli("check", "r.net", cwd=tmp_path, monkeypatch=monkeypatch)
         assert code == (0 if ok else 1), err
     assert f"a repetition count must be an int from 1 to {limits.MAX_REPEAT}; got 4097" in first_error(err, "r.net")
 
@@ -231,7 +212,7 @@ def test_node_count(tmp_path, monkeypatch):
     monkeypatch.setattr(calls, "MAX_NODES", 500)
     (tmp_path / "n.net").write_text("block L(x: [N, D]) {\n    return x -> linear(D) -> relu\n}\n"
                                     "model M(x: float[N, 4]) {\n    return x -> L * 300\n}\n")
-    code, _, err = run("check", "n.net", cwd=tmp_path, monkeypatch=monkeypatch)
+    code, _, err = run_cli("check", "n.net", cwd=tmp_path, monkeypatch=monkeypatch)
     assert code == 1 and "the spec's models have more than 500 nodes together" in first_error(err, "n.net")
 
 
@@ -244,7 +225,7 @@ def test_node_count(tmp_path, monkeypatch):
 ])
 def test_value_limits(body, message, tmp_path, monkeypatch):
     (tmp_path / "v.net").write_text(f"model M(x: float[N, T, 100000]) {{\n    y = x -> {body}\n    return x\n}}\n")
-    code, _, err = run("check", "v.net", cwd=tmp_path, monkeypatch=monkeypatch)
+    code, _, err = run_cli("check", "v.net", cwd=tmp_path, monkeypatch=monkeypatch)
     assert code == 1 and message in first_error(err, "v.net"), err
 
 
@@ -254,13 +235,13 @@ def test_doubling_consts_stop_at_the_limit(tmp_path, monkeypatch):
         text = f"const C0 = {first}\n" + "".join(f"const C{i + 1} = C{i} {op} C{i}\n" for i in range(40))
         (tmp_path / "c.net").write_text(text + "model M(x: float[N, 4]) {\n    return x\n}\n")
         start = time.monotonic()
-        code, _, err = run("check", "c.net", cwd=tmp_path, monkeypatch=monkeypatch)
+        code, _, err = run_cli("check", "c.net", cwd=tmp_path, monkeypatch=monkeypatch)
         assert code == 1 and "(the limit)" in first_error(err, "c.net"), err
         assert time.monotonic() - start < 5
     sizes = "".join(f"    s{i + 1} = s{i} * s{i}\n" for i in range(30))
     (tmp_path / "s.net").write_text("block Grow(x: [N, A, B]) {\n    s0 = A + B + 1\n" + sizes
                                     + "    return x\n}\nmodel M(x: float[N, A, B]) {\n    return x -> Grow\n}\n")
-    code, _, err = run("check", "s.net", cwd=tmp_path, monkeypatch=monkeypatch)
+    code, _, err = run_cli("check", "s.net", cwd=tmp_path, monkeypatch=monkeypatch)
     assert code == 1 and "a symbolic size has grown past 64 terms" in first_error(err, "s.net")
 
 
@@ -289,12 +270,12 @@ def test_imports_outside_are_refused_unless_allowed(path, why, tree, monkeypatch
     path = path.format(abs=tree.parent / "outside.net")
     model = "model M(x: float[N, 4]) {\n    return x -> Out\n}\n"
     (tree / "main.net").write_text(f'import "{path}"\n' + model)
-    code, _, err = run("check", "main.net", cwd=tree, monkeypatch=monkeypatch)
+    code, _, err = run_cli("check", "main.net", cwd=tree, monkeypatch=monkeypatch)
     assert code == 1
     assert first_error(err, "main.net") == f'main.net:1:1: error: cannot import "{path}": {why}'
     assert "pass --allow-imports-outside" in err
     for command in (["check"], ["summary"], ["compile", "--backend", "torch"], ["render", "-o", "out.dot"]):
-        code, _, err = run(command[0], "main.net", *command[1:], "--allow-imports-outside", cwd=tree,
+        code, _, err = run_cli(command[0], "main.net", *command[1:], "--allow-imports-outside", cwd=tree,
                            monkeypatch=monkeypatch)
         assert code == 0, (command, err)
     with pytest.raises(netc.SpecError, match="cannot import"):
@@ -305,16 +286,16 @@ def test_imports_outside_are_refused_unless_allowed(path, why, tree, monkeypatch
 def test_imports_inside_and_std_are_allowed(tree, monkeypatch):
     (tree / "main.net").write_text('import "lib/inner.net"\nimport "std/resnet.net"\n'
                                    "model M(x: float[N, 4]) {\n    return x -> Lin\n}\n")
-    code, _, err = run("check", "main.net", cwd=tree, monkeypatch=monkeypatch)
+    code, _, err = run_cli("check", "main.net", cwd=tree, monkeypatch=monkeypatch)
     assert code == 0, err
     # run from elsewhere: the folder is the spec's, not the working directory's
-    code, _, err = run("check", str(tree / "main.net"), cwd=tree.parent, monkeypatch=monkeypatch)
+    code, _, err = run_cli("check", str(tree / "main.net"), cwd=tree.parent, monkeypatch=monkeypatch)
     assert code == 0, err
 
 
 def test_std_cannot_be_climbed_out_of(tree, monkeypatch):
     (tree / "main.net").write_text('import "std/../../netc/cli.net"\n' + MODEL)
     for extra in ([], ["--allow-imports-outside"]):
-        code, _, err = run("check", "main.net", *extra, cwd=tree, monkeypatch=monkeypatch)
+        code, _, err = run_cli("check", "main.net", *extra, cwd=tree, monkeypatch=monkeypatch)
         assert code == 1
         assert "it resolves outside the standard library" in first_error(err, "main.net")
