@@ -120,9 +120,16 @@ def run(prog, name: str, backend: str, seed: int = 0, dtype: str = "float32",
 
     ``max_memory``: bytes the run may need, estimated from the shapes before anything is
     allocated (None: no limit); past it, :class:`~netc.runtime.budget.BudgetError`."""
-    _within_budget(prog, name, dtype, sizes, max_memory, copies=1, what="running")
+    return _bounded(prog, name, dtype, sizes, max_memory, 1, "running",
+                    lambda: _run(prog, name, backend, seed, dtype, sizes))
+
+
+def _bounded(prog, name: str, dtype: str, sizes, max_memory: int | None, copies: int, what: str, work):
+    """``work()`` once the shapes say it fits in ``max_memory``; running out of memory anyway
+    becomes the same located diagnostic."""
+    _within_budget(prog, name, dtype, sizes, max_memory, copies=copies, what=what)
     try:
-        return _run(prog, name, backend, seed, dtype, sizes)
+        return work()
     except (MemoryError, RuntimeError) as e:
         if budget.is_out_of_memory(e):
             raise budget.out_of_memory(prog.graph(prog.members(name)[0]), max_memory, e) from None
@@ -171,13 +178,8 @@ def verify(prog, name: str, seed: int = 0, dtype: str = "float32", sizes: dict[s
 
     ``max_memory``: as for :func:`run`; both backends' activations count."""
     tol = TOLERANCE[dtype] if tol is None else tol
-    _within_budget(prog, name, dtype, sizes, max_memory, copies=2, what="verifying")
-    try:
-        return _verify(prog, name, seed, dtype, sizes, tol)
-    except (MemoryError, RuntimeError) as e:
-        if budget.is_out_of_memory(e):
-            raise budget.out_of_memory(prog.graph(prog.members(name)[0]), max_memory, e) from None
-        raise
+    return _bounded(prog, name, dtype, sizes, max_memory, 2, "verifying",
+                    lambda: _verify(prog, name, seed, dtype, sizes, tol))
 
 
 def _verify(prog, name: str, seed: int, dtype: str, sizes: dict[str, int] | None, tol: float) -> list[Verified]:
