@@ -64,7 +64,7 @@ class Run:
         if code == 0 and backends and self.counts["accepted"] % self.backend_every == 0:
             try:
                 with fuzzing.time_limit(60):
-                    self.counts["models_compared"] += fuzzing.check_backends(path)
+                    self.counts["models_compared"] += fuzzing.check_backends(path, levels=(0, 1, 2))
                 self.counts["backend_checked"] += 1
             except (AssertionError, fuzzing.Hang, Exception) as e:  # noqa: BLE001
                 self.failed(kind + "/backends", data, e)

@@ -577,7 +577,7 @@ def rel_diff(got, want) -> float:
     return float(diff / scale) if scale > 1 else float(diff)
 
 
-def check_backends(path: Path, seed: int = 0) -> int:
+def check_backends(path: Path, seed: int = 0, levels: tuple[int, ...] = (0,)) -> int:
     """Every model of an accepted spec: torch (eval) and NumPy with its weights agree on
     random inputs of the declared types, with outputs of the declared shapes. Returns how
     many models were compared.
@@ -615,9 +615,32 @@ def check_backends(path: Path, seed: int = 0) -> int:
                                   [a.astype(np.float64) if a.dtype.kind == "f" else a for a in arrays])
             worst = max(rel_diff(g, w) for g, w in zip(got, want))
             assert worst <= 1e-9, f"{name}: max rel diff {worst:.3g} (float64)\n{path.read_text()}"
+        for level in [lv for lv in levels if lv]:  # the optimised programs, with converted weights
+            _check_level(prog, name, module, arrays, level, path)
         compared += 1
         _forget()
     return compared
+
+
+def _check_level(prog, name: str, module, arrays: list, level: int, path: Path) -> None:
+    """Torch and NumPy at ``-O{level}`` (weights converted from ``module``'s) agree with the
+    -O0 torch module: float32 rel 1e-4, else float64 rel 1e-9 (as for -O0)."""
+    sd = module.state_dict()
+    opt = prog.to_torch(name, opt=level).eval()
+    opt.load_state_dict(prog.convert_weights(name, sd, level))
+    ex = prog.to_numpy(name, weights=sd, opt=level)
+    for dtype in (np.float32, np.float64):
+        xs = [a.astype(dtype) if a.dtype.kind == "f" else a for a in arrays]
+        base = module.double() if dtype == np.float64 else module
+        got, want = _run_both(opt.double() if dtype == np.float64 else opt, ex if dtype == np.float32
+                              else ex.astype(np.float64), xs)
+        _, want0 = _run_both(base, ex, xs) if dtype == np.float32 else _run_both(base, ex.astype(np.float64), xs)
+        worst = max(max(rel_diff(g, w0), rel_diff(w, w0)) for g, w, w0 in zip(got, want, want0))
+        if worst <= (1e-4 if dtype == np.float32 else 1e-9):
+            break
+    else:
+        raise AssertionError(f"{name}: -O{level} differs from -O0 by rel {worst:.3g} (float64)\n{path.read_text()}")
+    module.float()
 
 
 def _run_both(module, ex, arrays) -> tuple[list, list]:

@@ -204,3 +204,29 @@ def test_value_names_reach_the_summary_and_the_diagram():
     assert rows["maxpool2d_1"].value == "features" and rows["conv2d"].value is None
     assert rows["maxpool2d_1"].as_json()["value"] == "features"
     assert "features" in prog.diagram("LeNet").source  # the maxpool's box names its value
+
+
+def test_a_model_result_from_a_block_goes_back_to_the_standard_layout_in_the_model(tmp_path):
+    """-O2's use_channels_last turns a 4-d result back to the standard layout where the model
+    reads it: a block's result is converted in the model, not inside the block (whose
+    internal value the model cannot read). Found by the fuzz test at -O2."""
+    prog = compile_text(tmp_path, """
+block Res(x: [N, C, H, W], k: int = 3) {
+    y = x -> conv2d(C, k, padding=k // 2) -> batchnorm
+    return relu(y + x)
+}
+model Net(a: float[N, 1, 2, 2]) {
+    a = a -> Res
+    return a
+}
+""")
+    g = prog.optimized(2).graph("Net")
+    out = g.producer(g.outputs[0][1])
+    assert out.op == "memory_format" and out.block == ""
+    torch.manual_seed(0)
+    m0 = prog.to_torch("Net").eval()
+    m2 = prog.to_torch("Net", opt=2).eval()
+    m2.load_state_dict(prog.convert_weights("Net", m0.state_dict(), 2))
+    x = torch.randn(2, 1, 2, 2)
+    with torch.no_grad():
+        torch.testing.assert_close(m2(x), m0(x), rtol=1e-5, atol=1e-6)

@@ -46,7 +46,7 @@ def use_channels_last(ctx: PassContext) -> PassResult:
     for i, (name, ref) in enumerate(list(g.outputs)):
         if g.type_of(ref).rank == 4 and last.get(ref[0], False):
             producer = g.producer(ref)
-            node = _memory_format(g, ref, "contiguous", producer)
+            node = _memory_format(g, ref, "contiguous", producer, in_model=True)
             g.outputs[i] = (name, (node.id, 0))
             result.rewrote(f"result `{name or producer.id}` back to the standard layout", producer.span)
     return result
@@ -62,10 +62,19 @@ def _convert(g, ref, result: PassResult) -> str:
     return node.id
 
 
-def _memory_format(g, ref, fmt: str, producer: Node) -> Node:
-    """A memory_format node reading ``ref``, in ``producer``'s block, just after it."""
+def _memory_format(g, ref, fmt: str, producer: Node, in_model: bool = False) -> Node:
+    """A memory_format node reading ``ref``, in ``producer``'s block (or, ``in_model``, in the
+    model itself, where a model result is read: a block's internal value is not visible
+    there), just after it."""
     attrs = get("memory_format").Attrs(format=fmt)
-    node = Node(fresh_id(g, producer.id, fmt), "memory_format", (ref,), attrs, (g.type_of(ref),),
-                producer.span, producer.block)
+    if in_model and producer.block:
+        nid, k = fmt, 0
+        while nid in g or nid in g.blocks:
+            k += 1
+            nid = f"{fmt}_{k}"
+        node = Node(nid, "memory_format", (ref,), attrs, (g.type_of(ref),), producer.span, "")
+    else:
+        node = Node(fresh_id(g, producer.id, fmt), "memory_format", (ref,), attrs, (g.type_of(ref),),
+                    producer.span, producer.block)
     first = next((n for n in g.nodes() if ref in n.inputs), None)
     return g.insert_before(first.id, node) if first else g.add(node)
