@@ -14,6 +14,7 @@ import itertools
 import math
 
 from netc.specs import catalogue
+from netc.specs.init import INITIALISERS
 
 from . import ast
 from .calls import Calls, _show
@@ -23,6 +24,7 @@ from .limits import MAX_INT, MAX_RANK, MAX_SEQUENCE
 from .loader import Workspace
 from .shapes import declare, match
 from .source import Diagnostics, Span
+from .subscripts import Subscripts
 from .types import DTYPES
 from .values import POISON, DeclRef, Frame, Layer, Tensor, has_poison, is_static, kind_of, safe_name
 
@@ -36,7 +38,7 @@ SCALAR_TYPES = {
 }
 
 
-class Elaborator(Calls):
+class Elaborator(Calls, Subscripts):
     def __init__(self, ws: Workspace, diags: Diagnostics, defines: dict | None = None):
         self.ws = ws
         self.diags = diags
@@ -171,6 +173,8 @@ class Elaborator(Calls):
                                         hint="return at least one tensor")
             elif isinstance(stmt, ast.Let):
                 self.let(stmt, frame)
+            elif isinstance(stmt, ast.ParamStmt):
+                self.param_stmt(stmt, frame)
             else:
                 self.assign(stmt, frame)
         if result is None:
@@ -316,6 +320,8 @@ class Elaborator(Calls):
             return self.binop(e, frame)
         if isinstance(e, ast.Unary):
             return self.unary(e, frame)
+        if isinstance(e, ast.Index):
+            return self.subscript(e, frame)
         if isinstance(e, ast.Cond):
             test = self.ev(e.test, frame)
             if test is POISON:
@@ -348,6 +354,8 @@ class Elaborator(Calls):
             return DeclRef(decl)
         if isinstance(decl, ast.PairDecl):
             return self.error(f"`{name}` is a pair; it cannot be used in an expression", span, frame)
+        if name in INITIALISERS and catalogue.get(name) is None:
+            return self.initialiser(name, [], {}, span, frame)
         if catalogue.get(name) is not None:
             return self.error(f"`{name}` is an op, not a value", span, frame,
                               hint=f"apply it: `x -> {name}` or `{name}(x)`")
