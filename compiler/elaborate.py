@@ -248,7 +248,7 @@ class Elaborator(Calls, Subscripts):
         call = stmt.value
         op = catalogue.get(call.func) if isinstance(call, ast.Call) else None
         if op is None or "has_weights" not in op.traits:
-            self.error("`let` binds a layer with weights, like `let emb = embedding(V, D)`", stmt.value.span, frame)
+            self.bad_let(stmt, op, frame)
             frame.env[stmt.name.id] = POISON
             return
         pos, kw = self.eval_args(call.args, frame)
@@ -257,6 +257,30 @@ class Elaborator(Calls, Subscripts):
             return
         scope = frame.node_id(frame.fresh(stmt.name.id))
         frame.env[stmt.name.id] = Layer(stmt.name.id, scope, op, pos, kw, call.span)
+
+    def bad_let(self, stmt: ast.Let, op, frame: Frame) -> None:
+        """Why a `let` cannot bind its value: an unknown name (with a did-you-mean), a block,
+        an op without weights, or not a call at all."""
+        call, usage = stmt.value, "`let` binds a layer with weights, like `let emb = embedding(V, D)`"
+        if not isinstance(call, ast.Call):
+            self.error(usage, call.span, frame)
+            return
+        at = Span(call.span.source, call.span.line, call.span.column, call.span.line,
+                  call.span.column + len(call.func))
+        decl = self.namespace(frame).get(call.func)
+        if op is not None:
+            self.error(f"`{call.func}` has no weights, so there is nothing for `let` to share", at, frame,
+                       hint=f"apply it where it is needed: `x -> {call.func}`")
+        elif isinstance(decl, ast.FuncDecl):
+            self.error(f"`let` cannot bind the {decl.kind} `{call.func}` yet: it binds one op with weights",
+                       at, frame, hint="bind each layer of the block with its own `let`")
+        elif decl is None and call.func not in frame.env:
+            close = self.did_you_mean(call.func, frame)
+            self.error(f"`let` of an unknown op or block `{call.func}`", at, frame,
+                       hint=close or "`let` binds an op with weights (see docs/ops.md), like "
+                                     "`let emb = embedding(V, D)`")
+        else:
+            self.error(usage, call.span, frame)
 
     def check_results(self, decl: ast.FuncDecl, value, frame: Frame, span: Span):
         """Check a value against the declared results; the (name, tensor) list, or None."""
