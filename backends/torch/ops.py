@@ -18,6 +18,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from netc.specs.ops.index import index_code
+
 from .lower import Code, Lowered, LoweringError, lowering
 
 # -- building templates ----------------------------------------------------------------------
@@ -212,6 +214,20 @@ def embedding(node, xs):
 def unembed(node, xs):
     # The weights belong to the tied layer ({layer}); this node owns no module.
     return _fn(Code("F.linear({x0}, {layer}.weight)"))
+
+
+@lowering("parameter")
+def parameter(node, xs):
+    # The node's module is the tensor itself: ``self.cls = nn.Parameter(...)`` is registered
+    # under the param's own name, so the state_dict calls it ``cls`` (``encoder.pos``).
+    a = node.attrs
+    empty = _call("torch.empty", _holes("size", a.shape))
+    return Lowered(Code("{m}"), _call("nn.Parameter", Code(a.init.torch(empty.template), empty.values)))
+
+
+@lowering("index")
+def index(node, xs):
+    return _fn(Code("{x0}[" + index_code(node.attrs.items) + "]"))
 
 
 # -- convolutions ----------------------------------------------------------------------------

@@ -67,3 +67,17 @@ def sum_(x, dim, keepdim=False):
 def positions(x):
     """0 .. T-1 for a sequence [N, T, ...], as int64."""
     return np.arange(x.shape[1], dtype=np.int64)
+
+
+@kernel("index")
+def index(x, items):
+    """Python's indexing: ``"new"`` is ``None`` (a new axis), a triple is a slice."""
+    key = tuple(None if i == "new" else Ellipsis if i == "..." else slice(*i) if isinstance(i, tuple) else i
+                for i in items)
+    return x[key]
+
+
+@kernel("parameter")
+def parameter(own_weight):
+    """A learned tensor: its weight."""
+    return own_weight
