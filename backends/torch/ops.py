@@ -87,6 +87,9 @@ FIXED = {
     "silu": "F.silu({x0})",
     "tanh": "torch.tanh({x0})",
     "sigmoid": "torch.sigmoid({x0})",
+    "relu6": "F.relu6({x0})",
+    "hardsigmoid": "F.hardsigmoid({x0})",
+    "hardswish": "F.hardswish({x0})",
     "add": "{x0} + {x1}",
     "sub": "{x0} - {x1}",
     "mul": "{x0} * {x1}",
@@ -97,12 +100,20 @@ FIXED = {
     "sqrt": "torch.sqrt({x0})",
     "exp": "torch.exp({x0})",
     "log": "torch.log({x0})",
+    "sin": "torch.sin({x0})",
+    "cos": "torch.cos({x0})",
+    "rsqrt": "torch.rsqrt({x0})",
     "positions": "torch.arange({x0}.shape[1], device={x0}.device)",
 }
 
 
 def fixed(node, xs):
     return _fn(Code(FIXED[node.op]))
+
+
+# FIXED's text is an op at its default attributes (a fused step or activation ``("gelu",
+# None)``); an op whose attributes may differ has a lowering of its own below.
+_OWN_LOWERING = frozenset({"gelu"})
 
 
 def _fixed(op: str, what: str) -> str:
@@ -126,7 +137,7 @@ IN_PLACE = {
 }
 
 
-for _name in FIXED:
+for _name in FIXED.keys() - _OWN_LOWERING:
     lowering(_name)(fixed)
 
 
@@ -181,6 +192,17 @@ def constant(node, xs):
 @lowering("leaky_relu")
 def leaky_relu(node, xs):
     return _fn(_call("F.leaky_relu", "{x0}", _pos("negative_slope", node.attrs.slope)))
+
+
+@lowering("gelu")
+def gelu(node, xs):
+    return _fn(_call("F.gelu", "{x0}", _opt("approximate", node.attrs.approximate, "none")))
+
+
+@lowering("clamp")
+def clamp(node, xs):
+    a = node.attrs
+    return _fn(_call("torch.clamp", "{x0}", _opt("min", a.min, None), _opt("max", a.max, None)))
 
 
 @lowering("softmax")
