@@ -191,7 +191,14 @@ CASES = {
     "dropout": [([T(2, 3, 4)], {}), ([T(2, 3, 4)], {"p": 0.1})],
     "relu": [([T(2, 3)], {})],
     "leaky_relu": [([T(2, 3)], {}), ([T(2, 3)], {"slope": 0.2})],
-    "gelu": [([T(4, 50)], {})],
+    "gelu": [([T(4, 50)], {}), ([T(4, 50)], {"approximate": "tanh"})],
+    "relu6": [([T(4, 50)], {})],
+    "hardsigmoid": [([T(4, 50)], {})],
+    "hardswish": [([T(4, 50)], {})],
+    "clamp": [([T(4, 50)], {"min": -0.5}), ([T(4, 50)], {"max": 0.25}), ([T(4, 50)], {"min": -1.0, "max": 0.5})],
+    "sin": [([T(2, 3)], {})],
+    "cos": [([T(2, 3)], {})],
+    "rsqrt": [([T(2, 3)], {})],
     "silu": [([T(2, 3)], {})],
     "tanh": [([T(2, 3)], {})],
     "sigmoid": [([T(2, 3)], {})],
@@ -225,6 +232,9 @@ CASES = {
                           ([T(2, 3, 4)], {"steps": (("neg", None), ("rsub", 1.0), ("abs", None), ("sqrt", None),
                                                     ("rdiv", -2.0), ("leaky_relu", 0.2), ("gelu", None),
                                                     ("silu", None), ("tanh", None), ("exp", None))}),
+                          ([T(2, 3, 4)], {"steps": (("mul", 4.0), ("relu6", None), ("sin", None), ("cos", None),
+                                                    ("hardswish", None), ("add", 0.5), ("hardsigmoid", None),
+                                                    ("rsqrt", None))}),
                           ([T(2, 3), T(2, 3), T(1, 3)], {"steps": (("sub", "x1"), ("relu", None), ("div", "x2"),
                                                                    ("mul", "x0"), ("add", 3.0), ("log", None))}),
                           ([T(1)], {"steps": (("mul", 2.0), ("rsub", 1.0), ("sigmoid", None))})],
@@ -272,7 +282,8 @@ def op_inputs(name: str, g: Graph, dtype, rng) -> list[np.ndarray]:
         t = n.type
         if t.dtype == "float":
             x = rng.standard_normal(t.shape).astype(dtype)
-            out.append(np.abs(x) + 0.5 if name in ("sqrt", "log") else x)
+            x = x * 4 if name in ("relu6", "hardsigmoid", "hardswish") else x  # past the bends at ±3, 6
+            out.append(np.abs(x) + 0.5 if name in ("sqrt", "log", "rsqrt") else x)
         elif t.dtype == "int":
             out.append(rng.integers(0, 5, t.shape))
         else:
