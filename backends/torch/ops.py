@@ -395,6 +395,30 @@ def split(node, xs):
     return _fn(_call("torch.split", "{x0}", sizes, _kw("dim", a.dim)))
 
 
+@lowering("pad")
+def pad(node, xs):
+    a = node.attrs
+    widths = _holes("width", a.widths)  # one hole per width: each may be symbolic
+    return _fn(_call("F.pad", "{x0}", Code(f"[{widths.template}]", widths.values), _opt("mode", a.mode, "constant"),
+                     _opt("value", a.value, 0.0)))
+
+
+@lowering("expand")
+def expand(node, xs):
+    return _fn(_call("{x0}.expand", _holes("size", node.attrs.sizes)))
+
+
+@lowering("broadcast_to")
+def broadcast_to(node, xs):
+    sizes = _holes("size", node.attrs.sizes)
+    return _fn(_call("torch.broadcast_to", "{x0}", Code(f"[{sizes.template}]", sizes.values)))
+
+
+@lowering("repeat")
+def repeat(node, xs):
+    return _fn(_call("{x0}.repeat", _holes("times", node.attrs.times)))
+
+
 def _reduce(method: str, node) -> Lowered:
     a = node.attrs
     return _fn(_call(f"{{x0}}.{method}", _kw("dim", a.dim), _opt("keepdim", a.keepdim, False)))
