@@ -272,7 +272,8 @@ def _pool(fn: str, node) -> Lowered:
     a = node.attrs
     # stride None is torch's own default (the kernel size): leave it out.
     return _fn(_call(fn, "{x0}", _pos("kernel_size", a.kernel), _opt("stride", a.stride, None),
-                     _opt("padding", a.padding, 0)))
+                     _opt("padding", a.padding, 0), _opt("ceil_mode", a.ceil_mode, False),
+                     _opt("count_include_pad", getattr(a, "count_include_pad", True), True)))
 
 
 @lowering("maxpool1d")
@@ -287,7 +288,7 @@ def maxpool2d(node, xs):
 
 @lowering("avgpool1d")
 def avgpool1d(node, xs):
-    return _pool("F.avg_pool1d", node)  # count_include_pad=True, as the catalogue says
+    return _pool("F.avg_pool1d", node)
 
 
 @lowering("avgpool2d")
