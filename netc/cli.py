@@ -18,7 +18,7 @@ import time
 
 from netc.backends.emit_kit import write_atomic
 from netc.backends.render import FORMATS, RANKDIRS, RenderError, format_for, to_bytes
-from netc.compiler.limits import DEFAULT_MAX_PARAMS
+from netc.compiler.limits import DEFAULT_MAX_PARAMS, RENDER_TIMEOUT, Deadline, process_started
 from netc.compiler.loader import display_path
 from netc.compiler.pipeline import UsageError
 from netc.compiler.source import Diagnostic, SpecError, print_diagnostics, use_color
@@ -278,6 +278,7 @@ def _numpy_source(prog: Program, names: list[str]) -> str:
 
 
 def cmd_render(args) -> int:
+    deadline = Deadline(RENDER_TIMEOUT, args.started)  # the whole command
     prog = _load(args)
     for name in args.model or []:
         if name not in prog.models:
@@ -287,7 +288,7 @@ def cmd_render(args) -> int:
         prog = prog.optimized(2)
     fmt = format_for(args.output, args.format)
     try:
-        data = to_bytes(prog.diagram(args.model, args.depth, args.rankdir), fmt)
+        data = to_bytes(prog.diagram(args.model, args.depth, args.rankdir), fmt, deadline)
     except RenderError as e:
         print(f"netc: error: {e}", file=sys.stderr)
         return 2
@@ -454,8 +455,12 @@ def _plain_stdout() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # time bounds count from the process's start for the `netc` command (argv None), so that its
+    # imports count too; from now for a call in a process that does other things (tests, fuzzing)
+    started = process_started() if argv is None else time.monotonic()
     _plain_stdout()
     args = build_parser().parse_args(argv)
+    args.started = started
     try:
         return COMMANDS[args.command](args)
     except UsageError as e:
