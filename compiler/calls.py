@@ -9,6 +9,7 @@ import types
 import typing
 
 from netc.specs import catalogue
+from netc.specs.init import INITIALISERS
 from pydantic import ValidationError
 
 from . import ast
@@ -103,6 +104,8 @@ class Calls:
                 return POISON  # the const's own error is reported
             return self.error(f"`{func}` is a {'const' if isinstance(decl, ast.ConstDecl) else 'pair'}, "
                               "not an op or block", span, frame)
+        if decl is None and func in INITIALISERS and catalogue.get(func) is None and piped is None:
+            return self.initialiser(func, pos, kw, span, frame)  # normal(0.02): a value
         if decl is None and _scalar_fn(func) and piped is None and len(pos) == 1 and not kw \
                 and not isinstance(pos[0][0], Tensor):
             return self.static_math(func, pos[0], span, frame)  # sqrt(64): compile-time arithmetic
@@ -158,14 +161,24 @@ class Calls:
         lo, hi = op.arity
         if not lo <= len(tensors) <= (hi if hi is not None else len(tensors)):
             return self.arity_error(op, len(tensors), span, frame)
+        given = list(op.tensor_kwargs[:len(tensors) - lo])  # optional tensors given by position
         for name in op.tensor_kwargs:
             if name in kw:
+                if name in given:
+                    return self.error(f"{op.name} argument `{name}` is given twice", kw[name][1], frame)
                 extra = self.tensor_kwarg(op, name, kw[name], frame)
                 if extra is POISON:
                     return POISON
                 tensors += extra
-        attrs = self.make_attrs(op, rest, {k: v for k, v in kw.items() if k not in op.tensor_kwargs},
-                                tensors, span, frame)
+                given.append(name)
+        plain = {k: v for k, v in kw.items() if k not in op.tensor_kwargs}
+        if op.tensor_kwargs_attr:
+            if op.tensor_kwargs_attr in plain:
+                return self.error(f"{op.name} has no argument `{op.tensor_kwargs_attr}`",
+                                  plain[op.tensor_kwargs_attr][1], frame,
+                                  hint=f"signature: {op.signature}")
+            plain[op.tensor_kwargs_attr] = (tuple(given), span)
+        attrs = self.make_attrs(op, rest, plain, tensors, span, frame)
         if attrs is POISON:
             return POISON
         xs = [t.type for t, _ in tensors]
@@ -446,6 +459,8 @@ def _check_bounds(types) -> None:
 
 def _who(op) -> str:
     """How an op is named in messages: ``linear``, or the operator the user wrote: `+`, `@`."""
+    if op.name == "index":
+        return "indexing:"
     sig = op.signature.split()
     if op.group == "math" and len(sig) == 3 and sig[0] == "x" and sig[2] == "y":
         return f"`{sig[1]}`"

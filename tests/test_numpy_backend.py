@@ -38,6 +38,7 @@ from netc.runtime.weights import (
     state_dict_to_numpy,
 )
 from netc.specs.catalogue import CellBody, LayerRef, all_ops
+from netc.specs.init import make as make_init
 
 import netc
 from netc.cli import main
@@ -61,7 +62,7 @@ def as_tuple(y) -> tuple:
 def run_torch(module, inputs: list[np.ndarray]):
     with torch.no_grad():
         out = module(*(torch.from_numpy(np.ascontiguousarray(x)) for x in inputs))
-    return tuple(torch.as_tensor(o).numpy() for o in as_tuple(out))
+    return tuple(torch.as_tensor(o).detach().numpy() for o in as_tuple(out))
 
 
 def assert_close(got, want, dtype, what=""):
@@ -225,6 +226,11 @@ CASES = {
     "broadcast_to": [([T(1, 4)], {"sizes": (3, -1)}), ([T(4)], {"sizes": (2, 3, 4)})],
     "repeat": [([T(2, 3)], {"times": (2, 1)}), ([T(2, 3)], {"times": (2, 1, 3)})],
     "flatten": [([T(2, 3, 4, 5)], {}), ([T(2, 3, 4, 5)], {"start": 0, "end": 2})],
+    "index": [([T(2, 3, 4, 5)], {"items": ((None, None, None), 0)}),
+              ([T(2, 3, 4, 5)], {"items": ("...", (1, None, 2), "new", -1)}),
+              ([T(2, 3, 4)], {"items": (-1, (None, -1, None))})],
+    "parameter": [([], {"shape": (2, 3), "init": make_init("normal", (0.02,))}),
+                  ([], {"shape": (4,), "init": make_init("full", (0.5,))})],
     "memory_format": [([T(2, 3, 4, 5)], {"format": "channels_last"}), ([T(2, 3)], {})],
     "reshape": [([T(2, 3, 4)], {"shape": (6, 4)}), ([T(2, 3, 4)], {"shape": (-1, 12)}),
                 ([T(2, 3, 4)], {"shape": (2, 3, 2, 2)})],

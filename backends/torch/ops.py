@@ -18,6 +18,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from netc.specs.ops.index import index_code
+
 from .lower import Code, Lowered, LoweringError, lowering
 
 # -- building templates ----------------------------------------------------------------------
@@ -244,6 +246,20 @@ def unembed(node, xs):
     return _fn(Code("F.linear({x0}, {layer}.weight)"))
 
 
+@lowering("parameter")
+def parameter(node, xs):
+    # The node's module is the tensor itself: ``self.cls = nn.Parameter(...)`` is registered
+    # under the param's own name, so the state_dict calls it ``cls`` (``encoder.pos``).
+    a = node.attrs
+    empty = _call("torch.empty", _holes("size", a.shape))
+    return Lowered(Code("{m}"), _call("nn.Parameter", Code(a.init.torch(empty.template), empty.values)))
+
+
+@lowering("index")
+def index(node, xs):
+    return _fn(Code("{x0}[" + index_code(node.attrs.items) + "]"))
+
+
 # -- convolutions ----------------------------------------------------------------------------
 
 def _conv(cls: str, node, xs) -> Lowered:
@@ -338,6 +354,11 @@ def layernorm(node, xs):
         return _fn(_call("F.layer_norm", "{x0}", _pos("normalized_shape", trailing), _opt("eps", a.eps, 1e-5)))
     shape = trailing[0] if a.dims == 1 else trailing
     return _layer(_call("nn.LayerNorm", _pos("normalized_shape", shape), _opt("eps", a.eps, 1e-5)))
+
+
+@lowering("rmsnorm")
+def rmsnorm(node, xs):
+    return _layer(_call("nn.RMSNorm", _pos("normalized_shape", xs[0].shape[-1]), _kw("eps", node.attrs.eps)))
 
 
 @lowering("groupnorm")
@@ -481,9 +502,14 @@ def scan(node, xs):
 
 def _multi_head(node, xs, *inputs: str) -> Lowered:
     a = node.attrs
+    rotary = getattr(a, "rotary", False)
     module = _call("Attention", _pos("dim", xs[0].shape[2]), _pos("heads", a.heads),
-                   _opt("causal", a.causal, False), _opt("dropout", a.dropout, 0.0), _opt("bias", a.bias, True))
-    return _layer(module, *inputs, helpers={"Attention"})
+                   _opt("kv_heads", a.kv_heads, None), _opt("causal", a.causal, False),
+                   _opt("dropout", a.dropout, 0.0), _opt("bias", a.bias, True), _opt("rotary", rotary, False),
+                   _opt("base", a.base, 10000.0) if rotary else None)
+    masks = [f"{name}={{x{len(inputs) + i}}}" for i, name in enumerate(a.masks)]
+    # Attention's forward calls rotary and attention_mask: the file needs them too
+    return _layer(module, *inputs, *masks, helpers={"Attention", "rotary", "attention_mask"})
 
 
 @lowering("self_attention")
@@ -499,9 +525,24 @@ def cross_attention(node, xs):
 @lowering("attention")
 def attention(node, xs):
     a = node.attrs
-    return _fn(_call("F.scaled_dot_product_attention", "{x0}", "{x1}", "{x2}",
-                     "attn_mask={x3}" if len(xs) == 4 else None,
-                     _opt("is_causal", a.causal, False), _opt("scale", a.scale, None)))
+    masks = dict(zip(a.masks or ("mask",) * (len(xs) - 3), (f"{{x{i}}}" for i in range(3, len(xs)))))
+    grouped = min(xs[0].rank, xs[1].rank) >= 3 and xs[1].shape[-3] not in (1, xs[0].shape[-3])
+    gqa = "enable_gqa=True" if grouped else None
+    dropout = Code("dropout_p={} if self.training else 0.0", [("dropout_p", a.dropout)]) if a.dropout else None
+    causal = a.causal
+    if "padding" in masks or (causal and masks):  # combined into one attn_mask
+        mask = _call("attention_mask", "{x0}", "{x1}", *(f"{k}={v}" for k, v in masks.items()),
+                     "causal=True" if causal else None)
+        mask, causal, helpers = Code(f"attn_mask={mask.template}", mask.values), False, {"attention_mask"}
+    else:
+        mask, helpers = (f"attn_mask={masks['mask']}" if masks else None), set()
+    return _fn(_call("F.scaled_dot_product_attention", "{x0}", "{x1}", "{x2}", mask, dropout,
+                     _opt("is_causal", causal, False), _opt("scale", a.scale, None), gqa), helpers=helpers)
+
+
+@lowering("rotary")
+def rotary(node, xs):
+    return _fn(_call("rotary", "{x0}", _opt("base", node.attrs.base, 10000.0)), helpers={"rotary"})
 
 
 @lowering("positional_encoding")

@@ -69,6 +69,20 @@ def positions(x):
     return np.arange(x.shape[1], dtype=np.int64)
 
 
+@kernel("index")
+def index(x, items):
+    """Python's indexing: ``"new"`` is ``None`` (a new axis), a triple is a slice."""
+    key = tuple(None if i == "new" else Ellipsis if i == "..." else slice(*i) if isinstance(i, tuple) else i
+                for i in items)
+    return x[key]
+
+
+@kernel("parameter")
+def parameter(own_weight):
+    """A learned tensor: its weight."""
+    return own_weight
+
+
 @kernel("pad")
 def pad(x, widths, mode="constant", value=0.0):
     """F.pad: (left, right) widths of the last dim first; negative widths crop."""
