@@ -37,5 +37,7 @@ class RandnLike(Op):
     def shape(cls, xs, a):
         xs[0].expect_float()
         if not 0 <= a.seed < 2**32:
-            raise ShapeError(f"needs 0 <= seed < 2**32; got seed={a.seed}")
+            raise ShapeError(f"needs 0 <= seed < 2**32; got seed={a.seed}",
+                             hint="any seed from 0 to 4294967295; call sites with different seeds draw "
+                                  "independent noise")
         return xs[0]
