@@ -30,17 +30,33 @@ def program(tmp_path):
 def test_eval_is_reproducible_and_equals_numpy(tmp_path):
     prog = program(tmp_path)
     x = torch.randn(3, 16, generator=torch.Generator().manual_seed(0))
+    base = prog.to_torch("VAE").eval()
     for opt in (0, 2):
         m = prog.to_torch("VAE", opt=opt).eval()
-        torch.manual_seed(opt)
+        m.load_state_dict(prog.convert_weights("VAE", base.state_dict(), opt=opt))
+        torch.manual_seed(opt)  # torch's generator plays no part in eval mode
         with torch.no_grad():
             z, w = m(x)
             z2, _ = m(x)
         assert torch.equal(z, z2) and torch.equal(z, w)  # same seed, same positions: same noise
-        weights = prog.convert_weights("VAE", m.state_dict(), opt=0) if opt == 0 else None
-        if weights is not None:
-            nz, _ = prog.to_numpy("VAE", weights=weights)(x.numpy())
-            np.testing.assert_allclose(nz, z.numpy(), rtol=1e-5, atol=1e-6)
+        nz, nw = prog.to_numpy("VAE", weights=m.state_dict(), opt=opt)(x.numpy())
+        np.testing.assert_allclose(nz, z.numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(nw, w.numpy(), rtol=1e-5, atol=1e-6)
+    with torch.no_grad():
+        z0, _ = base(x)
+        base.train()
+        zt, _ = base(x)
+    assert not torch.allclose(z0, zt)  # the eval draw is not switched off: noise is added
+
+
+def test_verify_compares_the_draws_exactly(tmp_path, capsys):
+    from netc.cli import main
+
+    spec = tmp_path / "vae.net"
+    spec.write_text(VAE)
+    assert main(["verify", str(spec)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("VAE (float32") and out.splitlines()[0].endswith("ok"), out
 
 
 def test_training_draws_fresh_noise(tmp_path):
