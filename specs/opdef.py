@@ -56,7 +56,8 @@ class Op:
     ``unary_elementwise``
         An elementwise function of one tensor whose output has the input's shape, with no
         attribute or one float attribute (leaky_relu's slope): a step ``(op, None)`` or
-        ``(op, value)`` of ``fused_elementwise`` (fuse_elementwise).
+        ``(op, value)`` of ``fused_elementwise`` (fuse_elementwise). Other attributes must
+        have defaults, and the op fuses only at them (gelu, not ``gelu(approximate="tanh")``).
     ``binary_elementwise``
         ``x <op> y`` elementwise with broadcasting: a step ``(op, operand)`` of
         ``fused_elementwise``, and, unless ``commutative``, ``("r" + op, operand)`` for
@@ -93,7 +94,8 @@ class Op:
     ``stateful``
         Holds state that training updates (batchnorm's running statistics).
     ``random``
-        Draws random numbers while training (dropout).
+        Draws random numbers (dropout while training, randn_like): never merged with
+        another node by eliminate_common_subexpressions.
 
     Other facts are class attributes, below: ``param_names`` (every weight name ``params``
     may give), ``output_names`` (what generated code adds to a node's variable name for each

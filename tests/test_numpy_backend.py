@@ -176,7 +176,9 @@ CASES = {
                          ([T(1, 2, 3, 3)], {"out": 3, "kernel": 3, "padding": 2})],
     "maxpool1d": [([T(2, 3, 10)], {"kernel": 2}), ([T(2, 3, 10)], {"kernel": 3, "stride": 2, "padding": 1}),
                   ([T(2, 3, 5)], {"kernel": 2, "stride": 3, "padding": 1, "ceil_mode": True}),
-                  ([T(2, 3, 9)], {"kernel": 2, "ceil_mode": True})],
+                  ([T(2, 3, 9)], {"kernel": 2, "ceil_mode": True}),
+                  ([T(2, 3, 1)], {"kernel": 2, "ceil_mode": True}),  # one window, longer than the input
+                  ([T(2, 3, 2)], {"kernel": 4, "stride": 3, "padding": 1, "ceil_mode": True})],
     "maxpool2d": [([T(2, 3, 8, 8)], {"kernel": 2}), ([T(2, 3, 8, 8)], {"kernel": 3, "stride": 2, "padding": 1}),
                   ([T(2, 3, 8, 8)], {"kernel": (2, 3), "stride": (1, 2)}),
                   ([T(2, 3, 7, 9)], {"kernel": 3, "stride": 2, "ceil_mode": True}),
@@ -184,12 +186,17 @@ CASES = {
     "avgpool1d": [([T(2, 3, 10)], {"kernel": 2}), ([T(2, 3, 10)], {"kernel": 3, "stride": 2, "padding": 1}),
                   ([T(2, 3, 10)], {"kernel": 3, "stride": 2, "padding": 1, "ceil_mode": True,
                                    "count_include_pad": False}),
-                  ([T(2, 3, 5)], {"kernel": 2, "stride": 3, "padding": 1, "ceil_mode": True})],
+                  ([T(2, 3, 5)], {"kernel": 2, "stride": 3, "padding": 1, "ceil_mode": True}),
+                  ([T(2, 3, 1)], {"kernel": 2, "ceil_mode": True}),
+                  ([T(2, 3, 2)], {"kernel": 4, "stride": 3, "padding": 1, "ceil_mode": True}),
+                  ([T(2, 3, 2)], {"kernel": 4, "stride": 3, "padding": 1, "ceil_mode": True,
+                                  "count_include_pad": False})],
     "avgpool2d": [([T(2, 3, 8, 8)], {"kernel": 2}), ([T(2, 3, 8, 8)], {"kernel": 3, "stride": 2, "padding": 1}),
                   ([T(2, 3, 9, 8)], {"kernel": 3, "stride": 2, "padding": 1, "count_include_pad": False}),
                   ([T(2, 3, 9, 7)], {"kernel": (3, 2), "stride": 2, "padding": (1, 0), "ceil_mode": True}),
                   ([T(2, 3, 9, 5)], {"kernel": 2, "stride": 3, "padding": 1, "ceil_mode": True,
-                                     "count_include_pad": False})],
+                                     "count_include_pad": False}),
+                  ([T(2, 3, 1, 2)], {"kernel": (2, 4), "stride": 3, "padding": (0, 1), "ceil_mode": True})],
     "adaptive_avgpool2d": [([T(2, 3, 7, 10)], {"size": 1}), ([T(2, 3, 7, 10)], {"size": (3, 4)}),
                            ([T(2, 3, 8, 6)], {"size": (4, 3)})],
     "global_avgpool": [([T(2, 3, 5, 4)], {}), ([T(2, 3, 5)], {})],
@@ -283,6 +290,7 @@ CASES = {
                   ([T(2, 5, 4), T(2, 5, 4), T(2, 5, 3)], {"causal": True}),
                   ([T(2, 3, 5, 4), T(2, 3, 6, 4), T(2, 3, 6, 2)], {"causal": True})],
     "positional_encoding": [([T(2, 5, 8)], {}), ([T(1, 40, 6)], {})],
+    "randn_like": [([T(3, 50)], {}), ([T(2, 3, 4)], {"seed": 4_000_000_000})],
 }
 
 

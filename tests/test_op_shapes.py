@@ -179,6 +179,19 @@ def test_pool(kind, dims, stride, padding):
         check(f"{kind}pool{dims}d", [x], attrs, layer, partial(POOLS[kind, dims], k, stride, padding), x)
 
 
+@pytest.mark.parametrize("kind", ["max", "avg"])
+@pytest.mark.parametrize("dims", [1, 2])
+def test_pool_ceil_mode(kind, dims):
+    """torch's rounded-up size, including that the last window must start inside the input or
+    its left padding (L=5, k=2, s=3, p=1 gives 2, not 3), and its refusals."""
+    for n, k, stride, padding in itertools.product(range(1, 9), [1, 2, 3, 4], [1, 2, 3], [0, 1, 2]):
+        x = T(1, 2, n) if dims == 1 else T(1, 2, n, 9 - n)
+        attrs = {"kernel": k, "stride": stride, "padding": padding, "ceil_mode": True}
+        extra = {"count_include_pad": False} if kind == "avg" and padding else {}
+        check(f"{kind}pool{dims}d", [x], {**attrs, **extra}, layer,
+              partial(POOLS[kind, dims], k, stride, padding, ceil_mode=True, **extra), x)
+
+
 @pytest.mark.parametrize("size", [1, 3, (2, 5), (7, 1)])
 def test_adaptive_avgpool2d(size):
     x = T(2, 3, 7, 10)
@@ -231,7 +244,8 @@ def test_dropout(p):
 # -- activation ----------------------------------------------------------------------------
 
 ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu, "silu": F.silu, "tanh": torch.tanh, "sigmoid": torch.sigmoid,
-               "leaky_relu": F.leaky_relu}
+               "leaky_relu": F.leaky_relu, "relu6": F.relu6, "hardswish": F.hardswish,
+               "hardsigmoid": F.hardsigmoid, "sin": torch.sin, "cos": torch.cos, "rsqrt": torch.rsqrt}
 
 
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))
@@ -239,6 +253,14 @@ ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu, "silu": F.silu, "tanh": torch.tan
 def test_activation(name, rank):
     x = T(*range(2, 2 + rank))
     check(name, [x], {}, lambda: ACTIVATIONS[name](rand(x)))
+
+
+@pytest.mark.parametrize("bounds", [{"min": 0.0}, {"max": 1.5}, {"min": -1.0, "max": 1.0}, {}])
+def test_clamp(bounds):
+    x = T(2, 3)
+    check("clamp", [x], bounds, lambda: torch.clamp(rand(x), **bounds))
+    with pytest.raises(ShapeError):  # float bounds: an int tensor is refused, not silently cast
+        infer("clamp", [T(2, 3, dtype="int")], **bounds)
 
 
 @pytest.mark.parametrize("name", ["softmax", "log_softmax"])
@@ -301,6 +323,40 @@ def test_split(sizes, dim):
 def test_reduce(name, dim, keepdim, dtype):
     x = T(2, 3, 4, dtype=dtype)
     check(name, [x], {"dim": dim, "keepdim": keepdim}, lambda: getattr(torch, name)(rand(x), dim, keepdim))
+
+
+PAD_WIDTHS = [(1, 2), (0, 0), (3, 3), (-1, 2), (-2, -2), (-3, -2), (1, 1, 2, 2), (1, -1, 0, 3), (0, 0, 0, 0, 1, 1),
+              (1, 1, 1, 1, 1, 1, 1, 1), (1,), (1, 2, 3), (4, 0), (0, 4)]
+
+
+@pytest.mark.parametrize("shape", [(4,), (2, 4), (2, 3, 4), (1, 2, 3, 4)])
+@pytest.mark.parametrize("mode", ["constant", "reflect", "replicate"])
+def test_pad(shape, mode):
+    """F.pad's widths, last dim first; negative widths crop; reflect widths stay below the dim."""
+    x = T(*shape)
+    for widths in PAD_WIDTHS:
+        if mode != "constant" and min(widths) < 0:  # torch crops here too; netc refuses (docs/ops.md)
+            with pytest.raises(ShapeError):
+                infer("pad", [x], widths=widths, mode=mode)
+            continue
+        check("pad", [x], {"widths": widths, "mode": mode}, lambda w=widths: F.pad(rand(x), w, mode=mode))
+
+
+@pytest.mark.parametrize("name", ["expand", "broadcast_to"])
+@pytest.mark.parametrize("shape", [(3, 1), (1,), (2, 1, 4), (1, 1)])
+def test_expand(name, shape):
+    x = T(*shape)
+    run = (lambda t, s: t.expand(*s)) if name == "expand" else torch.broadcast_to
+    for sizes in [(3, 4), (-1, 5), (2, 3, 1), (2, -1, -1), (5, 2, 1, 4), (-1, -1), (3, 1), (4,), (2, 3, 5, 4),
+                  (-1,), (2, -1, 6, -1)]:
+        check(name, [x], {"sizes": sizes}, run, rand(x), sizes)
+
+
+@pytest.mark.parametrize("shape", [(3,), (2, 3), (2, 1, 3)])
+def test_repeat(shape):
+    x = T(*shape)
+    for times in [(2,), (1, 1), (2, 3), (1, 2, 1), (2, 1, 1, 3), (3,) * len(shape), (1, 0), (1,) * 5]:
+        check("repeat", [x], {"times": times}, lambda t=times: rand(x).repeat(*t))
 
 
 @pytest.mark.parametrize("x", [T(2, 5, dtype="int"), T(2, 5, 8)])

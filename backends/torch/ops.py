@@ -217,6 +217,14 @@ def log_softmax(node, xs):
     return _fn(_call("torch.log_softmax", "{x0}", _kw("dim", node.attrs.dim)))
 
 
+@lowering("randn_like")
+def randn_like(node, xs):
+    # torch's generator while training; the counter-based draw (as NumPy's) in eval mode
+    expr = Code("torch.randn_like({x0}) if self.training else counter_randn({x0}, {})",
+                [("seed", node.attrs.seed)])
+    return _fn(expr, helpers={"counter_randn"})
+
+
 # -- dense -----------------------------------------------------------------------------------
 
 @lowering("linear")

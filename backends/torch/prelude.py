@@ -27,6 +27,29 @@ def positional_encoding(x):
     pe = torch.stack((angle.sin(), angle.cos()), dim=-1).flatten(1)
     return x + pe.to(x.dtype)'''
 
+COUNTER_RANDN = '''\
+def _lowbias32(x):
+    """A 32-bit integer hash (lowbias32) of the int64 tensor x, whose values are below 2**32."""
+    x = x ^ (x >> 16)
+    x = (x * 0x7FEB352D) & 0xFFFFFFFF
+    x = x ^ (x >> 15)
+    x = (x * 0x846CA68B) & 0xFFFFFFFF
+    return x ^ (x >> 16)
+
+
+def counter_randn(x, seed):
+    """Standard normal numbers of x's shape from seed and each element's index (randn_like
+    in eval mode): the NumPy program computes the same ones."""
+    i = torch.arange(x.numel(), device=x.device, dtype=torch.int64)
+    s = _lowbias32(torch.tensor(seed, device=x.device, dtype=torch.int64))
+    a = _lowbias32(_lowbias32((2 * i) & 0xFFFFFFFF) ^ s)
+    b = _lowbias32(_lowbias32((2 * i + 1) & 0xFFFFFFFF) ^ s)
+    dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    u1 = ((a >> 8) + 1).to(dtype) * 2.0**-24
+    u2 = (b >> 8).to(dtype) * 2.0**-24
+    z = torch.sqrt(-2.0 * torch.log(u1)) * torch.cos(6.2831854820251465 * u2)
+    return z.reshape(x.shape).to(x.dtype)'''
+
 SCAN = '''\
 def scan(cell, xs, hidden, states):
     """Run cell along dim 1 of xs [N, T, I] from zero states; stack its first state."""
@@ -138,6 +161,7 @@ class Attention(nn.Module):
 PRELUDE: dict[str, str] = {
     "positional_encoding": POSITIONAL_ENCODING,
     "scan": SCAN,
+    "counter_randn": COUNTER_RANDN,
     "rotary": ROTARY,
     "attention_mask": ATTENTION_MASK,
     "Attention": ATTENTION,

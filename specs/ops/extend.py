@@ -58,7 +58,9 @@ class Pad(Op):
                                  hint=f'use mode="replicate" or "constant", or widths of at most {d - 1}')
             out = d + lo + hi
             if _known(out) and out <= 0:
-                raise ShapeError(f"would leave dim {axis} empty: size {d} with widths ({lo}, {hi}) gives {out}")
+                raise ShapeError(f"would leave dim {axis} empty: size {d} with widths ({lo}, {hi}) gives {out}",
+                                 hint=f"negative widths crop: together at most {d - 1}, so that the dim keeps "
+                                      "at least 1")
             shape[axis] = out
         return x.with_shape(tuple(shape))
 

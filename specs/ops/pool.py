@@ -43,15 +43,16 @@ class _Pool(Op):
 def ceil_window_out(sizes, kernel, stride, padding) -> tuple:
     """Output sizes of a pool with ``ceil_mode=true``, as torch computes them: the window count
     rounded up, less one when the last window would start past the input and its left padding.
+    A window may be longer than the padded input (size 1, kernel 2, stride 2 gives 1).
     That correction never applies when kernel - padding >= stride (some window start lies
     between the last full window's and the end of the input); otherwise it needs the size."""
     out = []
     for i, k, s, p in zip(sizes, kernel, stride, padding):
         span = i + 2 * p - k
-        if isinstance(span, int) and span < 0:
-            raise ShapeError(f"output size would be 0 (input {i}, kernel {k}, padding {p})",
-                             hint=f"a kernel of at most {i + 2 * p} fits this input")
-        o = (span + s - 1) // s + 1
+        o = (span + s - 1) // s + 1  # floor division, as torch's: a window may reach past the end
+        if isinstance(o, int) and o <= 0:
+            raise ShapeError(f"output size would be 0 (input {i}, kernel {k}, stride {s}, padding {p}, "
+                             f"ceil_mode=true)", hint=f"a kernel of at most {i + 2 * p + s - 1} fits this input")
         if k - p < s:
             if not isinstance(i, int):
                 raise ShapeError(f"with ceil_mode=true and stride {s} > kernel {k} - padding {p}, the output "

@@ -14,7 +14,7 @@ Conventions the emitter relies on (it reads each kernel's signature):
 Kernels keep the dtype of their inputs (float32 or float64) and run eval-mode semantics.
 """
 
-from . import activation, attention, conv, dense, math, norm, pool, recurrent, shape  # noqa: F401
+from . import activation, attention, conv, dense, math, norm, pool, random, recurrent, shape  # noqa: F401
 from ._table import KERNELS, ORDER, closure, helper, kernel, source
 from .activation import FUSED_ACTIVATIONS
 from .math import FUSED_STEPS
