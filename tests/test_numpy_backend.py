@@ -366,6 +366,7 @@ SMALL = {
     "lstm_lm": {"vocab": 100, "dim": 32},
     "resnet18": {"classes": 10},
     "seq2seq": {"vocab": 50, "dim": 16, "hidden": 32},
+    "seq2seq_attention": {"src_vocab": 50, "tgt_vocab": 40, "hidden": 16},
     "vgg11": {"classes": 10},
 }
 SIZES = {"gpt2": {"T": 7}, "resnet18": {"N": 1}, "vgg11": {"N": 1}, "transformer": {"S": 3, "T": 4}}
@@ -373,7 +374,7 @@ MODELS = [("autoencoder", "Encoder"), ("autoencoder", "Decoder"), ("char_rnn", "
           ("char_rnn", "CharLSTM"), ("dcgan", "Generator"), ("dcgan", "Discriminator"), ("gpt2", "GPT2"),
           ("gru_classifier", "GRUClassifier"), ("lenet", "LeNet"), ("lstm_lm", "LSTMLanguageModel"),
           ("resnet18", "ResNet18"), ("seq2seq", "Encoder"), ("seq2seq", "Decoder"),
-          ("transformer", "Transformer"), ("vgg11", "VGG11")]
+          ("seq2seq_attention", "Seq2SeqAttention"), ("transformer", "Transformer"), ("vgg11", "VGG11")]
 
 
 def compile_example(spec: str, model: str | None = None) -> netc.Program:
@@ -408,7 +409,8 @@ def batch_axes(types: list[TensorType]) -> list[int | None]:
 
 @pytest.mark.parametrize("spec, model", [("lenet", "LeNet"), ("autoencoder", "Decoder"), ("gpt2", "GPT2"),
                                          ("char_rnn", "CharLSTM"), ("seq2seq", "Decoder"),
-                                         ("seq2seq", "Encoder"), ("gru_classifier", "GRUClassifier")])
+                                         ("seq2seq", "Encoder"), ("gru_classifier", "GRUClassifier"),
+                                         ("seq2seq_attention", "Seq2SeqAttention")])
 def test_batch_size_independent(spec, model):
     """One program for any batch size: each sample's output does not depend on the others."""
     prog = compile_example(spec, model)
