@@ -83,6 +83,12 @@ def lower_cell(b: Builder, graph: Graph, prefix: str, name: str) -> onnx.GraphPr
 
 def model_proto(graph: Graph, weights: dict[str, np.ndarray], spec: str) -> onnx.ModelProto:
     """The ONNX model of one model's IR with ``weights`` (netc names -> arrays)."""
+    return lower_model(graph, weights, spec)[0]
+
+
+def lower_model(graph: Graph, weights: dict[str, np.ndarray], spec: str) -> tuple[onnx.ModelProto, dict]:
+    """The ONNX model, and the ONNX value name of each IR value ``(node id, port)`` (tests
+    compare ONNX's inferred shapes with netc's)."""
     initializers: dict = {}
     b = Builder(weights, initializers, set())
     values, inputs = {}, []
@@ -107,4 +113,4 @@ def model_proto(graph: Graph, weights: dict[str, np.ndarray], spec: str) -> onnx
     model = helper.make_model(g, opset_imports=opsets, producer_name="netc",
                               ir_version=helper.find_min_ir_version_for(opsets))
     model.doc_string = f"netc: model {graph.name} of {file_name(spec)}"
-    return model
+    return model, values
