@@ -19,6 +19,7 @@ from netc.specs.init import INITIALISERS
 from . import ast
 from .calls import Calls, _show
 from .dims import Dim, DimError, Expr, exact_div, floordiv, is_dim
+from .inits import Inits
 from .ir import Graph
 from .limits import MAX_INT, MAX_RANK, MAX_SEQUENCE
 from .loader import Workspace
@@ -38,7 +39,7 @@ SCALAR_TYPES = {
 }
 
 
-class Elaborator(Calls, Subscripts):
+class Elaborator(Calls, Subscripts, Inits):
     def __init__(self, ws: Workspace, diags: Diagnostics, defines: dict | None = None):
         self.ws = ws
         self.diags = diags
@@ -159,7 +160,10 @@ class Elaborator(Calls, Subscripts):
 
     # -- bodies and statements ---------------------------------------------------------------
     def body(self, decl: ast.FuncDecl, frame: Frame):
-        result = None
+        result, seen = None, {}
+        for stmt in decl.body:  # `defaults` hold for the whole body, wherever they are written
+            if isinstance(stmt, ast.Defaults):
+                self.defaults_stmt(stmt, frame, seen)
         for stmt in decl.body:
             if result is not None:
                 self.error("statement after `return` is never run", stmt.span, frame,
@@ -175,6 +179,8 @@ class Elaborator(Calls, Subscripts):
                 self.let(stmt, frame)
             elif isinstance(stmt, ast.ParamStmt):
                 self.param_stmt(stmt, frame)
+            elif isinstance(stmt, ast.Defaults):
+                continue
             else:
                 self.assign(stmt, frame)
         if result is None:
