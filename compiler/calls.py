@@ -70,6 +70,12 @@ class Calls:
         """``func`` applied once, or ``n`` times in a stack (``func(...) * n``)."""
         if n == 1 and repeat is None:
             return self.apply(func, piped, pos, kw, span, frame, None)
+        shared = frame.env.get(func)
+        if isinstance(shared, Layer) and shared.decl is not None:  # `tower * 3`: one block applied 3 times
+            value = piped
+            for _ in range(n):
+                value = self.apply(func, value, pos, kw, span, frame, None)
+            return value
         if not isinstance(piped, Tensor):
             return self.error("a repeated stage `* n` needs one tensor flowing into it", span, frame)
         group = frame.fresh(self.base_name(func, frame))
@@ -92,6 +98,8 @@ class Calls:
     def apply(self, func: str, piped, pos, kw, span: Span, frame: Frame, local: str | None, copy=None):
         """Apply ``func``; ``copy`` is ``(stack path, index)`` when this is one copy of ``F * n``."""
         local_value = frame.env.get(func)
+        if isinstance(local_value, Layer) and local_value.decl is not None:
+            return self.apply_shared_block(local_value, piped, pos, kw, span, frame)
         if isinstance(local_value, Layer):
             return self.apply_layer(local_value, piped, pos, kw, span, frame, local, copy)
         if local_value is POISON:

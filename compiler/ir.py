@@ -94,6 +94,8 @@ class BlockInstance:
     span: Span | None = None  # where it is applied
     index: int | None = None  # which copy of its parent stack it is
     count: int | None = None  # a stack: how many copies
+    shares: str | None = None  # a block bound with `let` applied again: the path of its first application,
+    #                            whose weights (and, in torch, whose module) its nodes use
 
     @property
     def local(self) -> str:

@@ -34,6 +34,8 @@ class Layer:
     span: Span
     params: dict | None = None  # fixed at the first application
     uses: int = 0
+    decl: Any = None  # a block bound with `let` (op is None then): its FuncDecl
+    home: str = ""  # the block instance whose body binds it
 
 
 @dataclass(frozen=True)

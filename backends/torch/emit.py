@@ -61,7 +61,7 @@ class Emitter:
     def visit(self, scope: Scope) -> None:
         """Post-order: children get their classes before their parents."""
         for item in scope.items:
-            if isinstance(item, Scope):
+            if isinstance(item, Scope) and item.shares is None:  # a shared block's later use has no class
                 if item.kind == "group":
                     for m in group_members(item):
                         if isinstance(m, Scope):
@@ -374,6 +374,9 @@ class ScopeRenderer:
         return ", ".join(names)
 
     def child(self, c: Scope) -> None:
+        if c.shares is not None:  # a block bound with `let`, applied again: its first instance's module
+            self.call(c, f"self.{self.s.rel(c.shares)}", c.local)
+            return
         cls = self.em.classes[id(c)]
         self.t.children.append(c)
         self.t.init.append([f"self.{c.local} = {cls.name}(", ChildArgs(c), ")"])
