@@ -171,14 +171,24 @@ class Calls:
             return self.arity_error(op, len(tensors), span, frame)
         explicit = {k: kw[k] for k in LAYER_ARGS if k in kw and k not in op.Attrs.model_fields}
         kw = {k: v for k, v in kw.items() if k not in explicit}
+        given = list(op.tensor_kwargs[:len(tensors) - lo])  # optional tensors given by position
         for name in op.tensor_kwargs:
             if name in kw:
+                if name in given:
+                    return self.error(f"{op.name} argument `{name}` is given twice", kw[name][1], frame)
                 extra = self.tensor_kwarg(op, name, kw[name], frame)
                 if extra is POISON:
                     return POISON
                 tensors += extra
-        attrs = self.make_attrs(op, rest, {k: v for k, v in kw.items() if k not in op.tensor_kwargs},
-                                tensors, span, frame)
+                given.append(name)
+        plain = {k: v for k, v in kw.items() if k not in op.tensor_kwargs}
+        if op.tensor_kwargs_attr:
+            if op.tensor_kwargs_attr in plain:
+                return self.error(f"{op.name} has no argument `{op.tensor_kwargs_attr}`",
+                                  plain[op.tensor_kwargs_attr][1], frame,
+                                  hint=f"signature: {op.signature}")
+            plain[op.tensor_kwargs_attr] = (tuple(given), span)
+        attrs = self.make_attrs(op, rest, plain, tensors, span, frame)
         if attrs is POISON:
             return POISON
         xs = [t.type for t, _ in tensors]

@@ -109,6 +109,11 @@ class Op:
     # Keyword arguments whose values are tensors (or tuples of tensors); they are appended,
     # flattened and in this order, to the tensor inputs: lstm(x, init=(h, c)) has inputs x, h, c.
     tensor_kwargs: ClassVar[tuple[str, ...]] = ()
+    # The attribute that records which optional tensors a node reads, in input order: the
+    # ``tensor_kwargs`` given, or given by position past ``arity``'s minimum (attention's
+    # ``masks``: ("padding",) for ``self_attention(x, 8, padding=pad)``). The elaborator fills
+    # it; a spec cannot set it.
+    tensor_kwargs_attr: ClassVar[str | None] = None
     # Attribute that takes all remaining positional arguments as a tuple: reshape(x, N, T, 64).
     varargs: ClassVar[str | None] = None
     traits: ClassVar[frozenset[str]] = frozenset()  # see the class docstring

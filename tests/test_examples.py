@@ -132,6 +132,9 @@ model Small(image: float[N, 3, 32, 32]) -> float[N, 16, 16, 16] {
     ("gpt2.net", "GPT2", 124_439_808),
     ("dcgan.net", "Generator", 3_576_704),
     ("dcgan.net", "Discriminator", 2_765_568),
+    ("mobilenet_v2.net", "MobileNetV2", 3_504_872),
+    ("efficientnet_b0.net", "EfficientNetB0", 5_288_548),
+    ("unet.net", "UNet", 31_037_698),
 ])
 def test_published_param_counts(spec, name, total):
     assert params(spec, name) == total

@@ -396,8 +396,15 @@ def test_cross_attention(memory):
 def test_attention(batch, mask, causal):
     q, k, v = T(*batch[0], 5, 4), T(*batch[1], 7, 4), T(*batch[2], 7, 3)
     xs = [q, k, v] + ([mask] if mask else [])
-    run = lambda: F.scaled_dot_product_attention(*(rand(x) for x in xs[:3]),
-                                                 attn_mask=rand(mask) if mask else None, is_causal=causal)
+
+    def run():
+        m = rand(mask) if mask else None
+        if causal and m is not None:  # netc combines the two (torch's SDPA takes one or the other)
+            keep = torch.ones(5, 7, dtype=torch.bool).tril()
+            m = m & keep if m.dtype == torch.bool else m.masked_fill(~keep, float("-inf"))
+        return F.scaled_dot_product_attention(*(rand(x) for x in xs[:3]), attn_mask=m,
+                                              is_causal=causal and m is None)
+
     check("attention", xs, {"causal": causal}, run)
 
 

@@ -89,6 +89,9 @@ FIXED = {
     "silu": "F.silu({x0})",
     "tanh": "torch.tanh({x0})",
     "sigmoid": "torch.sigmoid({x0})",
+    "relu6": "F.relu6({x0})",
+    "hardsigmoid": "F.hardsigmoid({x0})",
+    "hardswish": "F.hardswish({x0})",
     "add": "{x0} + {x1}",
     "sub": "{x0} - {x1}",
     "mul": "{x0} * {x1}",
@@ -99,12 +102,20 @@ FIXED = {
     "sqrt": "torch.sqrt({x0})",
     "exp": "torch.exp({x0})",
     "log": "torch.log({x0})",
+    "sin": "torch.sin({x0})",
+    "cos": "torch.cos({x0})",
+    "rsqrt": "torch.rsqrt({x0})",
     "positions": "torch.arange({x0}.shape[1], device={x0}.device)",
 }
 
 
 def fixed(node, xs):
     return _fn(Code(FIXED[node.op]))
+
+
+# FIXED's text is an op at its default attributes (a fused step or activation ``("gelu",
+# None)``); an op whose attributes may differ has a lowering of its own below.
+_OWN_LOWERING = frozenset({"gelu"})
 
 
 def _fixed(op: str, what: str) -> str:
@@ -128,7 +139,7 @@ IN_PLACE = {
 }
 
 
-for _name in FIXED:
+for _name in FIXED.keys() - _OWN_LOWERING:
     lowering(_name)(fixed)
 
 
@@ -183,6 +194,17 @@ def constant(node, xs):
 @lowering("leaky_relu")
 def leaky_relu(node, xs):
     return _fn(_call("F.leaky_relu", "{x0}", _pos("negative_slope", node.attrs.slope)))
+
+
+@lowering("gelu")
+def gelu(node, xs):
+    return _fn(_call("F.gelu", "{x0}", _opt("approximate", node.attrs.approximate, "none")))
+
+
+@lowering("clamp")
+def clamp(node, xs):
+    a = node.attrs
+    return _fn(_call("torch.clamp", "{x0}", _opt("min", a.min, None), _opt("max", a.max, None)))
 
 
 @lowering("softmax")
@@ -266,7 +288,8 @@ def _pool(fn: str, node) -> Lowered:
     a = node.attrs
     # stride None is torch's own default (the kernel size): leave it out.
     return _fn(_call(fn, "{x0}", _pos("kernel_size", a.kernel), _opt("stride", a.stride, None),
-                     _opt("padding", a.padding, 0)))
+                     _opt("padding", a.padding, 0), _opt("ceil_mode", a.ceil_mode, False),
+                     _opt("count_include_pad", getattr(a, "count_include_pad", True), True)))
 
 
 @lowering("maxpool1d")
@@ -281,7 +304,7 @@ def maxpool2d(node, xs):
 
 @lowering("avgpool1d")
 def avgpool1d(node, xs):
-    return _pool("F.avg_pool1d", node)  # count_include_pad=True, as the catalogue says
+    return _pool("F.avg_pool1d", node)
 
 
 @lowering("avgpool2d")
@@ -323,6 +346,11 @@ def layernorm(node, xs):
         return _fn(_call("F.layer_norm", "{x0}", _pos("normalized_shape", trailing), _opt("eps", a.eps, 1e-5)))
     shape = trailing[0] if a.dims == 1 else trailing
     return _layer(_call("nn.LayerNorm", _pos("normalized_shape", shape), _opt("eps", a.eps, 1e-5)))
+
+
+@lowering("rmsnorm")
+def rmsnorm(node, xs):
+    return _layer(_call("nn.RMSNorm", _pos("normalized_shape", xs[0].shape[-1]), _kw("eps", node.attrs.eps)))
 
 
 @lowering("groupnorm")
@@ -389,6 +417,30 @@ def split(node, xs):
     return _fn(_call("torch.split", "{x0}", sizes, _kw("dim", a.dim)))
 
 
+@lowering("pad")
+def pad(node, xs):
+    a = node.attrs
+    widths = _holes("width", a.widths)  # one hole per width: each may be symbolic
+    return _fn(_call("F.pad", "{x0}", Code(f"[{widths.template}]", widths.values), _opt("mode", a.mode, "constant"),
+                     _opt("value", a.value, 0.0)))
+
+
+@lowering("expand")
+def expand(node, xs):
+    return _fn(_call("{x0}.expand", _holes("size", node.attrs.sizes)))
+
+
+@lowering("broadcast_to")
+def broadcast_to(node, xs):
+    sizes = _holes("size", node.attrs.sizes)
+    return _fn(_call("torch.broadcast_to", "{x0}", Code(f"[{sizes.template}]", sizes.values)))
+
+
+@lowering("repeat")
+def repeat(node, xs):
+    return _fn(_call("{x0}.repeat", _holes("times", node.attrs.times)))
+
+
 def _reduce(method: str, node) -> Lowered:
     a = node.attrs
     return _fn(_call(f"{{x0}}.{method}", _kw("dim", a.dim), _opt("keepdim", a.keepdim, False)))
@@ -442,9 +494,14 @@ def scan(node, xs):
 
 def _multi_head(node, xs, *inputs: str) -> Lowered:
     a = node.attrs
+    rotary = getattr(a, "rotary", False)
     module = _call("Attention", _pos("dim", xs[0].shape[2]), _pos("heads", a.heads),
-                   _opt("causal", a.causal, False), _opt("dropout", a.dropout, 0.0), _opt("bias", a.bias, True))
-    return _layer(module, *inputs, helpers={"Attention"})
+                   _opt("kv_heads", a.kv_heads, None), _opt("causal", a.causal, False),
+                   _opt("dropout", a.dropout, 0.0), _opt("bias", a.bias, True), _opt("rotary", rotary, False),
+                   _opt("base", a.base, 10000.0) if rotary else None)
+    masks = [f"{name}={{x{len(inputs) + i}}}" for i, name in enumerate(a.masks)]
+    # Attention's forward calls rotary and attention_mask: the file needs them too
+    return _layer(module, *inputs, *masks, helpers={"Attention", "rotary", "attention_mask"})
 
 
 @lowering("self_attention")
@@ -460,9 +517,24 @@ def cross_attention(node, xs):
 @lowering("attention")
 def attention(node, xs):
     a = node.attrs
-    return _fn(_call("F.scaled_dot_product_attention", "{x0}", "{x1}", "{x2}",
-                     "attn_mask={x3}" if len(xs) == 4 else None,
-                     _opt("is_causal", a.causal, False), _opt("scale", a.scale, None)))
+    masks = dict(zip(a.masks or ("mask",) * (len(xs) - 3), (f"{{x{i}}}" for i in range(3, len(xs)))))
+    grouped = min(xs[0].rank, xs[1].rank) >= 3 and xs[1].shape[-3] not in (1, xs[0].shape[-3])
+    gqa = "enable_gqa=True" if grouped else None
+    dropout = Code("dropout_p={} if self.training else 0.0", [("dropout_p", a.dropout)]) if a.dropout else None
+    causal = a.causal
+    if "padding" in masks or (causal and masks):  # combined into one attn_mask
+        mask = _call("attention_mask", "{x0}", "{x1}", *(f"{k}={v}" for k, v in masks.items()),
+                     "causal=True" if causal else None)
+        mask, causal, helpers = Code(f"attn_mask={mask.template}", mask.values), False, {"attention_mask"}
+    else:
+        mask, helpers = (f"attn_mask={masks['mask']}" if masks else None), set()
+    return _fn(_call("F.scaled_dot_product_attention", "{x0}", "{x1}", "{x2}", mask, dropout,
+                     _opt("is_causal", causal, False), _opt("scale", a.scale, None), gqa), helpers=helpers)
+
+
+@lowering("rotary")
+def rotary(node, xs):
+    return _fn(_call("rotary", "{x0}", _opt("base", node.attrs.base, 10000.0)), helpers={"rotary"})
 
 
 @lowering("positional_encoding")

@@ -60,7 +60,8 @@ def fuse_attention(ctx: PassContext) -> PassResult:
         inputs = (m.q, key(g, m, y), m.v) + ((m.mask,) if m.mask else ())
         # the span: the expression's, not kᵀ's (often a line of its own, or folded into k's)
         node = make(g, fresh_id(g, y.id, "attention"), "attention", inputs,
-                    get("attention").Attrs(scale=m.scale), y, m.inner[1:] + [y])
+                    get("attention").Attrs(scale=m.scale, masks=("mask",) if m.mask else ()), y,
+                    m.inner[1:] + [y])
         substitute(g, y, node, m.inner)
         result.rewrote(f"softmax(q @ kᵀ{_scale_text(m.scale)}{' + mask' if m.mask else ''}) @ v ending at "
                        f"`{y.id}` ==> attention `{node.id}`", y.span)
@@ -142,7 +143,8 @@ def why_not(g: Graph, m: Match, y: Node) -> str | None:
             return "the added term is a constant, not a mask"
         xs.append(mask)
     try:
-        types = infer_op(get("attention"), xs, get("attention").Attrs(scale=m.scale)).types
+        attrs = get("attention").Attrs(scale=m.scale, masks=("mask",) * (len(xs) - 3))
+        types = infer_op(get("attention"), xs, attrs).types
     except ShapeError as e:
         return str(e)
     return None if types == y.types else f"attention would give {types[0]}, not {y.type}"

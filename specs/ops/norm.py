@@ -1,4 +1,5 @@
-"""Normalisation and regularisation: ``batchnorm``, ``layernorm``, ``groupnorm``, ``dropout``.
+"""Normalisation and regularisation: ``batchnorm``, ``layernorm``, ``rmsnorm``, ``groupnorm``,
+``dropout``.
 
 MACs: a normalisation applies one scale-and-shift per element, ``numel(x)``; dropout 0.
 """
@@ -125,6 +126,28 @@ class GroupNorm(_Norm):
     @classmethod
     def params(cls, xs, a):
         return _affine((concrete(xs[0].shape[1], "the channel count"),))
+
+
+@register
+class RMSNorm(_Norm):
+    """x / sqrt(mean(x²) + eps) * weight over the last dim (LLaMA's RMSNorm, torch.nn.RMSNorm)."""
+
+    name = "rmsnorm"
+    param_names = ("weight",)
+    signature = "rmsnorm(eps=1e-6)"
+
+    class Attrs(opdef.Attrs):
+        eps: float = 1e-6
+
+    @classmethod
+    def shape(cls, xs, a):
+        expect_min_rank(xs[0], 1, "[..., D]")
+        _check_eps(a.eps)
+        return xs[0]
+
+    @classmethod
+    def params(cls, xs, a):
+        return {"weight": Param((concrete(xs[0].shape[-1], "the normalised dim"),))}
 
 
 @register

@@ -6,17 +6,63 @@ import torch.nn.functional as F
 from torch import nn
 
 
-class Attention(nn.Module):
-    """Multi-head attention, as nn.MultiheadAttention(batch_first=True) computes it."""
+def rotary(x, base=10000.0):
+    """RoPE on x [..., T, d]: features i and i + d/2 at position t turn by t * base^(-2i/d)."""
+    t, d = x.shape[-2], x.shape[-1]
+    dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    freq = 1.0 / base ** (torch.arange(0, d, 2, device=x.device, dtype=dtype) / d)
+    angle = torch.arange(t, device=x.device, dtype=dtype)[:, None] * freq[None, :]
+    angle = torch.cat((angle, angle), dim=-1)
+    x1, x2 = x.chunk(2, dim=-1)
+    rotated = torch.cat((-x2, x1), dim=-1)
+    return x * angle.cos().to(x.dtype) + rotated * angle.sin().to(x.dtype)
 
-    def __init__(self, dim, heads, causal=False, dropout=0.0, bias=True):
+
+def attention_mask(q, k, mask=None, padding=None, causal=False):
+    """One attn_mask for F.scaled_dot_product_attention: a position takes part where the
+    padding mask [N, S] (true: a real key), a bool mask and causality all allow it; a float
+    mask is added."""
+    keep = None
+    if padding is not None:  # [N, S] -> [N, 1, ..., 1, S]
+        keep = padding.view(padding.shape[0], *(1,) * (q.dim() - 2), padding.shape[1])
+    if mask is not None and mask.dtype == torch.bool:
+        keep = mask if keep is None else keep & mask
+    if causal:
+        t, s = q.shape[-2], k.shape[-2]
+        tril = torch.ones(t, s, dtype=torch.bool, device=q.device).tril()
+        keep = tril if keep is None else keep & tril
+    if mask is None or mask.dtype == torch.bool:
+        return keep
+    return mask if keep is None else mask.masked_fill(~keep, float("-inf"))
+
+
+class Attention(nn.Module):
+    """Multi-head attention, as nn.MultiheadAttention(batch_first=True) computes it; k and v
+    may have fewer heads (grouped-query attention), q and k may be rotated (RoPE)."""
+
+    def __init__(
+        self,
+        dim,
+        heads,
+        kv_heads=None,
+        causal=False,
+        dropout=0.0,
+        bias=True,
+        rotary=False,
+        base=10000.0,
+    ):
         super().__init__()
         self.heads = heads
+        self.kv_heads = kv_heads or heads
         self.causal = causal
         self.dropout = dropout
-        self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
+        self.rotary = rotary
+        self.base = base
+        kv_dim = dim // heads * self.kv_heads
+        self.sizes = [dim, kv_dim, kv_dim]
+        self.in_proj_weight = nn.Parameter(torch.empty(dim + 2 * kv_dim, dim))
         if bias:
-            self.in_proj_bias = nn.Parameter(torch.zeros(3 * dim))
+            self.in_proj_bias = nn.Parameter(torch.zeros(dim + 2 * kv_dim))
         else:
             self.register_parameter("in_proj_bias", None)
         self.out_proj = nn.Linear(dim, dim, bias=bias)
@@ -24,23 +70,36 @@ class Attention(nn.Module):
         if bias:
             nn.init.zeros_(self.out_proj.bias)
 
-    def forward(self, x, memory=None):
+    def forward(self, x, memory=None, mask=None, padding=None):
         w, b = self.in_proj_weight, self.in_proj_bias
         if memory is None:
-            q, k, v = F.linear(x, w, b).chunk(3, dim=-1)
-        else:  # q from rows [0, D) of the packed projection, k and v from [D, 3D)
+            q, k, v = F.linear(x, w, b).split(self.sizes, dim=-1)
+        else:  # q from rows [0, D) of the packed projection, k and v from the rest
             d = x.shape[-1]
             bq, bkv = (None, None) if b is None else (b[:d], b[d:])
             q = F.linear(x, w[:d], bq)
             k, v = F.linear(memory, w[d:], bkv).chunk(2, dim=-1)
-        q, k, v = self.split_heads(q), self.split_heads(k), self.split_heads(v)
+        q = self.split_heads(q, self.heads)
+        k, v = self.split_heads(k, self.kv_heads), self.split_heads(v, self.kv_heads)
+        if self.rotary:
+            q, k = rotary(q, self.base), rotary(k, self.base)
         p = self.dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=self.causal)
+        masked = mask is not None or padding is not None
+        attn_mask = attention_mask(q, k, mask, padding, self.causal) if masked else None
+        y = F.scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            attn_mask=attn_mask,
+            dropout_p=p,
+            is_causal=self.causal and not masked,
+            enable_gqa=self.kv_heads != self.heads,
+        )
         return self.out_proj(y.transpose(1, 2).flatten(2))
 
-    def split_heads(self, t):
-        # [N, T, D] -> [N, heads, T, D / heads]
-        return t.unflatten(-1, (self.heads, -1)).transpose(1, 2)
+    def split_heads(self, t, heads):
+        # [N, T, heads * d] -> [N, heads, T, d]
+        return t.unflatten(-1, (heads, -1)).transpose(1, 2)
 
 
 class GPT2Block(nn.Module):

@@ -30,6 +30,13 @@ def layernorm(x, weight, bias, dims=1, eps=1e-5):
     return y if weight is None else y * weight + bias
 
 
+@kernel("rmsnorm")
+def rmsnorm(x, weight, eps=1e-6):
+    """x / sqrt(mean(x²) + eps) over the last dim, times the learned weight."""
+    ms = np.square(x).mean(axis=-1, keepdims=True)
+    return x / np.sqrt(ms + eps) * weight
+
+
 @kernel("groupnorm")
 def groupnorm(x, weight, bias, groups, eps=1e-5):
     """Normalise over each group of channels and all positions of [N, C, ...]."""

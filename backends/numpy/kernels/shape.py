@@ -81,3 +81,34 @@ def index(x, items):
 def parameter(own_weight):
     """A learned tensor: its weight."""
     return own_weight
+
+
+@kernel("pad")
+def pad(x, widths, mode="constant", value=0.0):
+    """F.pad: (left, right) widths of the last dim first; negative widths crop."""
+    k = len(widths) // 2
+    pads = [(0, 0)] * (x.ndim - k) + [(widths[2 * i], widths[2 * i + 1]) for i in reversed(range(k))]
+    x = x[tuple(slice(max(-lo, 0), n - max(-hi, 0)) for n, (lo, hi) in zip(x.shape, pads))]
+    pads = [(max(lo, 0), max(hi, 0)) for lo, hi in pads]
+    if mode == "constant":
+        return np.pad(x, pads, mode="constant", constant_values=value)
+    return np.pad(x, pads, mode="reflect" if mode == "reflect" else "edge")
+
+
+@kernel("expand")
+def expand(x, sizes):
+    """Dims of size 1 grown to ``sizes`` (-1 keeps a dim), as a read-only view."""
+    new = len(sizes) - x.ndim
+    return np.broadcast_to(x, tuple(x.shape[i - new] if s == -1 else s for i, s in enumerate(sizes)))
+
+
+@kernel("broadcast_to")
+def broadcast_to(x, sizes):
+    """As expand."""
+    return expand(x, sizes)
+
+
+@kernel("repeat")
+def repeat(x, times):
+    """Tensor.repeat: tiled ``times[i]`` times along dim i."""
+    return np.tile(x, times)
