@@ -9,7 +9,7 @@ import types
 import typing
 
 from netc.specs import catalogue
-from netc.specs.init import INITIALISERS
+from netc.specs.init import INITIALISERS, LAYER_ARGS
 from pydantic import ValidationError
 
 from . import ast
@@ -29,7 +29,7 @@ class Calls:
     def eval_args(self, args: tuple[ast.Arg, ...], frame: Frame):
         pos, kw = [], {}
         for a in args:
-            v = self.ev(a.value, frame)
+            v = self.init_value(a.value, frame, f"`{a.name}`") if a.name in LAYER_ARGS else self.ev(a.value, frame)
             if a.name is None:
                 if kw:
                     self.error("positional argument after a keyword argument", a.span, frame)
@@ -70,6 +70,12 @@ class Calls:
         """``func`` applied once, or ``n`` times in a stack (``func(...) * n``)."""
         if n == 1 and repeat is None:
             return self.apply(func, piped, pos, kw, span, frame, None)
+        shared = frame.env.get(func)
+        if isinstance(shared, Layer) and shared.decl is not None:  # `tower * 3`: one block applied 3 times
+            value = piped
+            for _ in range(n):
+                value = self.apply(func, value, pos, kw, span, frame, None)
+            return value
         if not isinstance(piped, Tensor):
             return self.error("a repeated stage `* n` needs one tensor flowing into it", span, frame)
         group = frame.fresh(self.base_name(func, frame))
@@ -92,6 +98,8 @@ class Calls:
     def apply(self, func: str, piped, pos, kw, span: Span, frame: Frame, local: str | None, copy=None):
         """Apply ``func``; ``copy`` is ``(stack path, index)`` when this is one copy of ``F * n``."""
         local_value = frame.env.get(func)
+        if isinstance(local_value, Layer) and local_value.decl is not None:
+            return self.apply_shared_block(local_value, piped, pos, kw, span, frame)
         if isinstance(local_value, Layer):
             return self.apply_layer(local_value, piped, pos, kw, span, frame, local, copy)
         if local_value is POISON:
@@ -161,6 +169,8 @@ class Calls:
         lo, hi = op.arity
         if not lo <= len(tensors) <= (hi if hi is not None else len(tensors)):
             return self.arity_error(op, len(tensors), span, frame)
+        explicit = {k: kw[k] for k in LAYER_ARGS if k in kw and k not in op.Attrs.model_fields}
+        kw = {k: v for k, v in kw.items() if k not in explicit}
         given = list(op.tensor_kwargs[:len(tensors) - lo])  # optional tensors given by position
         for name in op.tensor_kwargs:
             if name in kw:
@@ -192,6 +202,9 @@ class Calls:
         except (ShapeError, DimError) as e:
             notes = [self.origin(t, frame.graph) for t, _ in tensors]
             return self.error(f"{_who(op)} {e}", span, frame, notes, getattr(e, "hint", None))
+        inits = self.layer_inits(op, explicit, inf.params, span, frame)
+        if inits is POISON:
+            return POISON
         if local is None:
             weighted = "has_weights" in op.traits and layer is None
             local = frame.fresh(frame.preferred if weighted and frame.preferred else op.name)
@@ -199,7 +212,7 @@ class Calls:
                 frame.preferred = None
         node = Node(frame.node_id(local), op.name, tuple(t.ref for t, _ in tensors), attrs, inf.types, span,
                     copy[0] if copy else frame.block, inf.params, layer, inf.macs, copy[1] if copy else None,
-                    **size_provenance(frame))
+                    inits=inits, **size_provenance(frame))
         self.add_node(frame.graph, node)
         return op.pack(tuple(Tensor((node.id, i), t) for i, t in enumerate(inf.types)))
 
@@ -326,9 +339,12 @@ class Calls:
                               frame, [(f"`{decl.name}` is declared", decl.name_span)])
         bound = {p.name: a for p, a in zip(decl.params, args)}
         names = [p.name for p in decl.params]
+        inits = {k: kw[k][0] for k in LAYER_ARGS if k in kw and k not in names}  # the instance's defaults
         for k, a in kw.items():
+            if k in inits:
+                continue
             if k not in names:
-                close = self.close_name(k, names)
+                close = self.close_name(k, names + list(LAYER_ARGS))
                 shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
                 return self.error(f"`{decl.name}` has no parameter `{k}`", a[1], frame,
                                   hint=f"did you mean `{close}`?" if close else f"parameters: {shown}")
@@ -340,7 +356,8 @@ class Calls:
             frame.preferred = None
         path = frame.node_id(local)
         child = Frame(frame.graph, self.ws.home[id(decl)], tuple(path.split(".")),
-                      stack=frame.stack + (decl,), where=[(decl.name, span)], block=path)
+                      stack=frame.stack + (decl,), where=[(decl.name, span)], block=path,
+                      inits=frame.inits | inits, given_inits=frozenset(inits))
         inst = frame.graph.set_block(BlockInstance(path, decl.name, "block", copy[0] if copy else frame.block,
                                                    span=span, index=copy[1] if copy else None))
         for p in decl.params:
@@ -422,7 +439,8 @@ class Calls:
         if init is POISON:
             return POISON
         graph = Graph(decl.name)
-        child = Frame(graph, self.ws.home[id(decl)], (), stack=frame.stack + (decl,), where=[(decl.name, span)])
+        child = Frame(graph, self.ws.home[id(decl)], (), stack=frame.stack + (decl,), where=[(decl.name, span)],
+                      inits=dict(frame.inits))
         n, x = seq.type.shape[0], tparams[0]
         state_type = TensorType("float", (n, hidden))
         fixed_params = [p for p in tparams if p.name in fixed]
