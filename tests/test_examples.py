@@ -132,6 +132,7 @@ model Small(image: float[N, 3, 32, 32]) -> float[N, 16, 16, 16] {
     ("gpt2.net", "GPT2", 124_439_808),
     ("dcgan.net", "Generator", 3_576_704),
     ("dcgan.net", "Discriminator", 2_765_568),
+    ("llama.net", "Llama", 1_100_048_384),  # TinyLlama-1.1B (LlamaForCausalLM of its config)
 ])
 def test_published_param_counts(spec, name, total):
     assert params(spec, name) == total
