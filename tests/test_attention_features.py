@@ -50,7 +50,7 @@ def padding(n: int, length: int, rng) -> np.ndarray:
 
 def inputs(name: str) -> list[np.ndarray]:
     rng = np.random.default_rng(0)
-    f = lambda *shape: rng.standard_normal(shape).astype(np.float32)  # noqa: E731
+    f = lambda *shape: rng.standard_normal(shape).astype(np.float32)
     if name == "Padded":
         return [f(N, T, 32), padding(N, T, rng), f(N, S, 32), padding(N, S, rng)]
     if name == "Masked":

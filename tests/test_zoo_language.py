@@ -17,8 +17,6 @@ import transformers
 
 import netc
 
-
-
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 TOL = 1e-5
 
