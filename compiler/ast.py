@@ -86,7 +86,30 @@ class Cond(Node):
     orelse: Expr
 
 
-Expr = Name | Lit | TupleLit | Call | Pipe | BinOp | Unary | Cond
+@dataclass(frozen=True)
+class Slice(Node):
+    """``start:stop:step`` inside a subscript; a missing part is None."""
+
+    start: Expr | None
+    stop: Expr | None
+    step: Expr | None
+
+
+@dataclass(frozen=True)
+class EllipsisLit(Node):
+    """``...`` inside a subscript: as many full slices as the rank needs."""
+
+
+@dataclass(frozen=True)
+class Index(Node):
+    """``value[items]``: Python's indexing and slicing on a tensor. An item is an expression
+    (an integer index, or ``None`` for a new axis), a Slice or an EllipsisLit."""
+
+    value: Expr
+    items: tuple
+
+
+Expr = Name | Lit | TupleLit | Call | Pipe | BinOp | Unary | Cond | Index
 
 
 # -- types -------------------------------------------------------------------------------
@@ -127,7 +150,16 @@ class Return(Node):
     values: tuple[Expr, ...]
 
 
-Stmt = Assign | Let | Return
+@dataclass(frozen=True)
+class ParamStmt(Node):
+    """``param name: [dims] = init``: a learned tensor of the block, with its initialiser."""
+
+    name: Name
+    type: TypeExpr
+    init: Expr
+
+
+Stmt = Assign | Let | ParamStmt | Return
 
 
 @dataclass(frozen=True)
@@ -214,6 +246,10 @@ def children(e) -> list:
         return [e.operand]
     if isinstance(e, Cond):
         return [e.test, e.then, e.orelse]
+    if isinstance(e, Index):
+        return [e.value, *e.items]
+    if isinstance(e, Slice):
+        return [x for x in (e.start, e.stop, e.step) if x is not None]
     return []
 
 

@@ -9,6 +9,7 @@ import types
 import typing
 
 from netc.specs import catalogue
+from netc.specs.init import INITIALISERS
 from pydantic import ValidationError
 
 from . import ast
@@ -103,6 +104,8 @@ class Calls:
                 return POISON  # the const's own error is reported
             return self.error(f"`{func}` is a {'const' if isinstance(decl, ast.ConstDecl) else 'pair'}, "
                               "not an op or block", span, frame)
+        if decl is None and func in INITIALISERS and catalogue.get(func) is None and piped is None:
+            return self.initialiser(func, pos, kw, span, frame)  # normal(0.02): a value
         if decl is None and _scalar_fn(func) and piped is None and len(pos) == 1 and not kw \
                 and not isinstance(pos[0][0], Tensor):
             return self.static_math(func, pos[0], span, frame)  # sqrt(64): compile-time arithmetic
@@ -456,6 +459,8 @@ def _check_bounds(types) -> None:
 
 def _who(op) -> str:
     """How an op is named in messages: ``linear``, or the operator the user wrote: `+`, `@`."""
+    if op.name == "index":
+        return "indexing:"
     sig = op.signature.split()
     if op.group == "math" and len(sig) == 3 and sig[0] == "x" and sig[2] == "y":
         return f"`{sig[1]}`"

@@ -180,17 +180,48 @@ def _mono_str(m: Monomial, name: Callable[[str], str], wrap: bool = False) -> st
     for a in m:
         if isinstance(a, str):
             parts.append(name(a))
+        elif isinstance(a, _Code):
+            parts.append(a.text)
         else:
             s = _floor_str(a, name)
             parts.append(f"({s})" if len(m) > 1 or wrap else s)
     return "*".join(parts)
 
 
-def code(d: Dim, name: Callable[[str], str]) -> str:
+def code(d: Dim, name: Callable[[str], str], atoms: dict | None = None) -> str:
     """``d`` as a Python expression, built from its terms: each symbol written as
-    ``name(symbol)`` (an input's ``x.shape[1]``, a local variable), never by substituting
-    into its text. ``code(d, str)`` is ``str(d)``, which is valid Python itself."""
-    return str(d) if isinstance(d, int) else _expr_str(d, name)
+    ``name(symbol)`` (an input's ``x.shape[1]``, a local variable), and each floor division
+    that ``atoms`` holds as its code there (``H // 8`` as ``skip.shape[2]``), never by
+    substituting into its text. ``code(d, str)`` is ``str(d)``, which is valid Python itself."""
+    if isinstance(d, int):
+        return str(d)
+    if not atoms:
+        return _expr_str(d, name)
+    return _expr_str(Expr({tuple(_Code(atoms[a]) if a in atoms else a for a in m): c for m, c in d.terms}), name)
+
+
+@dataclass(frozen=True)
+class _Code:
+    """Code text standing for an atom (only while printing)."""
+
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def free_symbols(d: Dim, atoms=()) -> set[str]:
+    """The symbols of ``d`` outside the floor divisions ``atoms`` (those that code() needs)."""
+    if isinstance(d, int):
+        return set()
+    out: set[str] = set()
+    for m, _ in d.terms:
+        for a in m:
+            if isinstance(a, str):
+                out.add(a)
+            elif a not in atoms:
+                out |= free_symbols(a.num, atoms)
+    return out
 
 
 def sym(name: str) -> Expr:

@@ -14,6 +14,7 @@ import itertools
 import math
 
 from netc.specs import catalogue
+from netc.specs.init import INITIALISERS
 
 from . import ast
 from .calls import Calls, _show
@@ -23,6 +24,7 @@ from .limits import MAX_INT, MAX_RANK, MAX_SEQUENCE
 from .loader import Workspace
 from .shapes import declare, match
 from .source import Diagnostics, Span
+from .subscripts import Subscripts
 from .types import DTYPES
 from .values import POISON, DeclRef, Frame, Layer, Tensor, has_poison, is_static, kind_of, safe_name
 
@@ -36,7 +38,7 @@ SCALAR_TYPES = {
 }
 
 
-class Elaborator(Calls):
+class Elaborator(Calls, Subscripts):
     def __init__(self, ws: Workspace, diags: Diagnostics, defines: dict | None = None):
         self.ws = ws
         self.diags = diags
@@ -171,6 +173,8 @@ class Elaborator(Calls):
                                         hint="return at least one tensor")
             elif isinstance(stmt, ast.Let):
                 self.let(stmt, frame)
+            elif isinstance(stmt, ast.ParamStmt):
+                self.param_stmt(stmt, frame)
             else:
                 self.assign(stmt, frame)
         if result is None:
@@ -244,7 +248,7 @@ class Elaborator(Calls):
         call = stmt.value
         op = catalogue.get(call.func) if isinstance(call, ast.Call) else None
         if op is None or "has_weights" not in op.traits:
-            self.error("`let` binds a layer with weights, like `let emb = embedding(V, D)`", stmt.value.span, frame)
+            self.bad_let(stmt, op, frame)
             frame.env[stmt.name.id] = POISON
             return
         pos, kw = self.eval_args(call.args, frame)
@@ -253,6 +257,30 @@ class Elaborator(Calls):
             return
         scope = frame.node_id(frame.fresh(stmt.name.id))
         frame.env[stmt.name.id] = Layer(stmt.name.id, scope, op, pos, kw, call.span)
+
+    def bad_let(self, stmt: ast.Let, op, frame: Frame) -> None:
+        """Why a `let` cannot bind its value: an unknown name (with a did-you-mean), a block,
+        an op without weights, or not a call at all."""
+        call, usage = stmt.value, "`let` binds a layer with weights, like `let emb = embedding(V, D)`"
+        if not isinstance(call, ast.Call):
+            self.error(usage, call.span, frame)
+            return
+        at = Span(call.span.source, call.span.line, call.span.column, call.span.line,
+                  call.span.column + len(call.func))
+        decl = self.namespace(frame).get(call.func)
+        if op is not None:
+            self.error(f"`{call.func}` has no weights, so there is nothing for `let` to share", at, frame,
+                       hint=f"apply it where it is needed: `x -> {call.func}`")
+        elif isinstance(decl, ast.FuncDecl):
+            self.error(f"`let` cannot bind the {decl.kind} `{call.func}` yet: it binds one op with weights",
+                       at, frame, hint="bind each layer of the block with its own `let`")
+        elif decl is None and call.func not in frame.env:
+            close = self.did_you_mean(call.func, frame)
+            self.error(f"`let` of an unknown op or block `{call.func}`", at, frame,
+                       hint=close or "`let` binds an op with weights (see docs/ops.md), like "
+                                     "`let emb = embedding(V, D)`")
+        else:
+            self.error(usage, call.span, frame)
 
     def check_results(self, decl: ast.FuncDecl, value, frame: Frame, span: Span):
         """Check a value against the declared results; the (name, tensor) list, or None."""
@@ -316,6 +344,8 @@ class Elaborator(Calls):
             return self.binop(e, frame)
         if isinstance(e, ast.Unary):
             return self.unary(e, frame)
+        if isinstance(e, ast.Index):
+            return self.subscript(e, frame)
         if isinstance(e, ast.Cond):
             test = self.ev(e.test, frame)
             if test is POISON:
@@ -348,6 +378,8 @@ class Elaborator(Calls):
             return DeclRef(decl)
         if isinstance(decl, ast.PairDecl):
             return self.error(f"`{name}` is a pair; it cannot be used in an expression", span, frame)
+        if name in INITIALISERS and catalogue.get(name) is None:
+            return self.initialiser(name, [], {}, span, frame)
         if catalogue.get(name) is not None:
             return self.error(f"`{name}` is an op, not a value", span, frame,
                               hint=f"apply it: `x -> {name}` or `{name}(x)`")

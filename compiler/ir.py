@@ -68,7 +68,13 @@ class Node:
         return self.names[port] if port < len(self.names) else None
 
     def param_names(self) -> list[str]:
-        return [f"{self.layer or self.id}.{p}" for p in self.params]
+        return [weight_key(self.layer or self.id, p) for p in self.params]
+
+
+def weight_key(owner: str, pname: str) -> str:
+    """A weight's full name: ``conv1.weight``; a weight named "" is its owner's own
+    (a ``param``'s: ``encoder.pos``)."""
+    return f"{owner}.{pname}" if pname else owner
 
 
 @dataclass(frozen=True)
@@ -300,7 +306,7 @@ class Graph:
         out: dict[str, Any] = {}
         for n in self.nodes():
             for pname, p in n.params.items():
-                out.setdefault(f"{n.layer or n.id}.{pname}", p)
+                out.setdefault(weight_key(n.layer or n.id, pname), p)
         return out
 
     def param_count(self) -> int:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import gc
+import os
+import time
 
 # Reading
 MAX_FILE_BYTES = 1 << 20  # one spec file
@@ -34,7 +36,13 @@ DEFAULT_MAX_PARAMS = 10_000_000_000  # parameters of one model (`--max-params`)
 
 # Drawing (netc render)
 MAX_DRAWN_BOXES = 2000  # boxes in one drawing: past that, graphviz's layout takes minutes
-DOT_TIMEOUT = 10  # seconds the `dot` program may run
+DOT_TIMEOUT = 10  # seconds the `dot` program may run (the Python API's render)
+RENDER_TIMEOUT = 10  # seconds for all of `netc render`, from the process's start: dot gets what is left
+STOP_MARGIN = 1.0  # seconds of a deadline kept back to stop the work, print the error and exit (Python's exit alone takes 0.2-0.3 s)
+
+# Running (netc run / verify --max-time)
+DEFAULT_MAX_TIME = 300  # seconds for all of `netc run` or `netc verify`, from the process's start
+MAX_MACS_PER_S = 10**13  # faster than any CPU (a 64-core AVX-512 server peaks near 2.5e12 fp32 MAC/s)
 
 # Diagnostics: the first MAX_ERRORS are reported (and netc stops at the next), and only the
 # first MAX_HINTS of a compilation search for a "did you mean"
@@ -78,3 +86,37 @@ def gc_paused(fn):
             gc.enable()
 
     return run
+
+
+_IMPORTED = time.monotonic()
+
+
+def process_started() -> float:
+    """When this process started, on the ``time.monotonic()`` clock: read from ``/proc`` on
+    Linux (so the interpreter's start and netc's imports count), else when this module was
+    imported."""
+    try:
+        with open("/proc/self/stat") as f:
+            ticks = int(f.read().rpartition(")")[2].split()[19])  # field 22, starttime
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        age = uptime - ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return _IMPORTED
+    return time.monotonic() - age if 0 <= age < time.monotonic() - _IMPORTED + 60 else _IMPORTED
+
+
+class Deadline:
+    """A wall-clock bound for a whole command: ``seconds`` from ``start`` (default: the
+    process's start), so that every step (parsing, elaboration, a subprocess) shares it."""
+
+    def __init__(self, seconds: float, start: float | None = None):
+        self.seconds = seconds
+        self.start = process_started() if start is None else start
+
+    def left(self) -> float:
+        """Seconds left before the deadline, less STOP_MARGIN (never negative)."""
+        return max(0.0, self.start + self.seconds - STOP_MARGIN - time.monotonic())
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start

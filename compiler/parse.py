@@ -14,7 +14,7 @@ from . import ast
 from .limits import MAX_EXPR_DEPTH, MAX_INT, MAX_NAME_LENGTH
 from .source import Diagnostic, SourceFile, Span
 
-KEYWORDS = frozenset({"import", "const", "block", "model", "cell", "pair", "let", "return", "if", "then",
+KEYWORDS = frozenset({"import", "const", "block", "model", "cell", "pair", "let", "param", "return", "if", "then",
                       "else", "and", "or", "not", "true", "false"})
 
 
@@ -81,7 +81,7 @@ def _too_deep(tree) -> Diagnostic | None:
         if isinstance(node, ast.Pipe):  # a pipeline is elaborated as a loop: its length is free
             stack += [(node.head, depth), (node.stage, depth)]
             continue
-        if isinstance(node, (ast.Call, ast.Stage, ast.BinOp, ast.Unary, ast.Cond, ast.TupleLit)):
+        if isinstance(node, (ast.Call, ast.Stage, ast.BinOp, ast.Unary, ast.Cond, ast.TupleLit, ast.Index)):
             depth += 1
             if depth > MAX_EXPR_DEPTH:
                 if deepest is None or (node.span.line, node.span.column) < (deepest.line, deepest.column):
@@ -329,6 +329,9 @@ class _ToAst(Transformer_NonRecursive):
     def let_stmt(self, meta, c):
         return ast.Let(self._span(meta), ast.Name(self._tok(c[0]), str(c[0])), c[1])
 
+    def param_stmt(self, meta, c):
+        return ast.ParamStmt(self._span(meta), ast.Name(self._tok(c[0]), str(c[0])), c[1], c[2])
+
     def return_stmt(self, meta, c):
         return ast.Return(self._span(meta), tuple(c))
 
@@ -388,6 +391,18 @@ class _ToAst(Transformer_NonRecursive):
 
     def tuple_lit(self, meta, c):
         return ast.TupleLit(self._span(meta), tuple(x for x in c if x is not None))
+
+    def index(self, meta, c):
+        return ast.Index(self._span(meta), c[0], c[1])
+
+    def subscripts(self, meta, c):
+        return tuple(x for x in c if x is not None)
+
+    def slice(self, meta, c):
+        return ast.Slice(self._span(meta), *(list(c) + [None])[:3])
+
+    def ellipsis(self, meta, c):
+        return ast.EllipsisLit(self._span(meta))
 
     def call(self, meta, c):
         return ast.Call(self._span(meta), str(c[0]), tuple(c[1] or ()))

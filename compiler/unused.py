@@ -3,17 +3,33 @@
 A model elaborates only what it applies, so a block nothing uses would never be looked at.
 Here each such block (or cell) is elaborated on its own, in a throwaway graph: every dim of
 its tensor parameters' shape patterns becomes a symbolic size (``x: [N, C]`` binds N and C),
-its other parameters take their defaults (an ``int`` without one is a symbol too), and the
-errors found are reported with a note that the block is used by no model. Where that cannot
-be done (a tensor parameter without a pattern, a parameter without a default that is not an
-``int``) or the body needs concrete sizes (``if C == out``, ``conv2d`` sizing its weights from
-a symbolic channel count), the body is checked statically instead: unknown names, unknown ops
-and blocks, and argument names no op or block has.
+an ``int`` parameter without a default becomes a fresh symbol of its own name, its other
+parameters take their defaults, and the errors found are reported with a note that the block
+is used by no model.
+
+What a symbolic value cannot decide is left out, not guessed: an op argument that must be a
+concrete integer (``linear(out)``, ``conv2d(out, 3)`` with ``out`` a symbol: weights need
+sizes), a comparison of symbolic sizes (``if C == out``), and so everything computed from them
+(their value is poisoned, which reports nothing). Those errors are dropped, and so is any error
+that names an ``int`` parameter's symbol: it may hold for some values only (``reshape(N, T * D *
+out)`` fits when out == 1). The rest of the body is still checked with the symbols, and the
+body is then also checked statically: unknown
+names, unknown ops and blocks, and argument names no op or block has. Where the block cannot be
+elaborated at all (a tensor parameter without a shape pattern, a parameter without a default
+that is not an ``int``) only the static check runs.
+
+Not checked, then: the shapes of what follows an op sized by an ``int`` parameter or a branch
+on symbolic sizes (``x -> linear(out) -> conv2d(4, 3)``, a rank error after the linear, is not
+found), an error whose shapes involve an ``int`` parameter, and nothing of a block without shape
+patterns beyond the static check. Pattern dims are the block's own: as for models, two
+different ones are two different sizes (``[N, C] + [N, D]`` is an error even though a caller
+could pass C == D).
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 
 from netc.specs import catalogue
 
@@ -24,7 +40,7 @@ from .ir import Graph
 from .values import POISON, Frame
 
 # errors that say a size must be concrete: a generic run cannot decide those, so they are not
-# the block's fault; the static check is used instead
+# the block's fault; they are dropped, and the static check covers what they poisoned
 _NEEDS_CONCRETE = ("symbolic size", "concrete")
 
 
@@ -34,22 +50,43 @@ def check_unused(el, decl: ast.FuncDecl) -> None:
     static_note = (f"`{decl.name}` is used by no model; its names, ops and argument names are checked",
                    decl.name_span)
     diags = el.diags
-    mark = (len(diags.items), set(diags._seen), set(el._seen))
+    start = len(diags.items)
     nodes = diags.budget.nodes
     generic = _generic(decl) and _elaborate(el, decl)
     diags.budget.nodes = nodes  # the throwaway graph's nodes are not the models'
     if generic:
-        new = diags.items[mark[0]:]
-        if not any(w in d.message for d in new for w in _NEEDS_CONCRETE):
-            for d in new:
-                d.notes.append(note)
-            return
-        del diags.items[mark[0]:]  # roll back: the static check says what can be said
-        diags._seen, el._seen = mark[1], mark[2]
+        new = diags.items[start:]
+        depends = _mentions([p.name for p in decl.params if _fresh(p)])
+        kept = [d for d in new if not any(w in d.message for w in _NEEDS_CONCRETE) and not depends(d.message)]
+        del diags.items[start:]
+        diags.items += kept
+        for d in new:
+            if d not in kept:  # unseen again, so that the static check may report it if it is its own
+                diags._seen.discard(hash((d.message, d.span and (d.span.path, d.span.line, d.span.column))))
+                el._seen.discard((d.message, d.span and (d.span.path, d.span.line, d.span.column)))
+        for d in kept:
+            d.notes.append(note)
+        if len(kept) == len(new):
+            return  # the whole body was checked with symbolic sizes
     n = len(diags.items)
-    _static(el, decl)
+    _static(el, decl)  # what the symbols could not decide: at least names, ops, argument names
     for d in diags.items[n:]:
         d.notes.append(static_note)
+
+
+def _fresh(p: ast.Param) -> bool:
+    """An ``int`` parameter without a default: elaborated as a symbol of its own name."""
+    return not p.is_tensor and p.default is None
+
+
+def _mentions(names: list[str]):
+    """Whether a message names one of ``names`` as a size: an error about an ``int`` parameter's
+    symbol may hold only for some of its values (``reshape(N, T * D * out)`` fits when out == 1),
+    unlike one about pattern dims, which are the block's own."""
+    if not names:
+        return lambda message: False
+    words = re.compile(r"(?<![A-Za-z0-9_])(" + "|".join(map(re.escape, names)) + r")(?![A-Za-z0-9_])")
+    return lambda message: words.search(message) is not None
 
 
 def _generic(decl: ast.FuncDecl) -> bool:

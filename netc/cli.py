@@ -18,13 +18,20 @@ import time
 
 from netc.backends.emit_kit import write_atomic
 from netc.backends.render import FORMATS, RANKDIRS, RenderError, format_for, to_bytes
-from netc.compiler.limits import DEFAULT_MAX_PARAMS
+from netc.compiler.limits import (
+    DEFAULT_MAX_PARAMS,
+    DEFAULT_MAX_TIME,
+    MAX_MACS_PER_S,
+    RENDER_TIMEOUT,
+    Deadline,
+    process_started,
+)
 from netc.compiler.loader import display_path
 from netc.compiler.pipeline import UsageError
 from netc.compiler.source import Diagnostic, SpecError, print_diagnostics, use_color
 from netc.compiler.summary import fmt_count, render_table
 from netc.program import Program, compile_file
-from netc.runtime.budget import DEFAULT_MAX_MEMORY, parse_bytes
+from netc.runtime.budget import DEFAULT_MAX_MEMORY, parse_bytes, sci
 
 
 class _Parser(argparse.ArgumentParser):
@@ -102,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument("--max-memory", type=_max_memory, default=DEFAULT_MAX_MEMORY, metavar="BYTES",
                        help="refuse a run whose weights and tensors, estimated from the shapes before anything "
                             f"is allocated, need more (e.g. 512M, 16G; default {DEFAULT_MAX_MEMORY >> 30}G)")
+        c.add_argument("--max-time", type=_max_time, default=DEFAULT_MAX_TIME, metavar="SECONDS",
+                       help="wall-clock bound for the whole command (e.g. 90, 90s, 10m, 1h; default "
+                            f"{DEFAULT_MAX_TIME} s): a model whose multiply-adds cannot be done in what is left "
+                            f"even at {sci(MAX_MACS_PER_S)} a second is refused before it runs; past the "
+                            "deadline netc stops and exits 1")
     return p
 
 
@@ -110,6 +122,19 @@ def _max_memory(text: str) -> int:
         return parse_bytes(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(f"--max-memory {e}") from None
+
+
+def _max_time(text: str) -> float:
+    t = text.strip().lower()
+    scale = {"s": 1, "m": 60, "h": 3600}.get(t[-1:], None)
+    num = t[:-1] if scale else t
+    try:
+        seconds = float(num) * (scale or 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--max-time needs seconds like 90, 90s, 10m or 1h; got {text!r}") from None
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"--max-time must be more than 0 seconds; got {text!r}")
+    return seconds
 
 
 def _tolerance(text: str) -> float:
@@ -278,6 +303,7 @@ def _numpy_source(prog: Program, names: list[str]) -> str:
 
 
 def cmd_render(args) -> int:
+    deadline = Deadline(RENDER_TIMEOUT, args.started)  # the whole command
     prog = _load(args)
     for name in args.model or []:
         if name not in prog.models:
@@ -287,7 +313,7 @@ def cmd_render(args) -> int:
         prog = prog.optimized(2)
     fmt = format_for(args.output, args.format)
     try:
-        data = to_bytes(prog.diagram(args.model, args.depth, args.rankdir), fmt)
+        data = to_bytes(prog.diagram(args.model, args.depth, args.rankdir), fmt, deadline)
     except RenderError as e:
         print(f"netc: error: {e}", file=sys.stderr)
         return 2
@@ -395,10 +421,12 @@ def cmd_run(args) -> int:
               "(netc.runtime.weights.init_weights), not the torch module's, so its numbers differ from "
               "`--backend torch` with torch installed", file=sys.stderr)
     runs = []
-    for name in names:
-        with _progress(f"running {name} ({args.backend})"):
-            runs += _running(f"running {name} ({args.backend})", run, prog, name, args.backend, args.seed,
-                             args.dtype, sizes, args.max_memory)
+    with _time_bound(args, prog, names, "run") as now:
+        for name in names:
+            now[0] = name
+            with _progress(f"running {name} ({args.backend})"):
+                runs += _running(f"running {name} ({args.backend})", run, prog, name, args.backend, args.seed,
+                                 args.dtype, sizes, args.max_memory, now[1].left())
     print(render_run(runs, args.seed, args.dtype))
     return 0
 
@@ -408,16 +436,42 @@ def cmd_verify(args) -> int:
 
     prog, names, sizes = _run_setup(args)
     results = []
-    for name in names:
-        with _progress(f"verifying {name} (torch and NumPy)"):
-            results += _running(f"verifying {name}", verify, prog, name, args.seed, args.dtype, sizes, args.tol,
-                                args.max_memory)
+    with _time_bound(args, prog, names, "verify") as now:
+        for name in names:
+            now[0] = name
+            with _progress(f"verifying {name} (torch and NumPy)"):
+                results += _running(f"verifying {name}", verify, prog, name, args.seed, args.dtype, sizes,
+                                    args.tol, args.max_memory, now[1].left())
     print(render_verify(results, args.seed, args.dtype))
     bad = [r for r in results if not r.ok]
     for r in bad:
         why = "; ".join(o.problem for o in r.outputs if o.problem) or f"max rel diff {r.max_rel:.3g} > tol {r.tol:.3g}"
         print(f"{args.spec}: error: {r.model}: torch and NumPy differ: {why}", file=sys.stderr)
     return 1 if bad else 0
+
+
+@contextlib.contextmanager
+def _time_bound(args, prog: Program, names: list[str], command: str):
+    """The body under --max-time, counted from the command's start; yields [the model or pair now
+    running, the Deadline]. Past the deadline netc stops with a diagnostic at that model (at the
+    first of ``names`` if none has started)."""
+    from netc.watchdog import Watchdog
+
+    deadline = Deadline(args.max_time, args.started)
+    now: list = [None, deadline]
+
+    def message() -> list[Diagnostic]:
+        name = now[0] or names[0]
+        ins = prog.graph(prog.members(name)[0]).input_nodes()
+        doing = "running" if command == "run" else "verifying"
+        doing = f": stopped while {doing} `{name}`" if now[0] else f": stopped before {doing} `{name}`"
+        return [Diagnostic(f"netc {command} did not finish in {args.max_time:g} s (the limit, --max-time){doing}",
+                           ins[0].span if ins else None,
+                           hint="raise the limit with --max-time SECONDS (e.g. --max-time 30m), or run at "
+                                "smaller sizes (--size, -D)")]
+
+    with Watchdog(deadline, message, hard=args.argv_none):
+        yield now
 
 
 COMMANDS = {"check": cmd_check, "summary": cmd_summary, "render": cmd_render, "compile": cmd_compile,
@@ -454,8 +508,12 @@ def _plain_stdout() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # time bounds count from the process's start for the `netc` command (argv None), so that its
+    # imports count too; from now for a call in a process that does other things (tests, fuzzing)
+    started = process_started() if argv is None else time.monotonic()
     _plain_stdout()
     args = build_parser().parse_args(argv)
+    args.started, args.argv_none = started, argv is None
     try:
         return COMMANDS[args.command](args)
     except UsageError as e:

@@ -1,5 +1,6 @@
-"""The memory a run needs, estimated from the checked shapes before anything is allocated, and
-the budget it must fit in (``netc run/verify --max-memory``, ``max_memory=`` in the API).
+"""The memory and time a run needs, estimated from the checked shapes before anything is
+allocated, and the budgets it must fit in (``netc run/verify --max-memory`` and ``--max-time``,
+``max_memory=`` and ``max_time=`` in the API).
 
 The estimate is an upper bound of what the backends hold at once, without knowing which
 buffers they free early: every weight, and every tensor each node computes (its outputs, at
@@ -7,6 +8,13 @@ the run's concrete sizes), all alive together; ``verify`` counts both backends. 
 the budget is a :class:`BudgetError` (a ``SpecError``) at the node that needs the most memory,
 with its size, before a weight or an input exists. ``MemoryError`` inside a run (NumPy or the
 allocator of torch giving up) becomes the same error, without a place.
+
+Time: a run performs at least the multiply-adds the shapes give (the MACs of ``netc summary``,
+at the run's sizes; ``verify`` runs them twice, once per backend), and no CPU performs more
+than :data:`~netc.compiler.limits.MAX_MACS_PER_S` a second, so a run whose MACs need longer
+than the budget is a :class:`BudgetError` at the model before it starts (:func:`check_time`).
+A run that fits that bound may still be slower (memory-bound ops, Python overhead): the
+``netc`` command stops it at its deadline (``netc/watchdog.py``).
 
     >>> fmt_bytes(3 * 2**30)
     '3.0 GiB'
@@ -17,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 from netc.compiler.dims import Expr, subs, symbols
 from netc.compiler.ir import Graph
+from netc.compiler.limits import MAX_MACS_PER_S
 from netc.compiler.source import Diagnostic, SpecError
 
 DEFAULT_MAX_MEMORY = 4 << 30  # bytes; `--max-memory`
@@ -24,6 +33,7 @@ UNITS = {"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "KIB": 1 << 10, "M": 1 << 2
          "MIB": 1 << 20, "G": 1 << 30, "GB": 1 << 30, "GIB": 1 << 30, "T": 1 << 40, "TB": 1 << 40, "TIB": 1 << 40}
 ITEMSIZE = {"int": 8, "bool": 1}  # float: the run's dtype
 HINT = "run at smaller sizes (--size, -D), or raise the budget with --max-memory (max_memory= in the API)"
+TIME_HINT = "run at smaller sizes (--size, -D), or raise the budget with --max-time (max_time= in the API)"
 
 
 class BudgetError(SpecError):
@@ -90,6 +100,50 @@ def check(graph: Graph, env: dict[str, int], itemsize: int, budget: int | None, 
     raise BudgetError([Diagnostic(f"{what} model `{graph.name}`{at} needs about {fmt_bytes(total)}, more than "
                                   f"the memory budget of {fmt_bytes(budget)}{where}",
                                   node.span if node is not None else None, hint=HINT)])
+
+
+def macs(graph: Graph, env: dict[str, int]):
+    """(the multiply-adds of one run of ``graph`` at ``env``, the node doing the most, its MACs);
+    a count the inputs do not bind is left out (a lower bound)."""
+    total, top, top_macs = 0, None, 0
+    for node in graph.nodes():
+        m = subs(node.macs, env) if isinstance(node.macs, Expr) else node.macs
+        if isinstance(m, Expr) or m <= 0:
+            continue
+        total += int(m)
+        if m > top_macs:
+            top, top_macs = node, int(m)
+    return total, top, top_macs
+
+
+def check_time(graph: Graph, env: dict[str, int], seconds: float | None, copies: int = 1,
+               what: str = "running") -> None:
+    """Raise :class:`BudgetError`, at the model's inputs, if ``copies`` runs of ``graph`` at ``env``
+    cannot finish within ``seconds`` even at MAX_MACS_PER_S (None: no budget)."""
+    if seconds is None:
+        return
+    total, node, most = macs(graph, env)
+    need = total * copies / MAX_MACS_PER_S
+    if need <= seconds:
+        return
+    sizes = ", ".join(f"{k}={v}" for k, v in sorted(env.items()))
+    at = f" at {sizes}" if sizes else ""
+    twice = f" ({copies} runs of {sci(total)})" if copies > 1 else ""
+    ins = graph.input_nodes()
+    notes = [(f"the most is `{node.id}` ({node.op}): {sci(most)} multiply-adds", node.span)] if node else []
+    raise BudgetError([Diagnostic(f"{what} model `{graph.name}`{at} needs {sci(total * copies)} multiply-adds"
+                                  f"{twice}: at least {_secs(need)} even at {sci(MAX_MACS_PER_S)} a second "
+                                  f"(faster than any CPU), more than the {_secs(seconds)} left of the time budget",
+                                  ins[0].span if ins else None, notes, hint=TIME_HINT)])
+
+
+def sci(x: float) -> str:
+    """``8.59e15``, ``1e13``, ``4096``: a count for a message."""
+    return f"{x:.3g}".replace("e+", "e")
+
+
+def _secs(s: float) -> str:
+    return f"{s:,.0f} s" if s >= 10 else f"{s:.2g} s"
 
 
 def out_of_memory(graph: Graph, budget: int | None, error: BaseException) -> BudgetError:

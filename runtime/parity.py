@@ -115,19 +115,27 @@ def call_torch(module, inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
 
 
 def run(prog, name: str, backend: str, seed: int = 0, dtype: str = "float32",
-        sizes: dict[str, int] | None = None, max_memory: int | None = DEFAULT_MAX_MEMORY) -> list[Run]:
+        sizes: dict[str, int] | None = None, max_memory: int | None = DEFAULT_MAX_MEMORY,
+        max_time: float | None = None) -> list[Run]:
     """Run a model (or each model of a pair) on seeded random inputs with seeded weights.
 
     ``max_memory``: bytes the run may need, estimated from the shapes before anything is
-    allocated (None: no limit); past it, :class:`~netc.runtime.budget.BudgetError`."""
-    return _bounded(prog, name, dtype, sizes, max_memory, 1, "running",
+    allocated (None: no limit); past it, :class:`~netc.runtime.budget.BudgetError`.
+    ``max_time``: seconds; a run whose multiply-adds cannot be done in that time at
+    ``limits.MAX_MACS_PER_S`` is a ``BudgetError`` before it starts (the call is not stopped
+    once it runs: the ``netc`` command does that)."""
+    return _bounded(prog, name, dtype, sizes, max_memory, max_time, 1, "running",
                     lambda: _run(prog, name, backend, seed, dtype, sizes))
 
 
-def _bounded(prog, name: str, dtype: str, sizes, max_memory: int | None, copies: int, what: str, work):
-    """``work()`` once the shapes say it fits in ``max_memory``; running out of memory anyway
-    becomes the same located diagnostic."""
+def _bounded(prog, name: str, dtype: str, sizes, max_memory: int | None, max_time: float | None, copies: int,
+             what: str, work):
+    """``work()`` once the shapes say it fits in ``max_memory`` and ``max_time``; running out of
+    memory anyway becomes the same located diagnostic."""
     _within_budget(prog, name, dtype, sizes, max_memory, copies=copies, what=what)
+    for model in prog.members(name):
+        graph = prog.graph(model)
+        budget.check_time(graph, bind_sizes(graph, sizes), max_time, copies, what)
     try:
         return work()
     except (MemoryError, RuntimeError) as e:
@@ -173,12 +181,14 @@ def _seeded(prog, name: str, seed: int, dtype: str) -> dict[str, np.ndarray]:
 
 
 def verify(prog, name: str, seed: int = 0, dtype: str = "float32", sizes: dict[str, int] | None = None,
-           tol: float | None = None, max_memory: int | None = DEFAULT_MAX_MEMORY) -> list[Verified]:
+           tol: float | None = None, max_memory: int | None = DEFAULT_MAX_MEMORY,
+           max_time: float | None = None) -> list[Verified]:
     """The same weights (the torch module's state_dict) and inputs through torch and NumPy.
 
-    ``max_memory``: as for :func:`run`; both backends' activations count."""
+    ``max_memory``, ``max_time``: as for :func:`run`; both backends' activations and
+    multiply-adds count."""
     tol = TOLERANCE[dtype] if tol is None else tol
-    return _bounded(prog, name, dtype, sizes, max_memory, 2, "verifying",
+    return _bounded(prog, name, dtype, sizes, max_memory, max_time, 2, "verifying",
                     lambda: _verify(prog, name, seed, dtype, sizes, tol))
 
 

@@ -133,6 +133,9 @@ model Small(image: float[N, 3, 32, 32]) -> float[N, 16, 16, 16] {
     ("dcgan.net", "Generator", 3_576_704),
     ("dcgan.net", "Discriminator", 2_765_568),
     ("llama.net", "Llama", 1_100_048_384),  # TinyLlama-1.1B (LlamaForCausalLM of its config)
+    ("mobilenet_v2.net", "MobileNetV2", 3_504_872),
+    ("efficientnet_b0.net", "EfficientNetB0", 5_288_548),
+    ("unet.net", "UNet", 31_037_698),
 ])
 def test_published_param_counts(spec, name, total):
     assert params(spec, name) == total

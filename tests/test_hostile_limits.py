@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 import time
 
 import pytest
 from cli_helpers import first_error, run_cli
+from netc.backends.render import RenderError
 from netc.compiler import calls, limits, loader, source
 
 import netc
+from netc import cli
 
 # -- one node budget for all the models ------------------------------------------------------------
 
@@ -191,13 +195,36 @@ def _half_ladder(n: int) -> str:
 def test_dot_runs_under_a_time_limit(tmp_path, monkeypatch):
     from netc.backends.render import dot
 
-    monkeypatch.setattr(dot, "DOT_TIMEOUT", 0.5)
     (tmp_path / "l.net").write_text(_half_ladder(80))
+    # netc render: one deadline for the whole command, dot gets what is left (less the margin)
+    monkeypatch.setattr(cli, "RENDER_TIMEOUT", 1.5)
     start = time.monotonic()
     code, _, err = run_cli("render", "l.net", "--depth", "all", "-o", "l.svg", cwd=tmp_path, monkeypatch=monkeypatch)
-    assert time.monotonic() - start < 4, "dot was not stopped at its time limit"
-    assert code == 2 and err == ("netc: error: dot did not finish drawing in 0.5 s (the limit); draw less: fold "
-                                 "blocks with --depth K, or pick one model with --model\n")
+    assert time.monotonic() - start < 4, "dot was not stopped at the command's deadline"
+    assert code == 2 and re.fullmatch(r"netc: error: netc render did not finish in 1.5 s \(the limit; dot was stopped "
+                                      r"after 0\.\d s\); draw less: fold blocks with --depth K, or pick one model "
+                                      r"with --model\n", err), err
+    assert not (tmp_path / "l.svg").exists()
+    # the Python API: dot alone under DOT_TIMEOUT
+    monkeypatch.setattr(dot, "DOT_TIMEOUT", 0.5)
+    prog = netc.compile_file(tmp_path / "l.net")
+    with pytest.raises(RenderError, match=r"^dot did not finish drawing in 0.5 s \(the limit\); draw less"):
+        prog.render("M", tmp_path / "api.svg", depth="all")
+    assert not (tmp_path / "api.svg").exists()
+
+
+def test_render_of_the_1000_statement_half_ladder_ends_in_10_s(tmp_path):
+    """The reported input (over 15 minutes before dot had a time limit): the `netc` command,
+    timed from outside, from the process's start to its exit."""
+    (tmp_path / "l.net").write_text(_half_ladder(1000))
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "netc", "render", "l.net", "--depth", "all", "-o", "l.svg"],
+                          check=False, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    took = time.monotonic() - start
+    assert done.returncode == 2 and done.stderr.startswith("netc: error: netc render did not finish in 10 s "
+                                                           "(the limit; dot was stopped after "), done.stderr
+    assert "fold blocks with --depth K" in done.stderr
+    assert took < 10, f"netc render took {took:.1f} s"
     assert not (tmp_path / "l.svg").exists()
 
 

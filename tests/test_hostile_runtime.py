@@ -118,6 +118,85 @@ def test_kernel_attributes_past_int32_are_rejected_by_the_checker(tmp_path, caps
     assert netc_cli(capsys, "verify", path)[0] == 0  # the bound itself runs
 
 
+# -- item 7: run and verify are bounded in time -----------------------------------------------
+
+# 64 applications of one 8192-wide linear: 1.1e12 multiply-adds at N=256 (minutes of CPU for
+# verify on a 2-core machine), yet little memory (weights 256 MiB, tensors 512 MiB)
+SLOW = "model Slow(x: float[N, 8192]) {\n    let l = linear(8192)\n    return x -> l * 64\n}\n"
+
+
+def test_a_run_that_cannot_finish_in_time_is_refused_before_it_starts(tmp_path, capsys):
+    import time
+
+    path = spec(tmp_path, SLOW)
+    for command, what, macs in ((["verify"], "verifying", "8.59e15 multiply-adds (2 runs of 4.29e15)"),
+                                (["run", "--backend", "numpy"], "running", "4.29e15 multiply-adds")):
+        start = time.monotonic()
+        # memory is no object here (nothing is allocated): the default time limit refuses it
+        code, out, err = netc_cli(capsys, *command, "--size", "N=1000000", "--max-memory", "8T", path)
+        assert time.monotonic() - start < 10
+        assert code == 1 and out == "", err
+        first, *rest = err.splitlines()
+        assert first.startswith(f"{path}:1:12: error: {what} model `Slow` at N=1000000 needs {macs}: at least "), err
+        assert "even at 1e13 a second (faster than any CPU), more than the 29" in first  # 29x s left of 300
+        assert f"note: the most is `l_1.0` (linear): 6.71e13 multiply-adds at {path}:3:17" in err
+        assert "--max-time" in rest[-1]
+    # the API: max_time= is the same check, before any weight exists
+    prog = netc.compile_file(path)
+    from netc.runtime.budget import BudgetError, check_time
+    from netc.runtime.parity import run
+
+    with pytest.raises(BudgetError, match=r"running model `Slow` at N=100000 needs 4.29e14 multiply-adds: at "
+                                          r"least 43 s .* more than the 10 s left"):
+        run(prog, "Slow", "torch", sizes={"N": 100000}, max_time=10, max_memory=None)
+    check_time(prog.graph("Slow"), {"N": 2}, 0.01)  # 8.6e9 multiply-adds: at least 0.86 ms, may fit
+
+
+def test_netc_stops_a_slow_run_at_its_deadline(tmp_path):
+    """The `netc` command, timed from outside: a verify that would run for minutes is stopped
+    at --max-time (less the 1 s margin), with a diagnostic at the model it was running."""
+    import subprocess
+    import sys
+    import time
+
+    path = spec(tmp_path, SLOW)
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "netc", "verify", "--size", "N=256", "--max-time", "5", str(path)],
+                          check=False, capture_output=True, text=True, timeout=120)
+    took = time.monotonic() - start
+    assert done.returncode == 1 and done.stdout == "", done.stderr
+    lines = [ln for ln in done.stderr.splitlines() if not ln.startswith("netc: verifying")]
+    assert lines[0] == (f"{path}:1:12: error: netc verify did not finish in 5 s (the limit, --max-time): stopped "
+                        "while verifying `Slow`"), done.stderr
+    assert "--max-time SECONDS" in lines[-1] and "Traceback" not in done.stderr
+    assert 3.5 < took < 5, f"took {took:.1f} s"
+
+
+def test_in_process_the_deadline_interrupts_the_run(tmp_path, capsys):
+    """netc.cli.main([...]) inside another program does not end that program: the run is
+    interrupted at its next Python instruction and the same diagnostic is reported."""
+    import time
+
+    path = spec(tmp_path, SLOW)
+    start = time.monotonic()
+    code, out, err = netc_cli(capsys, "run", "--backend", "numpy", "--size", "N=256", "--max-time", "2.5", path)
+    assert code == 1 and out == ""
+    assert f"{path}:1:12: error: netc run did not finish in 2.5 s (the limit, --max-time): stopped while running " \
+           "`Slow`" in err
+    assert time.monotonic() - start < 30  # one NumPy matmul may finish first
+
+
+def test_max_time_needs_a_positive_duration(capsys):
+    for bad in ("0", "-1", "soon", "inf", "5x"):
+        with pytest.raises(SystemExit) as e:
+            main(["run", "--backend", "numpy", "--max-time", bad, "m.net"])
+        assert e.value.code == 2
+        assert "--max-time" in capsys.readouterr().err
+    from netc.cli import _max_time
+
+    assert [_max_time(t) for t in ("90", "90s", "1.5m", "1h")] == [90, 90, 90, 3600]
+
+
 # -- item 9: weights are checked before they are read ------------------------------------------
 
 SMALL = "model L(x: float[N, 3]) {\n    return x -> linear(4)\n}\n"

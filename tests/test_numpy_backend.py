@@ -38,6 +38,7 @@ from netc.runtime.weights import (
     state_dict_to_numpy,
 )
 from netc.specs.catalogue import CellBody, LayerRef, all_ops
+from netc.specs.init import make as make_init
 
 import netc
 from netc.cli import main
@@ -61,7 +62,7 @@ def as_tuple(y) -> tuple:
 def run_torch(module, inputs: list[np.ndarray]):
     with torch.no_grad():
         out = module(*(torch.from_numpy(np.ascontiguousarray(x)) for x in inputs))
-    return tuple(torch.as_tensor(o).numpy() for o in as_tuple(out))
+    return tuple(torch.as_tensor(o).detach().numpy() for o in as_tuple(out))
 
 
 def assert_close(got, want, dtype, what=""):
@@ -173,11 +174,22 @@ CASES = {
                          ([T(2, 4, 5, 6)], {"out": 2, "kernel": (3, 2), "stride": (2, 3), "output_padding": 1,
                                             "bias": False}),
                          ([T(1, 2, 3, 3)], {"out": 3, "kernel": 3, "padding": 2})],
-    "maxpool1d": [([T(2, 3, 10)], {"kernel": 2}), ([T(2, 3, 10)], {"kernel": 3, "stride": 2, "padding": 1})],
+    "maxpool1d": [([T(2, 3, 10)], {"kernel": 2}), ([T(2, 3, 10)], {"kernel": 3, "stride": 2, "padding": 1}),
+                  ([T(2, 3, 5)], {"kernel": 2, "stride": 3, "padding": 1, "ceil_mode": True}),
+                  ([T(2, 3, 9)], {"kernel": 2, "ceil_mode": True})],
     "maxpool2d": [([T(2, 3, 8, 8)], {"kernel": 2}), ([T(2, 3, 8, 8)], {"kernel": 3, "stride": 2, "padding": 1}),
-                  ([T(2, 3, 8, 8)], {"kernel": (2, 3), "stride": (1, 2)})],
-    "avgpool1d": [([T(2, 3, 10)], {"kernel": 2}), ([T(2, 3, 10)], {"kernel": 3, "stride": 2, "padding": 1})],
-    "avgpool2d": [([T(2, 3, 8, 8)], {"kernel": 2}), ([T(2, 3, 8, 8)], {"kernel": 3, "stride": 2, "padding": 1})],
+                  ([T(2, 3, 8, 8)], {"kernel": (2, 3), "stride": (1, 2)}),
+                  ([T(2, 3, 7, 9)], {"kernel": 3, "stride": 2, "ceil_mode": True}),
+                  ([T(2, 3, 5, 6)], {"kernel": 2, "stride": 3, "padding": 1, "ceil_mode": True})],
+    "avgpool1d": [([T(2, 3, 10)], {"kernel": 2}), ([T(2, 3, 10)], {"kernel": 3, "stride": 2, "padding": 1}),
+                  ([T(2, 3, 10)], {"kernel": 3, "stride": 2, "padding": 1, "ceil_mode": True,
+                                   "count_include_pad": False}),
+                  ([T(2, 3, 5)], {"kernel": 2, "stride": 3, "padding": 1, "ceil_mode": True})],
+    "avgpool2d": [([T(2, 3, 8, 8)], {"kernel": 2}), ([T(2, 3, 8, 8)], {"kernel": 3, "stride": 2, "padding": 1}),
+                  ([T(2, 3, 9, 8)], {"kernel": 3, "stride": 2, "padding": 1, "count_include_pad": False}),
+                  ([T(2, 3, 9, 7)], {"kernel": (3, 2), "stride": 2, "padding": (1, 0), "ceil_mode": True}),
+                  ([T(2, 3, 9, 5)], {"kernel": 2, "stride": 3, "padding": 1, "ceil_mode": True,
+                                     "count_include_pad": False})],
     "adaptive_avgpool2d": [([T(2, 3, 7, 10)], {"size": 1}), ([T(2, 3, 7, 10)], {"size": (3, 4)}),
                            ([T(2, 3, 8, 6)], {"size": (4, 3)})],
     "global_avgpool": [([T(2, 3, 5, 4)], {}), ([T(2, 3, 5)], {})],
@@ -191,13 +203,34 @@ CASES = {
     "dropout": [([T(2, 3, 4)], {}), ([T(2, 3, 4)], {"p": 0.1})],
     "relu": [([T(2, 3)], {})],
     "leaky_relu": [([T(2, 3)], {}), ([T(2, 3)], {"slope": 0.2})],
-    "gelu": [([T(4, 50)], {})],
+    "gelu": [([T(4, 50)], {}), ([T(4, 50)], {"approximate": "tanh"})],
+    "relu6": [([T(4, 50)], {})],
+    "hardsigmoid": [([T(4, 50)], {})],
+    "hardswish": [([T(4, 50)], {})],
+    "clamp": [([T(4, 50)], {"min": -0.5}), ([T(4, 50)], {"max": 0.25}), ([T(4, 50)], {"min": -1.0, "max": 0.5})],
+    "sin": [([T(2, 3)], {})],
+    "cos": [([T(2, 3)], {})],
+    "rsqrt": [([T(2, 3)], {})],
     "silu": [([T(2, 3)], {})],
     "tanh": [([T(2, 3)], {})],
     "sigmoid": [([T(2, 3)], {})],
     "softmax": [([T(2, 3)], {}), ([T(2, 3)], {"dim": 0})],
     "log_softmax": [([T(2, 3)], {}), ([T(2, 3, 4)], {"dim": 1})],
+    "pad": [([T(2, 3, 4, 5)], {"widths": (1, 2)}), ([T(2, 3, 4, 5)], {"widths": (1, -2, -1, 3), "value": 0.5}),
+            ([T(2, 3, 4, 5)], {"widths": (0, 1, 2, 3, 1, 1, 0, 1)}),
+            ([T(2, 3, 4, 5)], {"widths": (4, 1, 3, 2), "mode": "reflect"}),
+            ([T(2, 3, 5)], {"widths": (2, 3), "mode": "reflect"}),
+            ([T(2, 3, 4, 5)], {"widths": (2, 1, 0, 3), "mode": "replicate"}),
+            ([T(2, 3, 4, 5)], {"widths": (1, 1, 2, 0, 1, 2), "mode": "replicate"})],
+    "expand": [([T(3, 1)], {"sizes": (2, 3, 4)}), ([T(2, 1, 4)], {"sizes": (-1, 5, -1)})],
+    "broadcast_to": [([T(1, 4)], {"sizes": (3, -1)}), ([T(4)], {"sizes": (2, 3, 4)})],
+    "repeat": [([T(2, 3)], {"times": (2, 1)}), ([T(2, 3)], {"times": (2, 1, 3)})],
     "flatten": [([T(2, 3, 4, 5)], {}), ([T(2, 3, 4, 5)], {"start": 0, "end": 2})],
+    "index": [([T(2, 3, 4, 5)], {"items": ((None, None, None), 0)}),
+              ([T(2, 3, 4, 5)], {"items": ("...", (1, None, 2), "new", -1)}),
+              ([T(2, 3, 4)], {"items": (-1, (None, -1, None))})],
+    "parameter": [([], {"shape": (2, 3), "init": make_init("normal", (0.02,))}),
+                  ([], {"shape": (4,), "init": make_init("full", (0.5,))})],
     "memory_format": [([T(2, 3, 4, 5)], {"format": "channels_last"}), ([T(2, 3)], {})],
     "reshape": [([T(2, 3, 4)], {"shape": (6, 4)}), ([T(2, 3, 4)], {"shape": (-1, 12)}),
                 ([T(2, 3, 4)], {"shape": (2, 3, 2, 2)})],
@@ -225,6 +258,9 @@ CASES = {
                           ([T(2, 3, 4)], {"steps": (("neg", None), ("rsub", 1.0), ("abs", None), ("sqrt", None),
                                                     ("rdiv", -2.0), ("leaky_relu", 0.2), ("gelu", None),
                                                     ("silu", None), ("tanh", None), ("exp", None))}),
+                          ([T(2, 3, 4)], {"steps": (("mul", 4.0), ("relu6", None), ("sin", None), ("cos", None),
+                                                    ("hardswish", None), ("add", 0.5), ("hardsigmoid", None),
+                                                    ("rsqrt", None))}),
                           ([T(2, 3), T(2, 3), T(1, 3)], {"steps": (("sub", "x1"), ("relu", None), ("div", "x2"),
                                                                    ("mul", "x0"), ("add", 3.0), ("log", None))}),
                           ([T(1)], {"steps": (("mul", 2.0), ("rsub", 1.0), ("sigmoid", None))})],
@@ -281,7 +317,8 @@ def op_inputs(name: str, g: Graph, dtype, rng) -> list[np.ndarray]:
         t = n.type
         if t.dtype == "float":
             x = rng.standard_normal(t.shape).astype(dtype)
-            out.append(np.abs(x) + 0.5 if name in ("sqrt", "log") else x)
+            x = x * 4 if name in ("relu6", "hardsigmoid", "hardswish") else x  # past the bends at ±3, 6
+            out.append(np.abs(x) + 0.5 if name in ("sqrt", "log", "rsqrt") else x)
         elif t.dtype == "int":
             out.append(rng.integers(0, 5, t.shape))
         else:

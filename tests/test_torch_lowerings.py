@@ -24,6 +24,7 @@ from netc.compiler.dims import sym
 from netc.compiler.ir import Node
 from netc.compiler.types import TensorType
 from netc.specs.catalogue import CellBody, LayerRef, Param, all_ops
+from netc.specs.init import make as make_init
 from torch import nn
 
 OPS = all_ops()
@@ -118,6 +119,11 @@ CASES = {
     "softmax": [([T(2, 3)], {}), ([T(2, 3)], {"dim": 0})],
     "log_softmax": [([T(2, 3)], {}), ([T(2, 3, 4)], {"dim": 1})],
     "flatten": [([T(2, 3, 4, 5)], {}), ([T(2, 3, 4, 5)], {"start": 0, "end": 2})],
+    "index": [([T(2, 3, 4, 5)], {"items": ((None, None, None), 0)}),
+              ([T(2, 3, 4, 5)], {"items": ("...", (1, None, 2), "new", -1)}),
+              ([T(2, 3, 4)], {"items": (-1, (None, -1, None))})],
+    "parameter": [([], {"shape": (2, 3), "init": make_init("normal", (0.02,))}),
+                  ([], {"shape": (4,), "init": make_init("full", (0.5,))})],
     "memory_format": [([T(2, 3, 4, 5)], {"format": "channels_last"}), ([T(2, 3)], {})],
     "reshape": [([T(2, 3, 4)], {"shape": (6, 4)}), ([T(2, 3, 4)], {"shape": (-1, 12)}),
                 ([T(2, 3, 4)], {"shape": (2, 3, 2, 2)})],
@@ -217,6 +223,9 @@ def test_lowering(name, xs, attrs):
 
 
 def assert_params(node: Node, module: nn.Module) -> None:
+    if isinstance(module, nn.Parameter):  # a param's module is its tensor: its weight named ""
+        assert list(node.params) == [""] and node.params[""] == Param(tuple(module.shape))
+        return
     sd = module.state_dict()
     buffers = {k for k, _ in module.named_buffers()}
     assert list(node.params) == list(sd)

@@ -20,7 +20,7 @@ import re
 
 from netc.compiler.dims import Expr, symbols
 from netc.compiler.dims import code as dim_code
-from netc.compiler.ir import Graph, Node, Ref
+from netc.compiler.ir import Graph, Node, Ref, weight_key
 from netc.compiler.limits import gc_paused
 from netc.specs.catalogue import Op, all_ops, get, has_trait
 
@@ -226,7 +226,7 @@ class FunctionWriter:
         return self.value(shape)
 
     def weight(self, owner: str, name: str) -> str:
-        key = literal(f"{owner}.{name}")
+        key = literal(weight_key(owner, name))
         return f"weights[prefix + {key}]" if self.cell else f"weights[{key}]"
 
     def prefix(self, owner: str) -> str:
@@ -298,6 +298,8 @@ class FunctionWriter:
         name = next((w for w in get(op).param_names if w.replace(".", "_") == p.name), None)
         if name is not None:
             return (self.weight(owner, name) if name in params else "None"), False
+        if p.name == "own_weight":  # the node's one weight, named by the node (a param)
+            return self.weight(owner, ""), False
         if p.name == "weights":
             return "weights", False
         if p.name == "prefix":

@@ -69,9 +69,10 @@ def diagram(graphs: dict[str, Graph], pairs: Iterable = (), depth: int | str | N
     return dot.digraph(views, handoffs, roles, rankdir, title)
 
 
-def to_bytes(g, fmt: str) -> bytes:
-    """Draw a ``diagram`` in ``fmt`` (svg, png, pdf) with ``dot``; "dot" gives the source."""
-    return _dot().pipe(g, format_for("", fmt))
+def to_bytes(g, fmt: str, deadline=None) -> bytes:
+    """Draw a ``diagram`` in ``fmt`` (svg, png, pdf) with ``dot``; "dot" gives the source.
+    ``deadline`` (a ``limits.Deadline``): dot runs for what is left of it (default: DOT_TIMEOUT)."""
+    return _dot().pipe(g, format_for("", fmt), deadline)
 
 
 def render(graphs: dict[str, Graph], path: str, pairs: Iterable = (), fmt: str | None = None,

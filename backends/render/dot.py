@@ -14,7 +14,7 @@ import shutil
 import subprocess
 
 import graphviz
-from netc.compiler.limits import DOT_TIMEOUT
+from netc.compiler.limits import DOT_TIMEOUT, Deadline
 
 from .errors import RenderError
 from .fold import Box, Cluster, View
@@ -71,8 +71,10 @@ def digraph(views: list[View], handoffs: list[tuple[str, str, str]], roles: dict
     return g
 
 
-def pipe(g: graphviz.Digraph, fmt: str) -> bytes:
-    """The drawing in ``fmt`` (svg, png, pdf; dot is the source itself)."""
+def pipe(g: graphviz.Digraph, fmt: str, deadline: Deadline | None = None) -> bytes:
+    """The drawing in ``fmt`` (svg, png, pdf; dot is the source itself). ``dot`` runs for what
+    is left of ``deadline`` (``netc render``: one bound for the whole command), else for
+    DOT_TIMEOUT seconds."""
     if fmt == "dot":
         return g.source.encode()
     if fmt == "png":
@@ -82,12 +84,17 @@ def pipe(g: graphviz.Digraph, fmt: str) -> bytes:
     if exe is None:
         raise RenderError("graphviz's `dot` program is not installed or not on PATH "
                           "(Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz)")
+    timeout = DOT_TIMEOUT if deadline is None else deadline.left()
     try:  # not graphviz's pipe(): it has no time limit, and a big layout can run for hours
-        done = subprocess.run([exe, f"-T{fmt}"], input=g.source.encode(), capture_output=True, timeout=DOT_TIMEOUT,
+        if timeout <= 0:
+            raise subprocess.TimeoutExpired(exe, 0)
+        done = subprocess.run([exe, f"-T{fmt}"], input=g.source.encode(), capture_output=True, timeout=timeout,
                               check=False)
     except subprocess.TimeoutExpired:  # run() has killed it
-        raise RenderError(f"dot did not finish drawing in {DOT_TIMEOUT} s (the limit); draw less: fold blocks "
-                          "with --depth K, or pick one model with --model") from None
+        limit = (f"dot did not finish drawing in {DOT_TIMEOUT:g} s (the limit)" if deadline is None else
+                 f"netc render did not finish in {deadline.seconds:g} s (the limit; dot was stopped after "
+                 f"{timeout:.1f} s)")
+        raise RenderError(f"{limit}; draw less: fold blocks with --depth K, or pick one model with --model") from None
     except OSError as e:
         raise RenderError(f"cannot run dot: {e.strerror or e}") from None
     if done.returncode != 0:

@@ -14,7 +14,7 @@ import itertools
 import re
 
 from netc.compiler.ast import size_names
-from netc.compiler.dims import Expr, symbols
+from netc.compiler.dims import Expr, FloorDiv, free_symbols, symbols
 from netc.compiler.dims import code as dim_code
 from netc.compiler.ir import Graph, Node, Ref
 from netc.compiler.values import RESERVED
@@ -22,7 +22,7 @@ from netc.specs.catalogue import get, has_trait
 
 from ..emit_kit import Names, Raw, file_name, identifier, literal
 from . import ops as _ops  # noqa: F401  (fills LOWERINGS)
-from .lower import Code, lower
+from .lower import Code, LoweringError, lower
 from .ops import IN_PLACE
 from .prelude import PRELUDE, prelude_source
 from .scopes import Scope, build_tree, group_members, is_chain, last_uses
@@ -220,6 +220,7 @@ class ScopeRenderer:
         self.vars: dict[Ref, str] = {}
         self.names = Names({"self", "layer", "torch", "nn", "F", "math"} | set(PRELUDE) | em.taken)
         self.shape_of: dict[str, str] = {}  # symbol -> code
+        self.atom_of: dict[FloorDiv, str] = {}  # floor division (an input's size H // 8) -> code
         self.built: set[str] = set()  # the layers whose module this scope has built
         self.holder: dict[str, Ref] = {}  # variable -> the value it holds now
         self.last: dict[Ref, int] = {}  # value -> the last item that reads it
@@ -235,6 +236,9 @@ class ScopeRenderer:
             for i, d in enumerate(self.s.graph.type_of(ref).shape):
                 if isinstance(d, Expr) and len(symbols(d)) == 1 and str(d) in symbols(d):
                     self.shape_of.setdefault(str(d), f"{name}.shape[{i}]")
+                elif isinstance(d, Expr) and len(d.terms) == 1 and d.terms[0][1] == 1 and len(d.terms[0][0]) == 1 \
+                        and isinstance(d.terms[0][0][0], FloorDiv):  # a block input of size H // 8
+                    self.atom_of.setdefault(d.terms[0][0][0], f"{name}.shape[{i}]")
         for pos, item in enumerate(self.s.items):
             self.pos = pos
             if isinstance(item, Node):
@@ -265,23 +269,30 @@ class ScopeRenderer:
             return literal(n.attrs.value)
         return self.vars[r]
 
-    def slot(self, label: str, value, n: Node | None = None) -> Slot:
+    def slot(self, label: str, value, n: Node | None = None) -> Slot | str:
+        """A hole for a size of the template; a symbolic size is code over the scope's input
+        shapes, written into the forward as it is: it can be no constructor argument (the
+        shapes exist only there), so instances whose code differs get classes of their own."""
+        reshape = n is not None and n.op == "reshape"
         if isinstance(value, Expr):
-            value = Raw(self.dim_code(value))
-        elif isinstance(value, tuple) and any(isinstance(v, Expr) for v in value):
-            value = Raw(literal(tuple(Raw(self.dim_code(v)) if isinstance(v, Expr) else v for v in value)))
+            return self.dim_code(value, reshape)
+        if isinstance(value, tuple) and any(isinstance(v, Expr) for v in value):
+            return literal(tuple(Raw(self.dim_code(v, reshape)) if isinstance(v, Expr) else v for v in value))
         self.t.values.append(value)
         self.t.labels.append((label, value))
         self.t.mentions.append(n.mentions if n else frozenset())
         self.t.exprs.append(n.exprs if n else ())
         return Slot(len(self.t.values) - 1)
 
-    def dim_code(self, d: Expr) -> str:
-        """A size as code over the input shapes (``2*x.shape[1]``), or -1 where a symbol is
-        no input's size (reshape infers it)."""
-        if symbols(d) - self.shape_of.keys():
-            return "-1"
-        return dim_code(d, self.shape_of.__getitem__)
+    def dim_code(self, d: Expr, may_infer: bool = False) -> str:
+        """A size as code over the input shapes (``2*x.shape[1]``, ``skip.shape[3] - x.shape[3]``),
+        or, where ``may_infer`` (reshape infers one size), -1 where a symbol is no input's size."""
+        if free_symbols(d, self.atom_of) - self.shape_of.keys():
+            if may_infer:
+                return "-1"
+            raise LoweringError(f"the torch backend cannot compute the size {d} in block `{self.s.name}` from the "
+                                f"sizes of its inputs; pass a tensor of that size into the block")
+        return dim_code(d, self.shape_of.__getitem__, self.atom_of)
 
     def fill(self, code: Code, holes: dict, n: Node | None = None) -> list:
         """The parts of ``code`` with its holes filled; sizes become slots (of node ``n``)."""

@@ -18,6 +18,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from netc.specs.ops.index import index_code
+
 from .lower import Code, Lowered, LoweringError, lowering
 
 # -- building templates ----------------------------------------------------------------------
@@ -87,6 +89,9 @@ FIXED = {
     "silu": "F.silu({x0})",
     "tanh": "torch.tanh({x0})",
     "sigmoid": "torch.sigmoid({x0})",
+    "relu6": "F.relu6({x0})",
+    "hardsigmoid": "F.hardsigmoid({x0})",
+    "hardswish": "F.hardswish({x0})",
     "add": "{x0} + {x1}",
     "sub": "{x0} - {x1}",
     "mul": "{x0} * {x1}",
@@ -97,12 +102,20 @@ FIXED = {
     "sqrt": "torch.sqrt({x0})",
     "exp": "torch.exp({x0})",
     "log": "torch.log({x0})",
+    "sin": "torch.sin({x0})",
+    "cos": "torch.cos({x0})",
+    "rsqrt": "torch.rsqrt({x0})",
     "positions": "torch.arange({x0}.shape[1], device={x0}.device)",
 }
 
 
 def fixed(node, xs):
     return _fn(Code(FIXED[node.op]))
+
+
+# FIXED's text is an op at its default attributes (a fused step or activation ``("gelu",
+# None)``); an op whose attributes may differ has a lowering of its own below.
+_OWN_LOWERING = frozenset({"gelu"})
 
 
 def _fixed(op: str, what: str) -> str:
@@ -126,7 +139,7 @@ IN_PLACE = {
 }
 
 
-for _name in FIXED:
+for _name in FIXED.keys() - _OWN_LOWERING:
     lowering(_name)(fixed)
 
 
@@ -183,6 +196,17 @@ def leaky_relu(node, xs):
     return _fn(_call("F.leaky_relu", "{x0}", _pos("negative_slope", node.attrs.slope)))
 
 
+@lowering("gelu")
+def gelu(node, xs):
+    return _fn(_call("F.gelu", "{x0}", _opt("approximate", node.attrs.approximate, "none")))
+
+
+@lowering("clamp")
+def clamp(node, xs):
+    a = node.attrs
+    return _fn(_call("torch.clamp", "{x0}", _opt("min", a.min, None), _opt("max", a.max, None)))
+
+
 @lowering("softmax")
 def softmax(node, xs):
     return _fn(_call("torch.softmax", "{x0}", _kw("dim", node.attrs.dim)))
@@ -212,6 +236,20 @@ def embedding(node, xs):
 def unembed(node, xs):
     # The weights belong to the tied layer ({layer}); this node owns no module.
     return _fn(Code("F.linear({x0}, {layer}.weight)"))
+
+
+@lowering("parameter")
+def parameter(node, xs):
+    # The node's module is the tensor itself: ``self.cls = nn.Parameter(...)`` is registered
+    # under the param's own name, so the state_dict calls it ``cls`` (``encoder.pos``).
+    a = node.attrs
+    empty = _call("torch.empty", _holes("size", a.shape))
+    return Lowered(Code("{m}"), _call("nn.Parameter", Code(a.init.torch(empty.template), empty.values)))
+
+
+@lowering("index")
+def index(node, xs):
+    return _fn(Code("{x0}[" + index_code(node.attrs.items) + "]"))
 
 
 # -- convolutions ----------------------------------------------------------------------------
@@ -250,7 +288,8 @@ def _pool(fn: str, node) -> Lowered:
     a = node.attrs
     # stride None is torch's own default (the kernel size): leave it out.
     return _fn(_call(fn, "{x0}", _pos("kernel_size", a.kernel), _opt("stride", a.stride, None),
-                     _opt("padding", a.padding, 0)))
+                     _opt("padding", a.padding, 0), _opt("ceil_mode", a.ceil_mode, False),
+                     _opt("count_include_pad", getattr(a, "count_include_pad", True), True)))
 
 
 @lowering("maxpool1d")
@@ -265,7 +304,7 @@ def maxpool2d(node, xs):
 
 @lowering("avgpool1d")
 def avgpool1d(node, xs):
-    return _pool("F.avg_pool1d", node)  # count_include_pad=True, as the catalogue says
+    return _pool("F.avg_pool1d", node)
 
 
 @lowering("avgpool2d")
@@ -376,6 +415,30 @@ def split(node, xs):
         sizes = _holes("size", a.sizes)
         sizes = Code(f"[{sizes.template}]", sizes.values)
     return _fn(_call("torch.split", "{x0}", sizes, _kw("dim", a.dim)))
+
+
+@lowering("pad")
+def pad(node, xs):
+    a = node.attrs
+    widths = _holes("width", a.widths)  # one hole per width: each may be symbolic
+    return _fn(_call("F.pad", "{x0}", Code(f"[{widths.template}]", widths.values), _opt("mode", a.mode, "constant"),
+                     _opt("value", a.value, 0.0)))
+
+
+@lowering("expand")
+def expand(node, xs):
+    return _fn(_call("{x0}.expand", _holes("size", node.attrs.sizes)))
+
+
+@lowering("broadcast_to")
+def broadcast_to(node, xs):
+    sizes = _holes("size", node.attrs.sizes)
+    return _fn(_call("torch.broadcast_to", "{x0}", Code(f"[{sizes.template}]", sizes.values)))
+
+
+@lowering("repeat")
+def repeat(node, xs):
+    return _fn(_call("{x0}.repeat", _holes("times", node.attrs.times)))
 
 
 def _reduce(method: str, node) -> Lowered:

@@ -24,6 +24,15 @@ def scalar(g: Graph, ref: Ref) -> float | None:
     return v if math.isfinite(v) else None
 
 
+def at_defaults(attrs) -> bool:
+    """Whether every attribute of ``attrs`` has its schema's default value (a fused step or
+    activation written by name alone, ``("gelu", None)``, runs the op at its defaults)."""
+    if attrs is None:
+        return True
+    fields = type(attrs).model_fields.items()
+    return all(not f.is_required() and getattr(attrs, k) == f.default for k, f in fields)
+
+
 def why_not_private(g: Graph, inner: list[Node], anchor: Node) -> str | None:
     """Why the intermediates ``inner`` of a pattern ending at ``anchor`` cannot go (another
     reader, a result, another module), or None when they can."""

@@ -5,7 +5,8 @@
 
 For an op with the trait ``layer`` (``linear``, ``conv1d``, ``conv2d``, ``conv_transpose2d``)
 followed by one with the trait ``activation`` (``relu``, ``gelu``, ``silu``, ``tanh``,
-``sigmoid``, ``leaky_relu``: its one float attribute, the slope, goes to ``activation_slope``). The torch backend writes the pair as one expression,
+``sigmoid``, ``relu6``, ``hardsigmoid``, ``hardswish``, ``leaky_relu``: its one float attribute,
+the slope, goes to ``activation_slope``; ``gelu`` only at its defaults, not the tanh form). The torch backend writes the pair as one expression,
 ``torch.relu(self.linear(x))``, and the NumPy kernels apply the activation in place on the
 layer's output: one statement and one buffer fewer. Summaries and diagrams show the op as
 ``linear+relu``.
@@ -20,6 +21,7 @@ import dataclasses
 
 from netc.specs.catalogue import has_trait
 
+from ._fusion import at_defaults
 from ._layers import why_not_sole_reader
 from ._util import union
 from .base import PassContext, PassResult, each_node, register
@@ -38,7 +40,10 @@ def fuse_activation(ctx: PassContext) -> PassResult:
             why = f"`{layer.id}` already applies {layer.attrs.activation}"
         fields = type(act.attrs).model_fields if act.attrs is not None else {}
         values = [getattr(act.attrs, k) for k in fields]  # leaky_relu's slope
-        if len(fields) > 1 or any(f.annotation is not float for f in fields.values()):
+        one_float = len(fields) == 1 and next(iter(fields.values())).annotation is float
+        if one_float or at_defaults(act.attrs):  # gelu at its defaults: no value to carry
+            values = values if one_float else []
+        else:
             why = why or f"{act.op} has attributes other than the one float that activation_slope holds"
         if why:
             result.skip(f"{act.op} `{act.id}` not fused into {layer.op} `{layer.id}`: {why}", act.span)

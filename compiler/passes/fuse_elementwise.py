@@ -7,7 +7,9 @@
 
 A chain is a run of elementwise ops (the catalogue's ``binary_elementwise`` ops, ``add sub
 mul div``, with a scalar constant or a tensor operand, and its ``unary_elementwise`` ones,
-``neg abs sqrt exp log relu leaky_relu gelu silu tanh sigmoid``) on float tensors of one
+``neg abs sqrt rsqrt sin cos exp log relu relu6 hardsigmoid hardswish leaky_relu gelu silu tanh
+sigmoid``; one with attributes other than one float only where they are all at their defaults:
+``gelu`` but not ``gelu(approximate="tanh")``) on float tensors of one
 shape, where each link's value is read only by the next op (once) and is no result; the
 chain stays inside one block. Chains of one op are left alone. The fused node keeps the id
 of the chain's last op. Torch writes it as one expression (``torch.sigmoid(x * 0.5 + y)``);
@@ -20,7 +22,7 @@ from netc.specs.catalogue import get, has_trait
 
 from ..ir import Graph, Node, Ref
 from ..types import ShapeError, TensorType
-from ._fusion import make, scalar, substitute
+from ._fusion import at_defaults, make, scalar, substitute
 from .base import PassContext, PassResult, each_node, register
 
 Step = tuple[str, "str | float | None", "Ref | None"]  # op, operand, the operand's tensor input
@@ -61,10 +63,10 @@ def step(g: Graph, n: Node, acc: Ref) -> Step | None:
         return None
     if has_trait(n.op, "unary_elementwise"):
         fields = type(n.attrs).model_fields if n.attrs is not None else {}
-        if not fields:
-            return (n.op, None, None)
         if len(fields) == 1 and next(iter(fields.values())).annotation is float:  # leaky_relu's slope
             return (n.op, float(getattr(n.attrs, next(iter(fields)))), None)
+        if not fields or at_defaults(n.attrs):  # gelu, but not gelu(approximate="tanh")
+            return (n.op, None, None)
         return None
     if not has_trait(n.op, "binary_elementwise") or n.inputs.count(acc) != 1:
         return None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from netc.compiler.types import normalize_axis
+from typing import Literal
+
+from netc.compiler.types import ShapeError, normalize_axis
 from netc.specs import opdef
 from netc.specs.opdef import Op, register
 
@@ -38,10 +40,63 @@ class LeakyRelu(_Activation):
 
 @register
 class Gelu(_Activation):
-    """Gaussian error linear unit, x * Φ(x) (exact, with erf)."""
+    """Gaussian error linear unit, x * Φ(x): exact (with erf) by default; ``approximate="tanh"``
+    is torch's (and GPT-2's) tanh form, 0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))."""
 
     name = "gelu"
-    signature = "gelu"
+    signature = 'gelu(approximate="none")'
+
+    class Attrs(opdef.Attrs):
+        approximate: Literal["none", "tanh"] = "none"
+
+
+@register
+class Relu6(_Activation):
+    """min(max(x, 0), 6), elementwise (MobileNet)."""
+
+    name = "relu6"
+    signature = "relu6"
+
+
+@register
+class Hardsigmoid(_Activation):
+    """relu6(x + 3) / 6, elementwise: a piecewise-linear sigmoid (MobileNetV3)."""
+
+    name = "hardsigmoid"
+    signature = "hardsigmoid"
+
+
+@register
+class Hardswish(_Activation):
+    """x * relu6(x + 3) / 6, elementwise: a piecewise-linear silu (MobileNetV3)."""
+
+    name = "hardswish"
+    signature = "hardswish"
+
+
+@register
+class Clamp(Op):
+    """x limited to [min, max], elementwise; either bound may be left out, not both.
+    (Elementwise, but not a fused step: it has two attributes.)"""
+
+    name = "clamp"
+    group = "activation"
+    traits = frozenset({"elementwise"})
+    signature = "clamp(min=none, max=none)"
+
+    class Attrs(opdef.Attrs):
+        min: float | None = None
+        max: float | None = None
+
+    @classmethod
+    def shape(cls, xs, a):
+        xs[0].expect_float()
+        if a.min is None and a.max is None:
+            raise ShapeError("needs a bound; got neither min nor max", hint="write `clamp(min=0.0, max=6.0)`, "
+                             "or one of them")
+        if a.min is not None and a.max is not None and a.min > a.max:
+            raise ShapeError(f"needs min <= max; got min={a.min}, max={a.max}")
+        return xs[0]
 
 
 @register

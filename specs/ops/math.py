@@ -204,6 +204,39 @@ class Log(_Unary):
     scalar = math.log
 
 
+@register
+class Sin(_Unary):
+    """Sine (radians), elementwise (int inputs give float)."""
+
+    name = "sin"
+    result = "float"
+    signature = "sin(x)"
+    scalar = math.sin
+
+
+@register
+class Cos(_Unary):
+    """Cosine (radians), elementwise (int inputs give float)."""
+
+    name = "cos"
+    result = "float"
+    signature = "cos(x)"
+    scalar = math.cos
+
+
+@register
+class Rsqrt(_Unary):
+    """1 / sqrt(x), elementwise (int inputs give float)."""
+
+    name = "rsqrt"
+    result = "float"
+    signature = "rsqrt(x)"
+
+    @staticmethod
+    def scalar(x):
+        return 1 / math.sqrt(x)
+
+
 # -- a fused chain of elementwise ops --------------------------------------------------------
 
 # A step is an op with the trait unary_elementwise or binary_elementwise; "r" + a binary op
@@ -222,7 +255,7 @@ class FusedElementwise(_Math):
 
     class Attrs(opdef.Attrs):
         # Each step applies an op to the running value y, which starts as x0:
-        #   (unary, None): relu, sigmoid, neg, ... of y
+        #   (unary, None): relu, sigmoid, neg, ... of y (an op with attributes at its defaults)
         #   (unary, value): an op with one float attribute, leaky_relu's slope
         #   (binary, operand): y + operand, ..., ("rsub", o) is o - y; the operand is a tensor
         #   input "x<i>" (which broadcasts to x0's shape) or a scalar constant
@@ -263,8 +296,8 @@ def _check_step(op: str, arg, n_inputs: int) -> int:
     decl = opdef.lookup(op)
     if decl is not None and "unary_elementwise" in decl.traits:
         fields = list(decl.Attrs.model_fields.values())
-        if (arg is None and not fields) or (isinstance(arg, float) and len(fields) == 1
-                                            and fields[0].annotation is float):
+        if (arg is None and all(not f.is_required() for f in fields)) or (  # None: at its defaults
+                isinstance(arg, float) and len(fields) == 1 and fields[0].annotation is float):
             return 0
     elif decl is not None and "binary_elementwise" in decl.traits or reversed_op(op):
         if isinstance(arg, float):

@@ -35,19 +35,52 @@ class _Pool(Op):
         if any(2 * pp > kk for pp, kk in zip(p, k)):
             raise ShapeError(f"needs padding at most half the kernel; "
                              f"got padding={a.padding}, kernel={a.kernel}")
+        if a.ceil_mode:
+            return xs[0].with_shape((n, c, *ceil_window_out(size, k, pair(stride, cls.dims), p)))
         return xs[0].with_shape((n, c, *window_out(size, k, pair(stride, cls.dims), p, (1,) * cls.dims)))
+
+
+def ceil_window_out(sizes, kernel, stride, padding) -> tuple:
+    """Output sizes of a pool with ``ceil_mode=true``, as torch computes them: the window count
+    rounded up, less one when the last window would start past the input and its left padding.
+    That correction never applies when kernel - padding >= stride (some window start lies
+    between the last full window's and the end of the input); otherwise it needs the size."""
+    out = []
+    for i, k, s, p in zip(sizes, kernel, stride, padding):
+        span = i + 2 * p - k
+        if isinstance(span, int) and span < 0:
+            raise ShapeError(f"output size would be 0 (input {i}, kernel {k}, padding {p})",
+                             hint=f"a kernel of at most {i + 2 * p} fits this input")
+        o = (span + s - 1) // s + 1
+        if k - p < s:
+            if not isinstance(i, int):
+                raise ShapeError(f"with ceil_mode=true and stride {s} > kernel {k} - padding {p}, the output "
+                                 f"size depends on the value of {i}", hint="give that dim a concrete size")
+            o -= (o - 1) * s >= i + p
+        out.append(o)
+    return tuple(out)
 
 
 class _Pool1dAttrs(opdef.Attrs):
     kernel: int
     stride: int | None = None  # None: the kernel size, as torch
     padding: int = 0
+    ceil_mode: bool = False
 
 
 class _Pool2dAttrs(opdef.Attrs):
     kernel: IntPair
     stride: IntPair | None = None
     padding: IntPair = 0
+    ceil_mode: bool = False
+
+
+class _AvgPool1dAttrs(_Pool1dAttrs):
+    count_include_pad: bool = True
+
+
+class _AvgPool2dAttrs(_Pool2dAttrs):
+    count_include_pad: bool = True
 
 
 class _AvgPool(_Pool):
@@ -58,44 +91,48 @@ class _AvgPool(_Pool):
 
 @register
 class MaxPool1d(_Pool):
-    """Max over sliding windows of [N, C, L]."""
+    """Max over sliding windows of [N, C, L]; ``ceil_mode=true`` rounds the output size up
+    (a last, partial window), as torch."""
 
     name = "maxpool1d"
     dims = 1
     Attrs = _Pool1dAttrs
-    signature = "maxpool1d(kernel, stride=kernel, padding=0)"
+    signature = "maxpool1d(kernel, stride=kernel, padding=0, ceil_mode=false)"
 
 
 @register
 class MaxPool2d(_Pool):
-    """Max over sliding windows of [N, C, H, W]."""
+    """Max over sliding windows of [N, C, H, W]; ``ceil_mode=true`` rounds the output size up
+    (a last, partial window), as torch."""
 
     name = "maxpool2d"
     dims = 2
     traits = frozenset({"keeps_layout"})
     Attrs = _Pool2dAttrs
-    signature = "maxpool2d(kernel, stride=kernel, padding=0)"
+    signature = "maxpool2d(kernel, stride=kernel, padding=0, ceil_mode=false)"
 
 
 @register
 class AvgPool1d(_AvgPool):
-    """Mean over sliding windows of [N, C, L] (zero padding counts in the mean)."""
+    """Mean over sliding windows of [N, C, L]; zero padding counts in the mean unless
+    ``count_include_pad=false`` (a window past the end with ``ceil_mode=true`` never counts it)."""
 
     name = "avgpool1d"
     dims = 1
-    Attrs = _Pool1dAttrs
-    signature = "avgpool1d(kernel, stride=kernel, padding=0)"
+    Attrs = _AvgPool1dAttrs
+    signature = "avgpool1d(kernel, stride=kernel, padding=0, ceil_mode=false, count_include_pad=true)"
 
 
 @register
 class AvgPool2d(_AvgPool):
-    """Mean over sliding windows of [N, C, H, W] (zero padding counts in the mean)."""
+    """Mean over sliding windows of [N, C, H, W]; zero padding counts in the mean unless
+    ``count_include_pad=false`` (a window past the end with ``ceil_mode=true`` never counts it)."""
 
     name = "avgpool2d"
     dims = 2
     traits = frozenset({"keeps_layout"})
-    Attrs = _Pool2dAttrs
-    signature = "avgpool2d(kernel, stride=kernel, padding=0)"
+    Attrs = _AvgPool2dAttrs
+    signature = "avgpool2d(kernel, stride=kernel, padding=0, ceil_mode=false, count_include_pad=true)"
 
 
 @register

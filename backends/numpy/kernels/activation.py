@@ -83,9 +83,36 @@ def _activate(y, activation, slope=0.01):
 
 
 @kernel("gelu")
-def gelu(x):
-    """x * Φ(x) = x / 2 * (1 + erf(x / √2)), exact."""
+def gelu(x, approximate="none"):
+    """x * Φ(x) = x / 2 * (1 + erf(x / √2)), exact; or torch's tanh form,
+    x / 2 * (1 + tanh(√(2/π) (x + 0.044715 x³)))."""
+    if approximate == "tanh":
+        return 0.5 * x * (1 + np.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))
     return 0.5 * x * (1 + _erf(x * 0.7071067811865476))
+
+
+@kernel("relu6")
+def relu6(x):
+    """min(max(x, 0), 6)."""
+    return np.clip(x, 0, 6)
+
+
+@kernel("hardsigmoid")
+def hardsigmoid(x):
+    """min(max(x + 3, 0), 6) / 6, as torch computes it."""
+    return np.clip(x + 3, 0, 6) / 6
+
+
+@kernel("hardswish")
+def hardswish(x):
+    """x * min(max(x + 3, 0), 6) / 6, as torch computes it."""
+    return x * np.clip(x + 3, 0, 6) / 6
+
+
+@kernel("clamp")
+def clamp(x, min=None, max=None):
+    """x limited to [min, max] (a bound of None is no bound)."""
+    return np.clip(x, min, max)
 
 
 @kernel("sigmoid")

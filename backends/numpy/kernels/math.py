@@ -1,5 +1,5 @@
-"""Arithmetic kernels: the operators ``+ - * / @``, unary minus, literals and ``sqrt exp log
-abs``. NumPy's broadcasting and ``matmul`` rules are torch's for these ops.
+"""Arithmetic kernels: the operators ``+ - * / @``, unary minus, literals and ``sqrt rsqrt exp log
+abs sin cos``. NumPy's broadcasting and ``matmul`` rules are torch's for these ops.
 
 ``fused_elementwise`` runs a chain of elementwise steps in place: one output buffer, each
 step a ufunc call with ``out=`` (``np.add(y, x1, out=y)``), so a chain of k ops allocates
@@ -76,9 +76,25 @@ def log(x):
     return np.log(x)
 
 
+@kernel("sin")
+def sin(x):
+    return np.sin(x)
+
+
+@kernel("cos")
+def cos(x):
+    return np.cos(x)
+
+
+@kernel("rsqrt")
+def rsqrt(x):
+    """1 / sqrt(x) (ints give float, as sqrt)."""
+    return 1 / np.sqrt(x)
+
+
 # The steps _elementwise_step has a formula for; the emitter passes any other op's kernel.
 FUSED_STEPS = frozenset({"add", "sub", "mul", "div", "rsub", "rdiv", "relu", "leaky_relu", "neg", "abs", "sqrt",
-                         "exp", "log", "tanh", "sigmoid", "gelu", "silu"})
+                         "exp", "log", "tanh", "sigmoid", "gelu", "silu", "sin", "cos"})
 
 
 @helper
@@ -96,7 +112,8 @@ def _elementwise_step(y, op, arg, xs, out):
         return np.maximum(y, 0, out=out)
     if op == "leaky_relu" and out is not None:
         return np.multiply(y, v, out=out, where=~(y > 0))
-    unary = {"neg": np.negative, "abs": np.abs, "sqrt": np.sqrt, "exp": np.exp, "log": np.log, "tanh": np.tanh}
+    unary = {"neg": np.negative, "abs": np.abs, "sqrt": np.sqrt, "exp": np.exp, "log": np.log, "tanh": np.tanh,
+             "sin": np.sin, "cos": np.cos}
     if op in unary:
         return unary[op](y, out=out)
     # no single ufunc: the kernel's own formula, copied into the buffer

@@ -12,7 +12,7 @@ from .conv import _ntuple, _pad_into, _scratch
 
 
 @helper
-def _pool(x, kernel, stride, padding, fill, combine):
+def _pool(x, kernel, stride, padding, fill, combine, ceil_mode=False):
     """Combine (np.maximum, np.add) the windows of x [N, C, *size], padded with ``fill``, into
     [N, C, *out], one spatial dim at a time (both are separable): along each dim, one strided
     slice per kernel offset folded into one buffer. The first dims select whole rows, which
@@ -22,12 +22,14 @@ def _pool(x, kernel, stride, padding, fill, combine):
     kernel = _ntuple(kernel, nd)
     stride = kernel if stride is None else _ntuple(stride, nd)
     pads = _ntuple(padding, nd)
+    outs = _pool_sizes(x.shape[2:], kernel, stride, pads, ceil_mode)
     padded = None
-    if any(pads):
-        shape = (*x.shape[:2], *(m + 2 * p for m, p in zip(x.shape[2:], pads)))
+    # the padded length each dim needs: both paddings, and past them a last partial window
+    shape = (*x.shape[:2], *(max(m + 2 * p, (o - 1) * s + k) for m, p, o, s, k in
+                             zip(x.shape[2:], pads, outs, stride, kernel)))
+    if shape != x.shape:
         x = padded = _pad_into(_scratch(shape, x.dtype), x, pads, fill)
-    for d, (k, s) in enumerate(zip(kernel, stride)):
-        m = (x.shape[d + 2] - k) // s + 1
+    for d, (k, s, m) in enumerate(zip(kernel, stride, outs)):
         lead = (slice(None),) * (d + 2)
         acc = x[(*lead, slice(0, (m - 1) * s + 1, s))].copy()
         for o in range(1, k):
@@ -38,30 +40,67 @@ def _pool(x, kernel, stride, padding, fill, combine):
     return x
 
 
+@helper
+def _pool_sizes(sizes, kernel, stride, pads, ceil_mode):
+    """Output sizes, torch's rule: with ceil_mode the count rounds up, but the last window
+    must start inside the input or its left padding."""
+    outs = []
+    for m, k, s, p in zip(sizes, kernel, stride, pads):
+        o = -(-(m + 2 * p - k) // s) + 1 if ceil_mode else (m + 2 * p - k) // s + 1
+        if ceil_mode and (o - 1) * s >= m + p:
+            o -= 1
+        outs.append(o)
+    return outs
+
+
+@helper
+def _avg_divisor(sizes, kernel, stride, padding, ceil_mode, count_include_pad, dtype):
+    """How many elements each output of an average pool divides by, as torch counts them:
+    its window clipped to the padded input (count_include_pad) or to the input itself. The
+    windows are boxes, so the count is the outer product of one count per dim."""
+    nd = len(sizes)
+    kernel = _ntuple(kernel, nd)
+    stride = kernel if stride is None else _ntuple(stride, nd)
+    pads = _ntuple(padding, nd)
+    divisor = np.ones((), dtype=dtype)
+    for m, k, s, p, o in zip(sizes, kernel, stride, pads, _pool_sizes(sizes, kernel, stride, pads, ceil_mode)):
+        start = np.arange(o) * s - p
+        end = np.minimum(start + k, m + p)
+        count = end - start if count_include_pad else np.minimum(end, m) - np.maximum(start, 0)
+        divisor = np.multiply.outer(divisor, count.astype(dtype))
+    return divisor
+
+
 @kernel("maxpool1d")
-def maxpool1d(x, kernel, stride=None, padding=0):
+def maxpool1d(x, kernel, stride=None, padding=0, ceil_mode=False):
     """Max over windows of [N, C, L]; padding never wins (it is -inf)."""
-    return _pool(x, kernel, stride, padding, -np.inf, np.maximum)
+    return _pool(x, kernel, stride, padding, -np.inf, np.maximum, ceil_mode)
 
 
 @kernel("maxpool2d")
-def maxpool2d(x, kernel, stride=None, padding=0):
+def maxpool2d(x, kernel, stride=None, padding=0, ceil_mode=False):
     """Max over windows of [N, C, H, W]; padding never wins (it is -inf)."""
-    return _pool(x, kernel, stride, padding, -np.inf, np.maximum)
+    return _pool(x, kernel, stride, padding, -np.inf, np.maximum, ceil_mode)
 
 
 @kernel("avgpool1d")
-def avgpool1d(x, kernel, stride=None, padding=0):
-    """Mean over windows of [N, C, L]; zero padding counts (count_include_pad=True)."""
-    total = _pool(x, kernel, stride, padding, 0, np.add)
-    return np.divide(total, int(np.prod(_ntuple(kernel, 1))), out=total)
+def avgpool1d(x, kernel, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """Mean over windows of [N, C, L]; zero padding counts unless count_include_pad=False."""
+    total = _pool(x, kernel, stride, padding, 0, np.add, ceil_mode)
+    if count_include_pad and not ceil_mode:  # every window is whole
+        return np.divide(total, int(np.prod(_ntuple(kernel, 1))), out=total)
+    return np.divide(total, _avg_divisor(x.shape[2:], kernel, stride, padding, ceil_mode, count_include_pad,
+                                         x.dtype), out=total)
 
 
 @kernel("avgpool2d")
-def avgpool2d(x, kernel, stride=None, padding=0):
-    """Mean over windows of [N, C, H, W]; zero padding counts (count_include_pad=True)."""
-    total = _pool(x, kernel, stride, padding, 0, np.add)
-    return np.divide(total, int(np.prod(_ntuple(kernel, 2))), out=total)
+def avgpool2d(x, kernel, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """Mean over windows of [N, C, H, W]; zero padding counts unless count_include_pad=False."""
+    total = _pool(x, kernel, stride, padding, 0, np.add, ceil_mode)
+    if count_include_pad and not ceil_mode:  # every window is whole
+        return np.divide(total, int(np.prod(_ntuple(kernel, 2))), out=total)
+    return np.divide(total, _avg_divisor(x.shape[2:], kernel, stride, padding, ceil_mode, count_include_pad,
+                                         x.dtype), out=total)
 
 
 @helper

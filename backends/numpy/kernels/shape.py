@@ -67,3 +67,48 @@ def sum_(x, dim, keepdim=False):
 def positions(x):
     """0 .. T-1 for a sequence [N, T, ...], as int64."""
     return np.arange(x.shape[1], dtype=np.int64)
+
+
+@kernel("index")
+def index(x, items):
+    """Python's indexing: ``"new"`` is ``None`` (a new axis), a triple is a slice."""
+    key = tuple(None if i == "new" else Ellipsis if i == "..." else slice(*i) if isinstance(i, tuple) else i
+                for i in items)
+    return x[key]
+
+
+@kernel("parameter")
+def parameter(own_weight):
+    """A learned tensor: its weight."""
+    return own_weight
+
+
+@kernel("pad")
+def pad(x, widths, mode="constant", value=0.0):
+    """F.pad: (left, right) widths of the last dim first; negative widths crop."""
+    k = len(widths) // 2
+    pads = [(0, 0)] * (x.ndim - k) + [(widths[2 * i], widths[2 * i + 1]) for i in reversed(range(k))]
+    x = x[tuple(slice(max(-lo, 0), n - max(-hi, 0)) for n, (lo, hi) in zip(x.shape, pads))]
+    pads = [(max(lo, 0), max(hi, 0)) for lo, hi in pads]
+    if mode == "constant":
+        return np.pad(x, pads, mode="constant", constant_values=value)
+    return np.pad(x, pads, mode="reflect" if mode == "reflect" else "edge")
+
+
+@kernel("expand")
+def expand(x, sizes):
+    """Dims of size 1 grown to ``sizes`` (-1 keeps a dim), as a read-only view."""
+    new = len(sizes) - x.ndim
+    return np.broadcast_to(x, tuple(x.shape[i - new] if s == -1 else s for i, s in enumerate(sizes)))
+
+
+@kernel("broadcast_to")
+def broadcast_to(x, sizes):
+    """As expand."""
+    return expand(x, sizes)
+
+
+@kernel("repeat")
+def repeat(x, times):
+    """Tensor.repeat: tiled ``times[i]`` times along dim i."""
+    return np.tile(x, times)

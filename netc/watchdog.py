@@ -1,0 +1,74 @@
+"""A wall-clock bound for a command that runs models (``netc run`` / ``netc verify --max-time``).
+
+The work may sit inside one torch or NumPy kernel for minutes, where Python cannot raise an
+exception, so a timer thread watches the deadline. When it passes:
+
+- the ``netc`` command itself (``hard``): the thread prints the diagnostic and ends the
+  process with exit 1 (``os._exit``: nothing of the run is needed any more). Should a C
+  extension hold Python's lock so that the thread cannot run, ``faulthandler``'s own C thread
+  ends the process BACKSTOP_S later (exit 1, without the message; its traceback goes to
+  ``os.devnull``);
+- ``netc.cli.main([...])`` called inside another program (tests, a fuzzer): the process is not
+  ours to end, so the thread interrupts the main thread (``_thread.interrupt_main``), which
+  stops at its next Python instruction, and the command reports the same diagnostic.
+"""
+
+from __future__ import annotations
+
+import _thread
+import faulthandler
+import os
+import sys
+import threading
+from collections.abc import Callable
+
+from netc.compiler.limits import Deadline
+from netc.compiler.source import Diagnostic, SpecError, print_diagnostics
+
+BACKSTOP_S = 5.0
+
+
+class Watchdog:
+    """``with Watchdog(deadline, message, hard):`` the body, stopped at ``deadline`` with the
+    diagnostics ``message()`` gives (read when it fires: it may name the model then running)."""
+
+    def __init__(self, deadline: Deadline, message: Callable[[], list[Diagnostic]], hard: bool):
+        self.deadline, self.message, self.hard = deadline, message, hard
+        self.fired = False
+        self._done = False
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(deadline.left(), self._fire)
+        self._timer.daemon = True
+        self._devnull = None
+
+    def __enter__(self) -> None:
+        self._timer.start()
+        if self.hard:
+            self._devnull = open(os.devnull, "w")  # held until __exit__
+            faulthandler.dump_traceback_later(self.deadline.left() + BACKSTOP_S, exit=True, file=self._devnull)
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.fired = True
+            if not self.hard:
+                _thread.interrupt_main()
+                return
+            try:
+                sys.stdout.flush()
+                print_diagnostics(self.message())
+                sys.stderr.flush()
+            finally:
+                os._exit(1)
+
+    def __exit__(self, kind, error, tb) -> bool:
+        with self._lock:
+            self._done = True
+        self._timer.cancel()
+        if self._devnull is not None:
+            faulthandler.cancel_dump_traceback_later()
+            self._devnull.close()
+        if self.fired and kind is KeyboardInterrupt:
+            raise SpecError(self.message()) from None
+        return False
