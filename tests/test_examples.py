@@ -80,7 +80,7 @@ def params(spec: str, name: str, *args: str) -> int:
 def test_examples_exist():
     names = {p.name for p in SPECS}
     assert {"lenet.net", "resnet18.net", "vgg11.net", "gru_classifier.net", "lstm_lm.net", "char_rnn.net",
-            "transformer.net", "gpt2.net", "seq2seq.net", "dcgan.net", "autoencoder.net"} <= names
+            "transformer.net", "gpt2.net", "seq2seq.net", "dcgan.net", "autoencoder.net", "llama.net", "bert.net"} <= names
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.name)
@@ -133,6 +133,7 @@ model Small(image: float[N, 3, 32, 32]) -> float[N, 16, 16, 16] {
     ("dcgan.net", "Generator", 3_576_704),
     ("dcgan.net", "Discriminator", 2_765_568),
     ("llama.net", "Llama", 1_100_048_384),  # TinyLlama-1.1B (LlamaForCausalLM of its config)
+    ("bert.net", "Bert", 109_482_240),  # bert-base-uncased: BertModel(BertConfig()), pooler included
     ("mobilenet_v2.net", "MobileNetV2", 3_504_872),
     ("efficientnet_b0.net", "EfficientNetB0", 5_288_548),
     ("unet.net", "UNet", 31_037_698),

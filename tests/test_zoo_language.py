@@ -91,3 +91,78 @@ def test_llama_source_uses_one_sdpa_with_gqa():
     assert "Attention(64,4,kv_heads=2,causal=True,bias=False,rotary=True)" in "".join(src.split())
     assert src.count("F.scaled_dot_product_attention(") == 1
     assert "enable_gqa=self.kv_heads != self.heads" in src
+
+
+# -- BERT ----------------------------------------------------------------------------------
+
+BERT = {"vocab": 96, "width": 48, "layers": 2, "heads": 4, "ff": 80, "context": 24, "type_vocab": 2}
+
+
+def bert_reference():
+    config = transformers.BertConfig(vocab_size=BERT["vocab"], hidden_size=BERT["width"],
+                                     num_hidden_layers=BERT["layers"], num_attention_heads=BERT["heads"],
+                                     intermediate_size=BERT["ff"], max_position_embeddings=BERT["context"],
+                                     type_vocab_size=BERT["type_vocab"])
+    torch.manual_seed(0)
+    model = transformers.BertModel(config).eval()
+    with torch.no_grad():  # layernorms start at (1, 0): randomise them so a wrong copy shows
+        for name, p in model.named_parameters():
+            if "LayerNorm" in name:
+                p.uniform_(0.5, 1.5) if name.endswith("weight") else p.uniform_(-0.5, 0.5)
+    return model
+
+
+def bert_weights(ref) -> dict[str, torch.Tensor]:
+    sd = ref.state_dict()
+    e = "embeddings."
+    out = {"words.weight": sd[e + "word_embeddings.weight"], "where.weight": sd[e + "position_embeddings.weight"],
+           "kinds.weight": sd[e + "token_type_embeddings.weight"],
+           "embeddings.weight": sd[e + "LayerNorm.weight"], "embeddings.bias": sd[e + "LayerNorm.bias"],
+           "pooler.weight": sd["pooler.dense.weight"], "pooler.bias": sd["pooler.dense.bias"]}
+    for i in range(BERT["layers"]):
+        r, n = f"encoder.layer.{i}.", f"bert_layer.{i}."
+        a = r + "attention.self."
+        for x in ("weight", "bias"):
+            out[n + f"attention.in_proj_{x}"] = torch.cat([sd[a + f"{y}.{x}"] for y in ("query", "key", "value")])
+            out[n + f"attention.out_proj.{x}"] = sd[r + f"attention.output.dense.{x}"]
+            out[n + f"h.{x}"] = sd[r + f"attention.output.LayerNorm.{x}"]
+            out[n + f"intermediate.{x}"] = sd[r + f"intermediate.dense.{x}"]
+            out[n + f"output.{x}"] = sd[r + f"output.dense.{x}"]
+            out[n + f"layernorm.{x}"] = sd[r + f"output.LayerNorm.{x}"]
+    return out
+
+
+def bert_inputs():
+    g = torch.Generator().manual_seed(1)
+    tokens = torch.randint(0, BERT["vocab"], (3, 11), generator=g)
+    types = torch.randint(0, BERT["type_vocab"], (3, 11), generator=g)
+    pad = torch.ones(3, 11, dtype=torch.bool)
+    pad[1, 7:] = False  # the second sequence is 7 tokens long, the third 4
+    pad[2, 4:] = False
+    return tokens, pad, types
+
+
+def test_bert_equals_hugging_face_with_padding():
+    ref = bert_reference()
+    prog = netc.compile_file(EXAMPLES / "bert.net", defines=BERT)
+    tokens, pad, types = bert_inputs()
+    with torch.no_grad():
+        out = ref(input_ids=tokens, attention_mask=pad.long(), token_type_ids=types)
+        want = (out.last_hidden_state.numpy(), out.pooler_output.numpy())
+        for opt in (0, 2):
+            m = prog.to_torch("Bert", opt=opt).eval()
+            load(m, prog.convert_weights("Bert", bert_weights(ref), opt))
+            got = m(tokens, pad, types)
+            assert max(rel(g.numpy(), w) for g, w in zip(got, want)) <= TOL, opt
+            # the mask matters: without it the real tokens of the padded sequences change
+            unmasked = m(tokens, torch.ones_like(pad), types)[0].numpy()
+            assert rel(unmasked[1, :7], want[0][1, :7]) > 1e-3
+    ex = prog.to_numpy("Bert", weights={k: v.numpy() for k, v in bert_weights(ref).items()})
+    got = ex(tokens.numpy(), pad.numpy(), types.numpy())
+    assert max(rel(g, w) for g, w in zip(got, want)) <= TOL
+
+
+def test_bert_source_uses_one_sdpa_with_the_padding_mask():
+    src = netc.compile_file(EXAMPLES / "bert.net", defines=BERT).optimized(2).torch_source("Bert")
+    assert src.count("F.scaled_dot_product_attention(") == 1
+    assert "padding=pad" in "".join(src.split())
