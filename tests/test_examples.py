@@ -338,7 +338,7 @@ def gpt2(vocab=50257, context=1024, layers=12, heads=12, d=768, p=0.1):
         return nn.ModuleDict({"ln_1": nn.LayerNorm(d),
                               "attn": nn.MultiheadAttention(d, heads, p, batch_first=True),
                               "ln_2": nn.LayerNorm(d),
-                              "mlp": nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))})
+                              "mlp": nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(approximate="tanh"), nn.Linear(4 * d, d))})
 
     m = nn.ModuleDict({"wte": nn.Embedding(vocab, d), "wpe": nn.Embedding(context, d),
                        "h": nn.ModuleList(block() for _ in range(layers)), "ln_f": nn.LayerNorm(d),

@@ -166,3 +166,86 @@ def test_bert_source_uses_one_sdpa_with_the_padding_mask():
     src = netc.compile_file(EXAMPLES / "bert.net", defines=BERT).optimized(2).torch_source("Bert")
     assert src.count("F.scaled_dot_product_attention(") == 1
     assert "padding=pad" in "".join(src.split())
+
+
+# -- GPT-2 ---------------------------------------------------------------------------------
+
+GPT2 = {"vocab": 96, "context": 24, "layers": 2, "heads": 4, "width": 48}
+
+
+def gpt2_reference():
+    config = transformers.GPT2Config(vocab_size=GPT2["vocab"], n_positions=GPT2["context"], n_layer=GPT2["layers"],
+                                     n_head=GPT2["heads"], n_embd=GPT2["width"], bos_token_id=0, eos_token_id=0)
+    torch.manual_seed(0)
+    model = transformers.GPT2LMHeadModel(config).eval()
+    with torch.no_grad():  # layernorms start at (1, 0) and biases at 0: randomise them so a wrong copy shows
+        for name, p in model.named_parameters():
+            if name.endswith("bias") or ".ln_" in name:
+                p.uniform_(0.5, 1.5) if ".ln_" in name and name.endswith("weight") else p.uniform_(-0.5, 0.5)
+            if "mlp" in name and name.endswith("weight"):  # an MLP of size ~1, where GELU's tanh form differs
+                p.normal_(0.0, 0.2)
+    return model
+
+
+def gpt2_weights(ref) -> dict[str, torch.Tensor]:
+    """netc's weights from GPT2LMHeadModel's: its Conv1D weights are [in, out], so transposed;
+    c_attn is already q, k, v stacked. No output projection: it is ``wte`` (tied)."""
+    sd = ref.state_dict()
+    out = {"wte.weight": sd["transformer.wte.weight"], "wpe.weight": sd["transformer.wpe.weight"],
+           "layernorm.weight": sd["transformer.ln_f.weight"], "layernorm.bias": sd["transformer.ln_f.bias"]}
+    for i in range(GPT2["layers"]):
+        r, n = f"transformer.h.{i}.", f"gpt2_block.{i}."
+        for x in ("weight", "bias"):
+            out[n + f"layernorm.{x}"] = sd[r + f"ln_1.{x}"]
+            out[n + f"layernorm_1.{x}"] = sd[r + f"ln_2.{x}"]
+        for theirs, ours in (("attn.c_attn", "self_attention.in_proj_"), ("attn.c_proj", "self_attention.out_proj."),
+                             ("mlp.c_fc", "linear."), ("mlp.c_proj", "linear_1.")):
+            out[n + ours + "weight"] = sd[r + theirs + ".weight"].T.contiguous()
+            out[n + ours + "bias"] = sd[r + theirs + ".bias"]
+    return out
+
+
+def test_gpt2_equals_hugging_face():
+    ref = gpt2_reference()
+    assert ref.lm_head.weight is ref.transformer.wte.weight  # tied in the reference too
+    prog = netc.compile_file(EXAMPLES / "gpt2.net", defines=GPT2)
+    tokens = torch.randint(0, GPT2["vocab"], (2, 13), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        want = ref(tokens).logits.numpy()
+        for opt in (0, 2):
+            m = prog.to_torch("GPT2", opt=opt).eval()
+            load(m, prog.convert_weights("GPT2", gpt2_weights(ref), opt))
+            assert rel(m(tokens).numpy(), want) <= TOL, opt
+    ex = prog.to_numpy("GPT2", weights={k: v.numpy() for k, v in gpt2_weights(ref).items()})
+    assert rel(ex(tokens.numpy()), want) <= TOL
+
+
+def test_gelu_is_gpt2s_tanh_form():
+    """The exact GELU would be off by more than the tolerance: the example's MLP is gelu_new."""
+    ref = gpt2_reference()
+    for block in ref.transformer.h:
+        block.mlp.act = torch.nn.GELU()  # exact erf form
+    prog = netc.compile_file(EXAMPLES / "gpt2.net", defines=GPT2)
+    tokens = torch.randint(0, GPT2["vocab"], (2, 13), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        m = prog.to_torch("GPT2").eval()
+        load(m, gpt2_weights(ref))
+        assert rel(m(tokens).numpy(), ref(tokens).logits.numpy()) > 10 * TOL
+
+
+# -- the published sizes are the references' own --------------------------------------------
+
+def test_default_sizes_count_the_references_params():
+    """``netc check`` of each example at its defaults gives the parameter count of the Hugging
+    Face model of the full config (built on the meta device: no memory, no init)."""
+    configs = {
+        ("bert.net", "Bert"): lambda: transformers.BertModel(transformers.BertConfig()),
+        ("gpt2.net", "GPT2"): lambda: transformers.GPT2LMHeadModel(transformers.GPT2Config()),
+        ("llama.net", "Llama"): lambda: transformers.LlamaForCausalLM(transformers.LlamaConfig(
+            vocab_size=32000, hidden_size=2048, intermediate_size=5632, num_hidden_layers=22,
+            num_attention_heads=32, num_key_value_heads=4)),
+    }
+    for (spec, name), build in configs.items():
+        with torch.device("meta"):
+            want = sum(p.numel() for p in build().parameters())
+        assert netc.compile_file(EXAMPLES / spec).summary(name).params == want, spec
