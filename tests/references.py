@@ -257,7 +257,7 @@ class GPT2Block(nn.Module):
         self.attn = nn.MultiheadAttention(width, heads, dropout=p, batch_first=True)
         self.drop = nn.Dropout(p)
         self.ln_2 = nn.LayerNorm(width)
-        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width), nn.Dropout(p))
+        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(approximate="tanh"), nn.Linear(4 * width, width), nn.Dropout(p))
 
     def forward(self, x):
         t = x.shape[1]

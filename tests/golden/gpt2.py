@@ -123,7 +123,7 @@ class GPT2Block(nn.Module):
         x_1 = x + dropout  # [N, T, 768]  transformer.net:30
         layernorm_1 = self.layernorm_1(x_1)  # [N, T, 768]  transformer.net:31
         linear = self.linear(layernorm_1)  # [N, T, 3072]  transformer.net:31
-        gelu = F.gelu(linear)  # [N, T, 3072]  transformer.net:31
+        gelu = F.gelu(linear, approximate="tanh")  # [N, T, 3072]  transformer.net:31
         linear_1 = self.linear_1(gelu)  # [N, T, 768]  transformer.net:31
         dropout_1 = self.dropout_1(linear_1)  # [N, T, 768]  transformer.net:31
         add_1 = x_1 + dropout_1  # [N, T, 768]  transformer.net:31
