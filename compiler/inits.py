@@ -61,6 +61,8 @@ class Inits:
             names = targets(arg, params)
             if not names:
                 hint = f"drop `{arg}`" + (" (the layer is built with bias=false)" if word == "bias" else "")
+                if arg == "out_init":
+                    hint = "`out_init` starts an attention layer's output projection; here use `weight_init`"
                 return self.error(f"{op.name} has no {word} here (its weights: "
                                   f"{', '.join(n for n, p in params.items() if not p.buffer)})", at, frame, hint=hint)
             out.update(dict.fromkeys(names, init))
