@@ -46,9 +46,11 @@ class Inits:
         have their own initialiser."""
         out: dict[str, object] = {}
         if params and op.group != "norm" and op.name != "parameter":
-            for arg, init in frame.inits.items():
-                out.update(dict.fromkeys(targets(arg, params), init))
-        for arg, (init, at) in explicit.items():
+            for arg in LAYER_ARGS:  # in LAYER_ARGS' order: out_init over weight_init
+                if arg in frame.inits:
+                    out.update(dict.fromkeys(targets(arg, params), frame.inits[arg]))
+        for arg in [a for a in LAYER_ARGS if a in explicit]:  # out_init over weight_init, as written in any order
+            init, at = explicit[arg]
             word = LAYER_ARGS[arg]
             if not params or op.name == "parameter":
                 hint = ("a `param` takes its initialiser after `=`: `param w: [4] = normal(0.02)`"
@@ -59,6 +61,8 @@ class Inits:
             names = targets(arg, params)
             if not names:
                 hint = f"drop `{arg}`" + (" (the layer is built with bias=false)" if word == "bias" else "")
+                if arg == "out_init":
+                    hint = "`out_init` starts an attention layer's output projection; here use `weight_init`"
                 return self.error(f"{op.name} has no {word} here (its weights: "
                                   f"{', '.join(n for n, p in params.items() if not p.buffer)})", at, frame, hint=hint)
             out.update(dict.fromkeys(names, init))

@@ -77,7 +77,9 @@ def _num(v: float) -> str:
 
 # A layer's initialiser arguments (``linear(768, weight_init=normal(0.02), bias_init=zeros)``,
 # ``defaults weight_init=normal(0.02)``) and the word each looks for in its weight names.
-LAYER_ARGS: dict[str, str] = {"weight_init": "weight", "bias_init": "bias"}
+# ``out_init`` starts attention's output projection ``out_proj.weight`` only (GPT-2 starts its
+# residual projections smaller); a later argument here wins over an earlier one on a weight.
+LAYER_ARGS: dict[str, str] = {"weight_init": "weight", "bias_init": "bias", "out_init": "output projection"}
 
 
 def targets(arg: str, params: dict) -> list[str]:
@@ -89,5 +91,7 @@ def targets(arg: str, params: dict) -> list[str]:
     >>> targets("bias_init", {"weight_ih_l0": Param((8, 4)), "bias_ih_l0": Param((8,))})
     ['bias_ih_l0']
     """
+    if arg == "out_init":
+        return [name for name, p in params.items() if not p.buffer and name == "out_proj.weight"]
     word = LAYER_ARGS[arg]
     return [name for name, p in params.items() if not p.buffer and word in re.split(r"[._]", name)]

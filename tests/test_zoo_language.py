@@ -188,12 +188,16 @@ def gpt2_reference():
 
 
 def gpt2_weights(ref) -> dict[str, torch.Tensor]:
+    return gpt2_weights_of(ref, GPT2["layers"])
+
+
+def gpt2_weights_of(ref, layers: int) -> dict[str, torch.Tensor]:
     """netc's weights from GPT2LMHeadModel's: its Conv1D weights are [in, out], so transposed;
     c_attn is already q, k, v stacked. No output projection: it is ``wte`` (tied)."""
     sd = ref.state_dict()
     out = {"wte.weight": sd["transformer.wte.weight"], "wpe.weight": sd["transformer.wpe.weight"],
            "layernorm.weight": sd["transformer.ln_f.weight"], "layernorm.bias": sd["transformer.ln_f.bias"]}
-    for i in range(GPT2["layers"]):
+    for i in range(layers):
         r, n = f"transformer.h.{i}.", f"gpt2_block.{i}."
         for x in ("weight", "bias"):
             out[n + f"layernorm.{x}"] = sd[r + f"ln_1.{x}"]
@@ -249,3 +253,23 @@ def test_default_sizes_count_the_references_params():
         with torch.device("meta"):
             want = sum(p.numel() for p in build().parameters())
         assert netc.compile_file(EXAMPLES / spec).summary(name).params == want, spec
+
+
+def test_gpt2_starts_as_hugging_face_does():
+    """Initialisation statistics: every weight's std (and each bias, gain and shift) as
+    GPT2LMHeadModel's _init_weights leaves them, the residual projections at 0.02/sqrt(2 layers)."""
+    sizes = {"vocab": 512, "context": 128, "layers": 3, "heads": 4, "width": 128}
+    config = transformers.GPT2Config(vocab_size=sizes["vocab"], n_positions=sizes["context"], n_layer=sizes["layers"],
+                                     n_head=sizes["heads"], n_embd=sizes["width"], bos_token_id=0, eos_token_id=0)
+    torch.manual_seed(0)
+    ref = gpt2_weights_of(transformers.GPT2LMHeadModel(config), sizes["layers"])
+    torch.manual_seed(1)
+    ours = netc.compile_file(EXAMPLES / "gpt2.net", defines=sizes).to_torch("GPT2").state_dict()
+    assert set(ours) == set(ref)
+    for k, want in ref.items():
+        got = ours[k]
+        if want.std() == 0:  # biases 0, layernorm gains 1 and shifts 0
+            assert torch.equal(got, want), k
+        else:
+            assert abs(got.std() / want.std() - 1) < 0.1 and abs(got.mean()) < 0.1 * want.std(), k
+    assert abs(ref["gpt2_block.0.linear_1.weight"].std() - 0.02 / 6 ** 0.5) < 1e-3  # the scaled one, checked
