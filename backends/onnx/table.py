@@ -98,7 +98,7 @@ class Builder:
         if name not in self.initializers:
             a = np.asarray(self.weights[name])
             if a.dtype.kind == "f":
-                a = a.astype(np.float32)
+                a = a.astype(np.float32, copy=False)
             self.initializers[name] = numpy_helper.from_array(a, name)
             self.used.add(name)
         return name
