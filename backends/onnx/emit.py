@@ -64,6 +64,7 @@ def lower_cell(b: Builder, graph: Graph, prefix: str, name: str) -> onnx.GraphPr
     new states, then the first state again (the scanned output). Weights are the model's,
     under ``prefix`` (the scan layer's scope)."""
     inner = Builder(b.weights, b.initializers, b.used, b.prefix + prefix)
+    inner.node_names = b.node_names
     nodes = graph.input_nodes()
     values, inputs = {}, []
     for n in nodes[1:] + nodes[:1]:
