@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import netc
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -21,6 +20,8 @@ from netc.compiler.dims import subs
 from netc.compiler.source import SpecError
 from netc.runtime.numpy_program import as_arrays
 from netc.specs.catalogue import all_ops
+
+import netc
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,15 +82,15 @@ def _check_shapes(model, values, graph, sizes: dict | None) -> int:
     """ONNX's inferred shape of every IR value against netc's: same rank, equal where ONNX
     knows a size (with ``sizes`` the inputs are made concrete, so ONNX knows most). Returns
     how many values ONNX inferred."""
-    m = onnx.ModelProto()
-    m.CopyFrom(model)
+    m = _without_weights(model)
     if sizes:
         for vi in m.graph.input:
             for d in vi.type.tensor_type.shape.dim:
                 if d.dim_param:
                     d.dim_value = sizes[d.dim_param]
     inferred = onnx.shape_inference.infer_shapes(m, strict_mode=True, data_prop=True)
-    known = {vi.name: _dims(vi) for vi in [*inferred.graph.value_info, *inferred.graph.output, *inferred.graph.input]}
+    known = {vi.name: _dims(vi) for vi in [*inferred.graph.value_info, *inferred.graph.output, *inferred.graph.input]
+             if vi.type.tensor_type.HasField("shape")}
     types = {(n.id, i): t for n in graph.nodes() for i, t in enumerate(n.types)}
     seen = 0
     for ref, name in values.items():
@@ -103,6 +104,17 @@ def _check_shapes(model, values, graph, sizes: dict | None) -> int:
             if isinstance(g, int):
                 assert g == w, f"{ref}: ONNX {got}, netc {want}"
     return seen
+
+
+def _without_weights(model) -> onnx.ModelProto:
+    """The model with its initialisers as typed graph inputs (no data): shape inference reads
+    only their shapes, and copying hundreds of MB of weights would dominate the test."""
+    g = model.graph
+    big = [t for t in g.initializer if np.prod(t.dims) > 64]  # small ones are axes, shapes: inference reads them
+    weights = [onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in big]
+    small = [t for t in g.initializer if np.prod(t.dims) <= 64]
+    graph = onnx.helper.make_graph(g.node, g.name, [*g.input, *weights], g.output, small)
+    return onnx.helper.make_model(graph, opset_imports=model.opset_import, ir_version=model.ir_version)
 
 
 @pytest.mark.parametrize("spec, model, defines", EXAMPLES, ids=[f"{s}:{m}" for s, m, _ in EXAMPLES])
@@ -145,3 +157,91 @@ def test_every_op_has_a_lowering_or_a_reason():
     assert not missing, f"ops with no ONNX lowering and no reason in UNSUPPORTED: {missing}"
     assert not set(LOWERINGS) - set(all_ops()), "a lowering for an op the catalogue does not have"
     assert all(reason.strip() for reason in UNSUPPORTED.values())
+
+
+FAMILIES = """
+model Acts(x: float[N, T, 8]) -> float[N, T, 8] {
+    y = x -> gelu -> silu -> leaky_relu(0.2) -> tanh
+    return (y + sigmoid(x) - abs(x) / (exp(x) + 1.5)) -> softmax(dim=1) -> log_softmax
+}
+model Convs(x: float[N, 4, 10, 10]) -> float[N, 6] {
+    y = x -> conv2d(8, 3, padding="same", dilation=2, groups=2) -> avgpool2d(3, stride=1, padding=1)
+    y = y -> conv_transpose2d(4, 3, stride=2, padding=1, output_padding=1) -> groupnorm(2) -> relu
+    y = y -> upsample(2, mode="bilinear") -> adaptive_avgpool2d(5) -> maxpool2d(2, padding=1)
+    return y -> flatten -> linear(6)
+}
+model Seqs(x: float[N, T, 6]) -> float[N, T, 24] {
+    a, h = x -> rnn(6, layers=2, bidirectional=true, nonlinearity="relu")
+    b, _ = x -> lstm(6, layers=2, bidirectional=true)
+    c, _ = x -> gru(6, bidirectional=true)
+    return concat(a + b, c, dim=-1) -> layernorm
+}
+model Attn(x: float[N, T, 16], m: float[N, S, 16]) -> float[N, T, 16] {
+    y = x -> positional_encoding -> self_attention(4, causal=true) -> cross_attention(m, 2)
+    q = transpose(y, 1, 2) -> transpose(1, 2)
+    lo, hi = split(y, 8, dim=-1)
+    z = transpose(y, 1, 2) -> conv1d(16, 1) -> permute(0, 2, 1) -> mean(dim=-1, keepdim=true)
+    return attention(q, m, m) + z + sum(concat(hi, lo, dim=-1), dim=-1, keepdim=true)
+}
+"""
+
+
+@pytest.mark.parametrize("model", ["Acts", "Convs", "Seqs", "Attn"])
+def test_lowering_families_match_torch(tmp_path, model):
+    path = tmp_path / "families.net"
+    path.write_text(FAMILIES)
+    prog = netc.compile_file(path)
+    torch.manual_seed(0)
+    module = prog.to_torch(model).eval()
+    for opt in (0, 2):
+        m = prog.to_onnx(model, weights=module.state_dict(), opt=opt)
+        onnx.checker.check_model(m, full_check=True)
+        session = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+        for sizes in SIZES:
+            inputs = _inputs(prog.graph(model), sizes)
+            for g, w in zip(session.run(None, inputs), _torch_run(module, inputs), strict=True):
+                assert g.shape == w.shape and _rel(g, w) <= 1e-4, (opt, sizes, _rel(g, w))
+
+
+def test_nodes_carry_scopes_and_source_lines():
+    m = _compile("resnet18.net", {"classes": "10"}).to_onnx("ResNet18")
+    convs = [n for n in m.graph.node if n.op_type == "Conv"]
+    assert convs[0].name == "conv_bn.conv2d" and any(n.name.startswith("basic.0.") for n in convs)
+    # (the std library's line: ConvBN's conv2d is written there)
+    assert convs[0].doc_string.startswith("resnet.net:10: return x -> conv2d(out, k, stride=stride")
+    assert convs[0].output[0] == "conv_bn.conv2d"
+    assert {i.name for i in m.graph.initializer} >= {"conv_bn.conv2d.weight", "linear.bias"}
+
+
+def test_op_without_lowering_is_a_spec_error(monkeypatch):
+    monkeypatch.delitem(LOWERINGS, "maxpool2d")
+    monkeypatch.setitem(UNSUPPORTED, "maxpool2d", "a test says so")
+    with pytest.raises(SpecError) as e:
+        _compile("lenet.net", {}).to_onnx("LeNet")
+    text = str(e.value)
+    assert "lenet.net:5:" in text and "`maxpool2d` cannot be exported to ONNX: a test says so" in text
+
+
+def test_missing_onnx_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "netc.backends.onnx.emit", None)
+    with pytest.raises(SpecError, match=r"pip install netc\[onnx\]"):
+        _compile("lenet.net", {}).to_onnx("LeNet")
+
+
+def test_pair_is_refused_with_its_models():
+    with pytest.raises(SpecError, match="export each of its models: Generator, Discriminator"):
+        _compile("dcgan.net", {}).to_onnx("DCGAN")
+
+
+def test_cli_writes_a_model(tmp_path):
+    out = tmp_path / "lenet.onnx"
+    r = subprocess.run([sys.executable, "-m", "netc.cli", "compile", "examples/lenet.net", "--backend", "onnx",
+                        "-O2", "-o", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 0, r.stderr
+    m = onnx.load(out)
+    onnx.checker.check_model(m, full_check=True)
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    assert session.run(None, {"image": np.zeros((5, 1, 28, 28), np.float32)})[0].shape == (5, 10)
+    r = subprocess.run([sys.executable, "-m", "netc.cli", "compile", "examples/lenet.net", "--backend", "onnx"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 2 and "give -o FILE.onnx" in r.stderr

@@ -51,15 +51,17 @@ class Builder:
         self.initializers = initializers  # name -> TensorProto (shared by nested builders)
         self.used = used  # every value and node name taken, model-wide
         self.nodes: list = []
+        self.node_names: set[str] = set()  # (ONNX keeps node and value names apart)
         self.current = None  # (IR node id, doc string)
         self._made = 0  # ONNX nodes made for the current IR node
 
-    def fresh(self, hint: str) -> str:
+    def fresh(self, hint: str, taken: set[str] | None = None) -> str:
+        taken = self.used if taken is None else taken
         name, k = hint, 1
-        while name in self.used:
+        while name in taken:
             k += 1
             name = f"{hint}_{k}"
-        self.used.add(name)
+        taken.add(name)
         return name
 
     def start(self, nid: str, doc: str) -> None:
@@ -69,7 +71,7 @@ class Builder:
         """Add one ONNX node; returns its output name (a list when ``outputs`` > 1)."""
         nid, doc = self.current or ("", "")
         base = nid or op_type
-        name = self.fresh(base if self._made == 0 else f"{base}/{op_type}")
+        name = self.fresh(base if self._made == 0 else f"{base}/{op_type}", self.node_names)
         self._made += 1
         outs = [self.fresh(f"{name}:{i}" if outputs != 1 else name)
                 for i in range(outputs)] if isinstance(outputs, int) else outputs
@@ -98,7 +100,7 @@ class Builder:
         if name not in self.initializers:
             a = np.asarray(self.weights[name])
             if a.dtype.kind == "f":
-                a = a.astype(np.float32)
+                a = a.astype(np.float32, copy=False)
             self.initializers[name] = numpy_helper.from_array(a, name)
             self.used.add(name)
         return name

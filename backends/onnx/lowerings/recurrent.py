@@ -55,7 +55,7 @@ def recurrent(b, node, xs, a):
 
 @lowering("scan")
 def scan(b, node, xs, a):
-    from ..emit import lower_cell
+    from ..walk import lower_cell
 
     body = a.cell
     n = b.dim(xs[0], 0)
