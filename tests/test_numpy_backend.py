@@ -372,6 +372,7 @@ SMALL = {
     "dcgan": {"ngf": 8, "ndf": 8},
     "gpt2": {"layers": 2, "width": 32, "vocab": 100, "heads": 2, "context": 64},
     "llama": {"layers": 2, "width": 32, "vocab": 100, "heads": 4, "kv_heads": 2, "ff": 48},
+    "bert": {"layers": 2, "width": 32, "vocab": 100, "heads": 2, "ff": 64, "context": 64},
     "gru_classifier": {"vocab": 100, "dim": 16, "hidden": 24},
     "lstm_lm": {"vocab": 100, "dim": 32},
     "resnet18": {"classes": 10},
@@ -379,9 +380,11 @@ SMALL = {
     "seq2seq_attention": {"src_vocab": 50, "tgt_vocab": 40, "hidden": 16},
     "vgg11": {"classes": 10},
 }
-SIZES = {"gpt2": {"T": 7}, "resnet18": {"N": 1}, "vgg11": {"N": 1}, "transformer": {"S": 3, "T": 4}}
-MODELS = [("autoencoder", "Encoder"), ("autoencoder", "Decoder"), ("char_rnn", "CharRNN"),
-          ("char_rnn", "CharLSTM"), ("dcgan", "Generator"), ("dcgan", "Discriminator"), ("gpt2", "GPT2"), ("llama", "Llama"),
+SIZES = {"gpt2": {"T": 7}, "llama": {"T": 7}, "bert": {"T": 7}, "resnet18": {"N": 1}, "vgg11": {"N": 1},
+         "transformer": {"S": 3, "T": 4}}
+MODELS = [("autoencoder", "Encoder"), ("autoencoder", "Decoder"), ("bert", "Bert"), ("char_rnn", "CharRNN"),
+          ("char_rnn", "CharLSTM"), ("dcgan", "Generator"), ("dcgan", "Discriminator"), ("gpt2", "GPT2"),
+          ("llama", "Llama"),
           ("gru_classifier", "GRUClassifier"), ("lenet", "LeNet"), ("lstm_lm", "LSTMLanguageModel"),
           ("resnet18", "ResNet18"), ("seq2seq", "Encoder"), ("seq2seq", "Decoder"),
           ("seq2seq_attention", "Seq2SeqAttention"), ("transformer", "Transformer"), ("vgg11", "VGG11")]

@@ -34,13 +34,16 @@ FUSIONS = ["fuse_layernorm", "fuse_attention", "fuse_elementwise"]
 SMALL = {
     "dcgan": {"ngf": 8, "ndf": 8},
     "gpt2": {"layers": 2, "width": 32, "vocab": 100, "heads": 2, "context": 64},
+    "llama": {"layers": 2, "width": 32, "vocab": 100, "heads": 4, "kv_heads": 2, "ff": 48},
+    "bert": {"layers": 2, "width": 32, "vocab": 100, "heads": 2, "ff": 64, "context": 64},
     "gru_classifier": {"vocab": 100, "dim": 16, "hidden": 24},
     "lstm_lm": {"vocab": 100, "dim": 32},
     "resnet18": {"classes": 10},
     "seq2seq": {"vocab": 50, "dim": 16, "hidden": 32},
     "vgg11": {"classes": 10},
 }
-SIZES = {"gpt2": {"T": 7}, "resnet18": {"N": 1}, "vgg11": {"N": 1}, "transformer": {"S": 3, "T": 4}}
+SIZES = {"gpt2": {"T": 7}, "llama": {"T": 7}, "bert": {"T": 7}, "resnet18": {"N": 1}, "vgg11": {"N": 1},
+         "transformer": {"S": 3, "T": 4}}
 
 SPECS = """
 # fuse_attention
