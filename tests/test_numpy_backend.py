@@ -367,13 +367,19 @@ SMALL = {
     "resnet18": {"classes": 10},
     "seq2seq": {"vocab": 50, "dim": 16, "hidden": 32},
     "vgg11": {"classes": 10},
+    "mobilenet_v2": {"classes": 10},
+    "efficientnet_b0": {"classes": 10},
+    "llama": {"vocab": 100, "width": 32, "layers": 2, "heads": 4, "kv_heads": 2, "ff": 48},
 }
-SIZES = {"gpt2": {"T": 7}, "resnet18": {"N": 1}, "vgg11": {"N": 1}, "transformer": {"S": 3, "T": 4}}
+SIZES = {"gpt2": {"T": 7}, "resnet18": {"N": 1}, "vgg11": {"N": 1}, "transformer": {"S": 3, "T": 4},
+         "mobilenet_v2": {"N": 1, "H": 32, "W": 40}, "efficientnet_b0": {"N": 1, "H": 32, "W": 40},
+         "unet": {"N": 1, "H": 19, "W": 23}, "llama": {"T": 6}}
 MODELS = [("autoencoder", "Encoder"), ("autoencoder", "Decoder"), ("char_rnn", "CharRNN"),
           ("char_rnn", "CharLSTM"), ("dcgan", "Generator"), ("dcgan", "Discriminator"), ("gpt2", "GPT2"),
           ("gru_classifier", "GRUClassifier"), ("lenet", "LeNet"), ("lstm_lm", "LSTMLanguageModel"),
           ("resnet18", "ResNet18"), ("seq2seq", "Encoder"), ("seq2seq", "Decoder"),
-          ("transformer", "Transformer"), ("vgg11", "VGG11")]
+          ("transformer", "Transformer"), ("vgg11", "VGG11"), ("mobilenet_v2", "MobileNetV2"),
+          ("efficientnet_b0", "EfficientNetB0"), ("unet", "UNet"), ("llama", "Llama")]
 
 
 def compile_example(spec: str, model: str | None = None) -> netc.Program:
