@@ -135,6 +135,7 @@ model Small(image: float[N, 3, 32, 32]) -> float[N, 16, 16, 16] {
     ("mobilenet_v2.net", "MobileNetV2", 3_504_872),
     ("efficientnet_b0.net", "EfficientNetB0", 5_288_548),
     ("unet.net", "UNet", 31_037_698),
+    ("vae.net", "VAE", 652_824),  # pytorch/examples vae/main.py
 ])
 def test_published_param_counts(spec, name, total):
     assert params(spec, name) == total

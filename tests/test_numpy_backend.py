@@ -379,7 +379,7 @@ MODELS = [("autoencoder", "Encoder"), ("autoencoder", "Decoder"), ("char_rnn", "
           ("gru_classifier", "GRUClassifier"), ("lenet", "LeNet"), ("lstm_lm", "LSTMLanguageModel"),
           ("resnet18", "ResNet18"), ("seq2seq", "Encoder"), ("seq2seq", "Decoder"),
           ("transformer", "Transformer"), ("vgg11", "VGG11"), ("mobilenet_v2", "MobileNetV2"),
-          ("efficientnet_b0", "EfficientNetB0"), ("unet", "UNet"), ("llama", "Llama")]
+          ("efficientnet_b0", "EfficientNetB0"), ("unet", "UNet"), ("llama", "Llama"), ("vae", "VAE")]
 
 
 def compile_example(spec: str, model: str | None = None) -> netc.Program:
