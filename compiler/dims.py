@@ -157,12 +157,12 @@ def _same(name: str) -> str:
     return name
 
 
-def _expr_str(e: Expr, name: Callable[[str], str]) -> str:
+def _expr_str(e: Expr, name: Callable[[str], str], mul: str = "*") -> str:
     out = ""
     for i, (m, c) in enumerate(e.terms):
         mag = abs(c)
-        body = _mono_str(m, name, wrap=mag != 1 or c < 0)
-        text = str(mag) if not body else (body if mag == 1 else f"{mag}*{body}")
+        body = _mono_str(m, name, wrap=mag != 1 or c < 0, mul=mul)
+        text = str(mag) if not body else (body if mag == 1 else f"{mag}{mul}{body}")
         if i == 0:
             out = ("-" if c < 0 else "") + text
         else:
@@ -170,12 +170,12 @@ def _expr_str(e: Expr, name: Callable[[str], str]) -> str:
     return out
 
 
-def _floor_str(f: FloorDiv, name: Callable[[str], str]) -> str:
-    num = _expr_str(f.num, name)
+def _floor_str(f: FloorDiv, name: Callable[[str], str], mul: str = "*") -> str:
+    num = _expr_str(f.num, name, mul)
     return f"({num}) // {f.den}" if len(f.num.terms) > 1 else f"{num} // {f.den}"
 
 
-def _mono_str(m: Monomial, name: Callable[[str], str], wrap: bool = False) -> str:
+def _mono_str(m: Monomial, name: Callable[[str], str], wrap: bool = False, mul: str = "*") -> str:
     parts = []
     for a in m:
         if isinstance(a, str):
@@ -183,21 +183,22 @@ def _mono_str(m: Monomial, name: Callable[[str], str], wrap: bool = False) -> st
         elif isinstance(a, _Code):
             parts.append(a.text)
         else:
-            s = _floor_str(a, name)
+            s = _floor_str(a, name, mul)
             parts.append(f"({s})" if len(m) > 1 or wrap else s)
-    return "*".join(parts)
+    return mul.join(parts)
 
 
-def code(d: Dim, name: Callable[[str], str], atoms: dict | None = None) -> str:
+def code(d: Dim, name: Callable[[str], str], atoms: dict | None = None, mul: str = "*") -> str:
     """``d`` as a Python expression, built from its terms: each symbol written as
     ``name(symbol)`` (an input's ``x.shape[1]``, a local variable), and each floor division
     that ``atoms`` holds as its code there (``H // 8`` as ``skip.shape[2]``), never by
-    substituting into its text. ``code(d, str)`` is ``str(d)``, which is valid Python itself."""
+    substituting into its text. ``code(d, str)`` is ``str(d)``, which is valid Python itself;
+    ``mul=" * "`` spaces products as ruff formats them (``2 * x.shape[1]``)."""
     if isinstance(d, int):
         return str(d)
     if not atoms:
-        return _expr_str(d, name)
-    return _expr_str(Expr({tuple(_Code(atoms[a]) if a in atoms else a for a in m): c for m, c in d.terms}), name)
+        return _expr_str(d, name, mul)
+    return _expr_str(Expr({tuple(_Code(atoms[a]) if a in atoms else a for a in m): c for m, c in d.terms}), name, mul)
 
 
 @dataclass(frozen=True)

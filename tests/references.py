@@ -403,3 +403,24 @@ class UNet(nn.Module):
         x5 = self.down4(x4)
         x = self.up4(self.up3(self.up2(self.up1(x5, x4), x3), x2), x1)
         return self.outc(x)
+
+
+# -- VAE (pytorch/examples, vae/main.py) -----------------------------------------------------
+
+class VAE(nn.Module):
+    """pytorch/examples' MNIST VAE; ``forward`` takes the noise ``eps`` (its reparameterize
+    draws ``torch.randn_like(std)``), so a test can hand it netc's eval-mode draw."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(784, 400)
+        self.fc21 = nn.Linear(400, 20)
+        self.fc22 = nn.Linear(400, 20)
+        self.fc3 = nn.Linear(20, 400)
+        self.fc4 = nn.Linear(400, 784)
+
+    def forward(self, x, eps):
+        h1 = F.relu(self.fc1(x.view(-1, 784)))
+        mu, logvar = self.fc21(h1), self.fc22(h1)
+        z = mu + eps * torch.exp(0.5 * logvar)
+        return torch.sigmoid(self.fc4(F.relu(self.fc3(z)))), mu, logvar

@@ -139,6 +139,7 @@ model Small(image: float[N, 3, 32, 32]) -> float[N, 16, 16, 16] {
     ("unet.net", "UNet", 31_037_698),
     ("vit_b16.net", "ViTB16", 86_567_656),
     ("convnext_tiny.net", "ConvNeXtTiny", 28_589_128),
+    ("vae.net", "VAE", 652_824),  # pytorch/examples vae/main.py
 ])
 def test_published_param_counts(spec, name, total):
     assert params(spec, name) == total

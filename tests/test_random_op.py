@@ -4,6 +4,8 @@ optimiser keeps each call site (no CSE, no folding)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -82,3 +84,28 @@ def test_counter_draw_is_standard_normal():
     assert abs((np.abs(z) < 1).mean() - 0.6827) < 0.005  # its shape, not only two moments
     other = randn_like(np.zeros((400, 500), np.float32), seed=4)
     assert abs(np.corrcoef(z.ravel(), other.ravel())[0, 1]) < 0.01  # seeds give independent noise
+
+
+def test_vae_example_matches_pytorch_examples():
+    """examples/vae.net against pytorch/examples' VAE given netc's eval-mode noise; NumPy too."""
+    import references as ref
+    from netc.backends.numpy.kernels.random import randn_like
+
+    prog = netc.compile_file(Path(__file__).resolve().parents[1] / "examples" / "vae.net")
+    torch.manual_seed(0)
+    reference = ref.VAE().eval()
+    net = prog.to_torch("VAE").eval()
+    src, dst = reference.state_dict(), net.state_dict()
+    assert [v.shape for v in src.values()] == [v.shape for v in dst.values()]
+    net.load_state_dict(dict(zip(dst, src.values())))
+    x = torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    eps = torch.from_numpy(randn_like(np.zeros((3, 20), np.float32), seed=0))
+    with torch.no_grad():
+        want, got = reference(x, eps), net(x)
+    assert want[0].std() > 0.01
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-6)
+    for g, w in zip(prog.to_numpy("VAE", weights=dst)(x.numpy()), want):
+        np.testing.assert_allclose(g, w.numpy(), rtol=1e-5, atol=1e-6)
+    with torch.no_grad():  # the noise matters: other noise, other reconstructions
+        assert not torch.allclose(reference(x, torch.zeros_like(eps))[0], want[0])

@@ -54,6 +54,7 @@ def test_new_activations_fuse_and_agree(tmp_path):
     assert [n.op for n in nodes] == ["conv2d"] * 4 + ["gelu", "fused_elementwise", "clamp"]
     assert nodes[5].attrs.steps == (("mul", 8.0), ("sin", None), ("cos", None), ("rsqrt", None))
     x = torch.randn(2, 3, 7, 5, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
     base = prog.to_torch("Act").eval()
     fused = prog.to_torch("Act", opt=2).eval()
     fused.load_state_dict(prog.convert_weights("Act", base.state_dict(), opt=2))

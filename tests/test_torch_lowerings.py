@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -112,7 +113,22 @@ CASES = {
     "dropout": [([T(2, 3, 4)], {}), ([T(2, 3, 4)], {"p": 0.1})],
     "relu": [([T(2, 3)], {})],
     "leaky_relu": [([T(2, 3)], {}), ([T(2, 3)], {"slope": 0.2})],
-    "gelu": [([T(2, 3)], {})],
+    "gelu": [([T(2, 3)], {}), ([T(2, 3)], {"approximate": "tanh"})],
+    "relu6": [([T(2, 3)], {})],
+    "hardswish": [([T(2, 3)], {})],
+    "hardsigmoid": [([T(2, 3)], {})],
+    "clamp": [([T(2, 3)], {"min": 0.0}), ([T(2, 3)], {"max": 1.0}), ([T(2, 3)], {"min": -1.0, "max": 1.0})],
+    "sin": [([T(2, 3)], {})],
+    "cos": [([T(2, 3)], {})],
+    "rsqrt": [([T(2, 3)], {})],
+    "randn_like": [([T(2, 3)], {}), ([T(2, 3, 4)], {"seed": 5})],
+    "pad": [([T(2, 3, 4)], {"widths": (1, 2)}), ([T(2, 3, 4, 5)], {"widths": (1, 1, 2, 0), "mode": "reflect"}),
+            ([T(2, 3, 4)], {"widths": (-1, 1, 0, 2), "value": 1.5}), ([T(2, 3, 4)], {"widths": (2, 2), "mode": "replicate"})],
+    "expand": [([T(3, 1)], {"sizes": (2, 3, 4)}), ([T(2, 1, 4)], {"sizes": (-1, 5, -1)})],
+    "broadcast_to": [([T(3, 1)], {"sizes": (2, 3, 4)})],
+    "repeat": [([T(2, 3)], {"times": (2, 1)}), ([T(2, 3)], {"times": (2, 1, 3)})],
+    "rmsnorm": [([T(2, 5, 6)], {}), ([T(2, 6)], {"eps": 1e-5})],
+    "rotary": [([T(2, 3, 5, 8)], {}), ([T(2, 5, 4)], {"base": 500.0})],
     "silu": [([T(2, 3)], {})],
     "tanh": [([T(2, 3)], {})],
     "sigmoid": [([T(2, 3)], {})],
@@ -206,7 +222,8 @@ def test_lowering(name, xs, attrs):
     """The module's weights are the catalogue's; the expression gives the catalogue's types."""
     torch.manual_seed(0)
     node, low = lower(name, xs, attrs)
-    ns = {**PRELUDE_NS, "Elman": Elman, "LSTMCell": LSTMCell, "wte": nn.Embedding(11, 6)}
+    ns = {**PRELUDE_NS, "Elman": Elman, "LSTMCell": LSTMCell, "wte": nn.Embedding(11, 6),
+          "self": SimpleNamespace(training=False)}  # randn_like reads the module's mode
     names = {f"x{i}": f"x{i}" for i in range(len(xs))}
     ns.update({f"x{i}": rand(x) for i, x in enumerate(xs)})
     has_module = low.module is not None

@@ -285,14 +285,14 @@ class ScopeRenderer:
         return Slot(len(self.t.values) - 1)
 
     def dim_code(self, d: Expr, may_infer: bool = False) -> str:
-        """A size as code over the input shapes (``2*x.shape[1]``, ``skip.shape[3] - x.shape[3]``),
+        """A size as code over the input shapes (``2 * x.shape[1]``, ``skip.shape[3] - x.shape[3]``),
         or, where ``may_infer`` (reshape infers one size), -1 where a symbol is no input's size."""
         if free_symbols(d, self.atom_of) - self.shape_of.keys():
             if may_infer:
                 return "-1"
             raise LoweringError(f"the torch backend cannot compute the size {d} in block `{self.s.name}` from the "
                                 f"sizes of its inputs; pass a tensor of that size into the block")
-        return dim_code(d, self.shape_of.__getitem__, self.atom_of)
+        return dim_code(d, self.shape_of.__getitem__, self.atom_of, mul=" * ")  # as ruff formats it
 
     def fill(self, code: Code, holes: dict, n: Node | None = None) -> list:
         """The parts of ``code`` with its holes filled; sizes become slots (of node ``n``)."""
@@ -352,6 +352,8 @@ class ScopeRenderer:
         return holes
 
     def node(self, n: Node, attr: str | None = None) -> None:
+        if n.op == "constant":  # its readers write the literal (``ref``); no local to leave unused
+            return
         owner = n.layer or n.id
         attr = attr or self.s.rel(owner)
         low = self.lowered(n)
