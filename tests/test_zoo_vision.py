@@ -3,8 +3,12 @@
 netc's module by structure (the spec follows the reference's order, so the i-th tensors pair
 up, with equal shapes); its biases, norms, LayerScale gains and zero-started head are drawn
 at random first, so that a wrong copy or epsilon shows. In eval mode the outputs agree within
-1e-5 relative. ConvNeXt's NumPy program gives the same numbers too (ViT-B's 86 M weights
-through NumPy would take the test past its time budget)."""
+1e-5 relative. ConvNeXt's NumPy program gives the same numbers too.
+
+The comparisons run torchvision's own classes (`VisionTransformer`, `ConvNeXt`) built at
+reduced sizes, and the spec at the same sizes through its consts (`-D width=...`): the same
+code paths as the published models, in seconds; the published sizes' exact parameter counts
+are checked by `netc check` in tests/test_examples.py and below."""
 
 from __future__ import annotations
 
@@ -50,33 +54,57 @@ def assert_close(got, want, what: str) -> None:
     assert err <= 1e-5 * scale, f"{what}: max abs diff {err:.3e} over outputs up to {scale:.3e}"
 
 
+VIT_SMALL = {"size": 32, "patch": 8, "width": 48, "layers": 2, "heads": 3, "mlp": 96, "classes": 10}
+CONVNEXT_SMALL = {"width": 16, "depth1": 1, "depth2": 1, "depth3": 3, "depth4": 1, "classes": 10}
+
+
+def test_published_sizes_count_the_references_params():
+    vit = netc.compile_file(EXAMPLES / "vit_b16.net").to_torch("ViTB16")
+    assert sum(p.numel() for p in vit.parameters()) == 86_567_656
+    with torch.device("meta"):
+        assert sum(p.numel() for p in torchvision.models.convnext_tiny().parameters()) == 28_589_128
+
+
 def test_vit_b16_matches_torchvision():
+    from torchvision.models.vision_transformer import VisionTransformer
+
+    c = VIT_SMALL
     torch.manual_seed(0)
-    reference = randomize(torchvision.models.vit_b_16(), seed=1).eval()
-    net = netc.compile_file(EXAMPLES / "vit_b16.net").to_torch("ViTB16").eval()
-    assert sum(p.numel() for p in net.parameters()) == 86_567_656
+    reference = randomize(VisionTransformer(c["size"], c["patch"], c["layers"], c["heads"], c["width"], c["mlp"],
+                                            num_classes=c["classes"]), seed=1).eval()
+    prog = netc.compile_file(EXAMPLES / "vit_b16.net", defines=c)
+    net = prog.to_torch("ViTB16").eval()
     copy_by_structure(reference, net)
-    x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(2))
+    x = torch.randn(2, 3, c["size"], c["size"], generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
-        assert_close(net(x), reference(x), "ViT-B/16")
+        want = reference(x)
+        assert_close(net(x), want, "ViT")
+        net2 = prog.to_torch("ViTB16", opt=2).eval()
+        net2.load_state_dict(prog.convert_weights("ViTB16", net.state_dict(), opt=2))
+        assert_close(net2(x), want, "ViT -O2")
 
 
 def test_convnext_tiny_matches_torchvision_and_numpy():
+    from torchvision.models.convnext import CNBlockConfig, ConvNeXt
+
+    c = CONVNEXT_SMALL
+    w, depths = c["width"], [c["depth1"], c["depth2"], c["depth3"], c["depth4"]]
+    setting = [CNBlockConfig(w * 2 ** i, w * 2 ** (i + 1) if i < 3 else None, d) for i, d in enumerate(depths)]
     torch.manual_seed(0)
-    reference = randomize(torchvision.models.convnext_tiny(), seed=1).eval()
-    prog = netc.compile_file(EXAMPLES / "convnext_tiny.net")
+    reference = randomize(ConvNeXt(setting, num_classes=c["classes"]), seed=1).eval()
+    prog = netc.compile_file(EXAMPLES / "convnext_tiny.net", defines=c)
     net = prog.to_torch("ConvNeXtTiny").eval()
     copy_by_structure(reference, net)
-    x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    x = torch.randn(1, 3, 40, 36, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         want = reference(x)
-        assert_close(net(x), want, "ConvNeXt-Tiny")
+        assert_close(net(x), want, "ConvNeXt")
         net2 = prog.to_torch("ConvNeXtTiny", opt=2).eval()
         net2.load_state_dict(prog.convert_weights("ConvNeXtTiny", net.state_dict(), opt=2))
-        assert_close(net2(x), want, "ConvNeXt-Tiny -O2")
+        assert_close(net2(x), want, "ConvNeXt -O2")
     got = prog.to_numpy("ConvNeXtTiny", weights=net.state_dict())(x.numpy())
     got = got[0] if isinstance(got, (list, tuple)) else got
-    assert_close(torch.from_numpy(np.asarray(got)), want, "ConvNeXt-Tiny in NumPy")
+    assert_close(torch.from_numpy(np.asarray(got)), want, "ConvNeXt in NumPy")
 
 
 def test_convnext_starts_as_torchvision_does():
