@@ -543,10 +543,11 @@ _checked = [0]
 def check_invariants(path: Path, data: bytes | str) -> int:
     """Write ``data`` to ``path``, check it, assert the invariants; the exit code."""
     _checked[0] += 1
-    if _checked[0] % 256 == 0:
+    if _checked[0] % 256 == 1:
         # a long run piles up live objects (hypothesis' state, modules built by the backend
-        # checks) that every garbage collection would scan again, billing netc's CPU time:
-        # collect, then set what survives aside
+        # checks, and in a pytest worker whatever the tests before left: reference models,
+        # transformers' modules) that every garbage collection would scan again, billing
+        # netc's CPU time: collect, then set what survives aside, from the first check on
         gc.collect()
         gc.freeze()
     if isinstance(data, str):
