@@ -159,7 +159,14 @@ class ParamStmt(Node):
     init: Expr
 
 
-Stmt = Assign | Let | ParamStmt | Return
+@dataclass(frozen=True)
+class Defaults(Node):
+    """``defaults weight_init=normal(0.02), bias_init=zeros``: how the body's layers start."""
+
+    args: tuple[Arg, ...]
+
+
+Stmt = Assign | Let | ParamStmt | Defaults | Return
 
 
 @dataclass(frozen=True)

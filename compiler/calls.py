@@ -9,7 +9,7 @@ import types
 import typing
 
 from netc.specs import catalogue
-from netc.specs.init import INITIALISERS
+from netc.specs.init import INITIALISERS, LAYER_ARGS
 from pydantic import ValidationError
 
 from . import ast
@@ -29,7 +29,7 @@ class Calls:
     def eval_args(self, args: tuple[ast.Arg, ...], frame: Frame):
         pos, kw = [], {}
         for a in args:
-            v = self.ev(a.value, frame)
+            v = self.init_value(a.value, frame, f"`{a.name}`") if a.name in LAYER_ARGS else self.ev(a.value, frame)
             if a.name is None:
                 if kw:
                     self.error("positional argument after a keyword argument", a.span, frame)
@@ -70,6 +70,12 @@ class Calls:
         """``func`` applied once, or ``n`` times in a stack (``func(...) * n``)."""
         if n == 1 and repeat is None:
             return self.apply(func, piped, pos, kw, span, frame, None)
+        shared = frame.env.get(func)
+        if isinstance(shared, Layer) and shared.decl is not None:  # `tower * 3`: one block applied 3 times
+            value = piped
+            for _ in range(n):
+                value = self.apply(func, value, pos, kw, span, frame, None)
+            return value
         if not isinstance(piped, Tensor):
             return self.error("a repeated stage `* n` needs one tensor flowing into it", span, frame)
         group = frame.fresh(self.base_name(func, frame))
@@ -92,6 +98,8 @@ class Calls:
     def apply(self, func: str, piped, pos, kw, span: Span, frame: Frame, local: str | None, copy=None):
         """Apply ``func``; ``copy`` is ``(stack path, index)`` when this is one copy of ``F * n``."""
         local_value = frame.env.get(func)
+        if isinstance(local_value, Layer) and local_value.decl is not None:
+            return self.apply_shared_block(local_value, piped, pos, kw, span, frame)
         if isinstance(local_value, Layer):
             return self.apply_layer(local_value, piped, pos, kw, span, frame, local, copy)
         if local_value is POISON:
@@ -161,6 +169,8 @@ class Calls:
         lo, hi = op.arity
         if not lo <= len(tensors) <= (hi if hi is not None else len(tensors)):
             return self.arity_error(op, len(tensors), span, frame)
+        explicit = {k: kw[k] for k in LAYER_ARGS if k in kw and k not in op.Attrs.model_fields}
+        kw = {k: v for k, v in kw.items() if k not in explicit}
         given = list(op.tensor_kwargs[:len(tensors) - lo])  # optional tensors given by position
         for name in op.tensor_kwargs:
             if name in kw:
@@ -178,7 +188,11 @@ class Calls:
                                   plain[op.tensor_kwargs_attr][1], frame,
                                   hint=f"signature: {op.signature}")
             plain[op.tensor_kwargs_attr] = (tuple(given), span)
-        attrs = self.make_attrs(op, rest, plain, tensors, span, frame)
+        fixed = {}
+        if op.name == "scan":  # scan(Cell, hidden=H, memory=enc): the cell's fixed inputs, by name
+            fixed = {k: v for k, v in plain.items() if k not in op.Attrs.model_fields}
+            plain = {k: v for k, v in plain.items() if k not in fixed}
+        attrs = self.make_attrs(op, rest, plain, tensors, span, frame, fixed)
         if attrs is POISON:
             return POISON
         xs = [t.type for t, _ in tensors]
@@ -188,6 +202,9 @@ class Calls:
         except (ShapeError, DimError) as e:
             notes = [self.origin(t, frame.graph) for t, _ in tensors]
             return self.error(f"{_who(op)} {e}", span, frame, notes, getattr(e, "hint", None))
+        inits = self.layer_inits(op, explicit, inf.params, span, frame)
+        if inits is POISON:
+            return POISON
         if local is None:
             weighted = "has_weights" in op.traits and layer is None
             local = frame.fresh(frame.preferred if weighted and frame.preferred else op.name)
@@ -195,7 +212,7 @@ class Calls:
                 frame.preferred = None
         node = Node(frame.node_id(local), op.name, tuple(t.ref for t, _ in tensors), attrs, inf.types, span,
                     copy[0] if copy else frame.block, inf.params, layer, inf.macs, copy[1] if copy else None,
-                    **size_provenance(frame))
+                    inits=inits, **size_provenance(frame))
         self.add_node(frame.graph, node)
         return op.pack(tuple(Tensor((node.id, i), t) for i, t in enumerate(inf.types)))
 
@@ -216,7 +233,7 @@ class Calls:
                               f"got {kind_of(v)}", s, frame)
         return [(x, s) for x in items]
 
-    def make_attrs(self, op, rest, kw, tensors, span, frame):
+    def make_attrs(self, op, rest, kw, tensors, span, frame, fixed=None):
         fields = list(op.Attrs.model_fields)
         data, spans = {}, {}
         if op.varargs:
@@ -234,7 +251,7 @@ class Calls:
                 return self.error(f"{op.name} argument `{k}` is given twice", s, frame)
             data[k], spans[k] = v, s
         for k, v in data.items():
-            data[k] = self.attr_value(op, k, v, tensors, data, spans.get(k, span), frame)
+            data[k] = self.attr_value(op, k, v, tensors, data, spans.get(k, span), frame, fixed)
             if data[k] is POISON:
                 return POISON
         try:
@@ -242,7 +259,7 @@ class Calls:
         except ValidationError as e:
             return self.attrs_error(op, e, data, spans, span, frame)
 
-    def attr_value(self, op, name, v, tensors, data, span, frame):
+    def attr_value(self, op, name, v, tensors, data, span, frame, fixed=None):
         if isinstance(v, Layer):
             if v.params is None:
                 return self.error(f"the layer `{v.var}` is used by {op.name} before it is applied", span, frame)
@@ -251,7 +268,7 @@ class Calls:
             if op.name != "scan" or v.decl.kind != "cell":
                 return self.error(f"{op.name} argument `{name}` cannot be the {v.decl.kind} `{v.decl.name}`",
                                   span, frame)
-            return self.cell_body(v.decl, tensors, data.get("hidden"), span, frame)
+            return self.cell_body(v.decl, tensors, data.get("hidden"), span, frame, fixed or {})
         return v
 
     def attrs_error(self, op, e: ValidationError, data, spans, span, frame):
@@ -322,9 +339,12 @@ class Calls:
                               frame, [(f"`{decl.name}` is declared", decl.name_span)])
         bound = {p.name: a for p, a in zip(decl.params, args)}
         names = [p.name for p in decl.params]
+        inits = {k: kw[k][0] for k in LAYER_ARGS if k in kw and k not in names}  # the instance's defaults
         for k, a in kw.items():
+            if k in inits:
+                continue
             if k not in names:
-                close = self.close_name(k, names)
+                close = self.close_name(k, names + list(LAYER_ARGS))
                 shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
                 return self.error(f"`{decl.name}` has no parameter `{k}`", a[1], frame,
                                   hint=f"did you mean `{close}`?" if close else f"parameters: {shown}")
@@ -336,7 +356,8 @@ class Calls:
             frame.preferred = None
         path = frame.node_id(local)
         child = Frame(frame.graph, self.ws.home[id(decl)], tuple(path.split(".")),
-                      stack=frame.stack + (decl,), where=[(decl.name, span)], block=path)
+                      stack=frame.stack + (decl,), where=[(decl.name, span)], block=path,
+                      inits=frame.inits | inits, given_inits=frozenset(inits))
         inst = frame.graph.set_block(BlockInstance(path, decl.name, "block", copy[0] if copy else frame.block,
                                                    span=span, index=copy[1] if copy else None))
         for p in decl.params:
@@ -353,7 +374,10 @@ class Calls:
                                                   outputs=tuple(t.ref for _, t in outputs)))
         return value
 
-    def bind_param(self, decl, p: ast.Param, arg, span, child: Frame, frame: Frame):
+    def bind_param(self, decl, p: ast.Param, arg, span, child: Frame, frame: Frame, origin=None, hint=None):
+        """Bind ``p`` in ``child`` to ``arg`` (a (value, span) pair, None for its default),
+        checked against its type. ``origin`` replaces the note on where a mismatched tensor
+        comes from (a scan cell's inputs are made in the cell's graph), ``hint`` adds one."""
         if arg is None:
             if p.default is None:
                 what = "tensor input" if p.is_tensor else "argument"
@@ -373,8 +397,8 @@ class Calls:
                 if msg:
                     return self.error(f"`{decl.name}` input `{p.name}` must be {ast.pattern_str(p.type)}: {msg}",
                                       vspan, frame,
-                                      [self.origin(value, child.graph),  # a cell's own graph for scan
-                                       (f"`{p.name}` is declared", p.span)])
+                                      [origin or self.origin(value, child.graph),
+                                       (f"`{p.name}` is declared", p.span)], hint)
         else:
             if isinstance(value, Tensor):
                 return self.error(f"`{decl.name}` parameter `{p.name}` is a compile-time value; got a tensor",
@@ -385,28 +409,60 @@ class Calls:
         return value
 
     # -- cells and scan ----------------------------------------------------------------------
-    def cell_body(self, decl: ast.FuncDecl, tensors, hidden, span, frame: Frame):
+    def cell_body(self, decl: ast.FuncDecl, tensors, hidden, span, frame: Frame, fixed: dict):
+        """Elaborate ``decl`` as the step of ``scan``: its first tensor parameter is one step of
+        the sequence ``tensors[0]``, those named in ``fixed`` are the tensors given by name
+        (appended to ``tensors``, the scan node's inputs), the others are states [N, hidden]."""
         self.applied.add(id(decl))
         if not tensors or hidden is None:
             return self.error("scan needs an input sequence and `hidden=`", span, frame)
-        x = tensors[0][0].type
-        if x.rank != 3:
-            return self.error(f"scan needs a 3-d input [N, T, I]; got {x}", span, frame,
-                              [self.origin(tensors[0][0], frame.graph)])
+        seq = tensors[0][0]
+        if seq.type.rank != 3:
+            return self.error(f"scan needs a 3-d input [N, T, I]; got {seq.type}", span, frame,
+                              [self.origin(seq, frame.graph)])
+        if len(tensors) > 1:
+            return self.error(f"scan takes one input sequence; got {len(tensors)} tensors before the cell", span,
+                              frame, hint="pass a cell input that stays fixed over the steps by its name: "
+                                          f"`scan({decl.name}, hidden=..., memory=...)`")
         if self.duplicate_params(decl, Frame(None, frame.home, ())):
             return POISON
         tparams = [p for p in decl.params if p.is_tensor]
-        if len(tparams) < 2 or not is_dim(hidden):
+        fixed = dict(fixed)
+        init = fixed.pop("init", None) if "init" not in [p.name for p in tparams] else None
+        if self.check_fixed(decl, tparams, fixed, frame) is POISON:
+            return POISON
+        states = [p for p in tparams[1:] if p.name not in fixed]
+        if not states or not is_dim(hidden):
             return self.error(f"cell `{decl.name}` needs an input and at least one state, like "
                               "`cell C(x: [N, I], h: [N, H])`", decl.name_span, frame)
+        init = self.scan_init(decl, init, states, TensorType("float", (seq.type.shape[0], hidden)), frame)
+        if init is POISON:
+            return POISON
         graph = Graph(decl.name)
-        child = Frame(graph, self.ws.home[id(decl)], (), stack=frame.stack + (decl,), where=[(decl.name, span)])
-        n, i = x.shape[0], x.shape[2]
-        types = [TensorType(x.dtype, (n, i))] + [TensorType("float", (n, hidden))] * (len(tparams) - 1)
-        for p, t in zip(tparams, types):
-            node = self.add_node(graph, Node(p.name, "input", (), None, (t,), p.span))
+        child = Frame(graph, self.ws.home[id(decl)], (), stack=frame.stack + (decl,), where=[(decl.name, span)],
+                      inits=dict(frame.inits))
+        n, x = seq.type.shape[0], tparams[0]
+        state_type = TensorType("float", (n, hidden))
+        fixed_params = [p for p in tparams if p.name in fixed]
+        step = TensorType(seq.type.dtype, (n, seq.type.shape[2]))
+        seen = self.origin(seq, frame.graph)
+        given = {x.name: (step, span, (f"the step input is {step}, one step of the sequence: "
+                                       + seen[0], seen[1]))}
+        for p in states:
+            note = f"`{p.name}` is taken as a state: zeros {state_type} (from hidden={hidden}) given by scan"
+            given[p.name] = (state_type, span, (note, span))
+        for p in fixed_params:
+            given[p.name] = (fixed[p.name][0].type, fixed[p.name][1], self.origin(fixed[p.name][0], frame.graph))
+        refs = {}  # the step input, the fixed inputs, the states: the order the backends call the cell in
+        for p in [x, *fixed_params, *states]:
+            refs[p.name] = self.add_node(graph, Node(p.name, "input", (), None, (given[p.name][0],), p.span)).id
             child.used_names[p.name] = 1
-            if self.bind_param(decl, p, (Tensor((node.id, 0), t), span), span, child, frame) is POISON:
+        for p in [x, *states, *fixed_params]:  # states first: `hidden=` fixes H before a fixed input is checked
+            t, at, origin = given[p.name]
+            hint = (f"a cell input that is not a state but stays fixed over the steps is passed to scan by name: "
+                    f"`scan({decl.name}, hidden={hidden}, {p.name}=...)`") if p in states else None
+            if self.bind_param(decl, p, (Tensor((refs[p.name], 0), t), at), span, child, frame, origin,
+                               hint) is POISON:
                 return POISON
         for p in decl.params:
             if not p.is_tensor and self.bind_param(decl, p, None, span, child, frame) is POISON:
@@ -415,12 +471,52 @@ class Calls:
         outputs = self.check_results(decl, value, child, decl.name_span)
         if outputs is None:
             return POISON
-        if len(outputs) != len(types) - 1 or any(t.type != types[1] for _, t in outputs):
+        if len(outputs) != len(states) or any(t.type != state_type for _, t in outputs):
             got = ", ".join(str(t.type) for _, t in outputs)
-            return self.error(f"cell `{decl.name}` must return its {len(types) - 1} new state(s), each "
-                              f"{types[1]}; it returns {got}", decl.name_span, frame)
+            return self.error(f"cell `{decl.name}` must return its {len(states)} new state(s), each "
+                              f"{state_type}; it returns {got}", decl.name_span, frame)
         graph.outputs = [(name, t.ref) for name, t in outputs]
-        return catalogue.CellBody(decl.name, graph.weights(), graph.total_macs(), len(types) - 1, graph)
+        # the scan node's inputs: the sequence, the fixed inputs, then the initial states if given
+        tensors.extend([fixed[p.name] for p in fixed_params] + init)
+        return catalogue.CellBody(decl.name, graph.weights(), graph.total_macs(), len(states), graph,
+                                  tuple(p.name for p in fixed_params), bool(init))
+
+    def scan_init(self, decl, init, states, state_type: TensorType, frame: Frame):
+        """``init=h`` or ``init=(h, c)``: one tensor of ``state_type`` per state, in order
+        (a list of (tensor, span); empty without ``init``)."""
+        if init is None:
+            return []
+        v, s = init
+        items = v if isinstance(v, tuple) else (v,)
+        names = ", ".join(p.name for p in states)
+        if len(items) != len(states) or not all(isinstance(t, Tensor) for t in items):
+            want = f"the {len(states)} initial states" if len(states) > 1 else "the initial state"
+            return self.error(f"scan `init=` must give {want} of cell `{decl.name}` ({names}); got {kind_of(v)}",
+                              s, frame, hint=f"one tensor [N, hidden] per state: `init=({names})`"
+                              if len(states) > 1 else None)
+        for p, t in zip(states, items):
+            if t.type != state_type:
+                return self.error(f"scan `init=`: the initial `{p.name}` must be {state_type}; got {t.type}", s,
+                                  frame, [self.origin(t, frame.graph)])
+        return [(t, s) for t in items]
+
+    def check_fixed(self, decl, tparams, fixed: dict, frame: Frame):
+        """Each ``name=tensor`` given to scan names a tensor input of the cell other than its step input."""
+        names = [p.name for p in tparams]
+        for k, (v, s) in fixed.items():
+            if k not in names:
+                close = self.close_name(k, names) or self.close_name(k, ["hidden", "cell"])
+                return self.error(f"cell `{decl.name}` has no input `{k}`", s, frame,
+                                  [(f"`{decl.name}` is declared", decl.name_span)],
+                                  hint=f"did you mean `{close}`?" if close else
+                                  f"its tensor inputs: {', '.join(names)}")
+            if k == names[0]:
+                return self.error(f"`{k}` is the step input of cell `{decl.name}`: scan feeds it one step of the "
+                                  "sequence", s, frame, hint=f"pipe the sequence in: `seq -> scan({decl.name}, ...)`")
+            if not isinstance(v, Tensor):
+                return self.error(f"scan argument `{k}` (an input of cell `{decl.name}`) must be a tensor; "
+                                  f"got {kind_of(v)}", s, frame)
+        return None
 
 
 def size_provenance(frame: Frame) -> dict:

@@ -19,10 +19,12 @@ from netc.specs.init import INITIALISERS
 from . import ast
 from .calls import Calls, _show
 from .dims import Dim, DimError, Expr, exact_div, floordiv, is_dim
+from .inits import Inits
 from .ir import Graph
 from .limits import MAX_INT, MAX_RANK, MAX_SEQUENCE
 from .loader import Workspace
 from .shapes import declare, match
+from .shared import SharedBlocks
 from .source import Diagnostics, Span
 from .subscripts import Subscripts
 from .types import DTYPES
@@ -38,7 +40,7 @@ SCALAR_TYPES = {
 }
 
 
-class Elaborator(Calls, Subscripts):
+class Elaborator(Calls, Subscripts, Inits, SharedBlocks):
     def __init__(self, ws: Workspace, diags: Diagnostics, defines: dict | None = None):
         self.ws = ws
         self.diags = diags
@@ -159,7 +161,10 @@ class Elaborator(Calls, Subscripts):
 
     # -- bodies and statements ---------------------------------------------------------------
     def body(self, decl: ast.FuncDecl, frame: Frame):
-        result = None
+        result, seen = None, {}
+        for stmt in decl.body:  # `defaults` hold for the whole body, wherever they are written
+            if isinstance(stmt, ast.Defaults):
+                self.defaults_stmt(stmt, frame, seen)
         for stmt in decl.body:
             if result is not None:
                 self.error("statement after `return` is never run", stmt.span, frame,
@@ -175,6 +180,8 @@ class Elaborator(Calls, Subscripts):
                 self.let(stmt, frame)
             elif isinstance(stmt, ast.ParamStmt):
                 self.param_stmt(stmt, frame)
+            elif isinstance(stmt, ast.Defaults):
+                continue
             else:
                 self.assign(stmt, frame)
         if result is None:
@@ -247,6 +254,13 @@ class Elaborator(Calls, Subscripts):
     def let(self, stmt: ast.Let, frame: Frame):
         call = stmt.value
         op = catalogue.get(call.func) if isinstance(call, ast.Call) else None
+        decl = self.namespace(frame).get(call.func) if isinstance(call, ast.Call) else None
+        if op is None and isinstance(decl, ast.FuncDecl) and decl.kind != "cell" and call.func not in frame.env:
+            pos, kw = self.eval_args(call.args, frame)
+            scope = frame.node_id(frame.fresh(stmt.name.id))
+            frame.env[stmt.name.id] = POISON if pos is POISON else \
+                Layer(stmt.name.id, scope, None, pos, kw, call.span, decl=decl, home=frame.block)
+            return
         if op is None or "has_weights" not in op.traits:
             self.bad_let(stmt, op, frame)
             frame.env[stmt.name.id] = POISON
@@ -271,9 +285,9 @@ class Elaborator(Calls, Subscripts):
         if op is not None:
             self.error(f"`{call.func}` has no weights, so there is nothing for `let` to share", at, frame,
                        hint=f"apply it where it is needed: `x -> {call.func}`")
-        elif isinstance(decl, ast.FuncDecl):
-            self.error(f"`let` cannot bind the {decl.kind} `{call.func}` yet: it binds one op with weights",
-                       at, frame, hint="bind each layer of the block with its own `let`")
+        elif isinstance(decl, ast.FuncDecl) and decl.kind == "cell":
+            self.error(f"`let` cannot bind the cell `{call.func}`: a cell is run over time by `scan`", at, frame,
+                       hint=f"write `x -> scan({call.func}, hidden=...)`; to share a block, `let` a block")
         elif decl is None and call.func not in frame.env:
             close = self.did_you_mean(call.func, frame)
             self.error(f"`let` of an unknown op or block `{call.func}`", at, frame,

@@ -54,6 +54,7 @@ class Node:
     names: tuple[str | None, ...] = ()  # per output: the name the spec gave it, if any
     mentions: frozenset[str] = frozenset()  # the block's names its arguments mention: conv2d(width, 3)
     exprs: tuple = ()  # its arguments that are size expressions over those names (ASTs: k // 2)
+    inits: tuple = ()  # (weight name, specs.init.Init) for the weights the spec says how to start
 
     @property
     def type(self) -> TensorType:
@@ -93,6 +94,8 @@ class BlockInstance:
     span: Span | None = None  # where it is applied
     index: int | None = None  # which copy of its parent stack it is
     count: int | None = None  # a stack: how many copies
+    shares: str | None = None  # a block bound with `let` applied again: the path of its first application,
+    #                            whose weights (and, in torch, whose module) its nodes use
 
     @property
     def local(self) -> str:

@@ -38,7 +38,7 @@ DEFAULT_MAX_PARAMS = 10_000_000_000  # parameters of one model (`--max-params`)
 MAX_DRAWN_BOXES = 2000  # boxes in one drawing: past that, graphviz's layout takes minutes
 DOT_TIMEOUT = 10  # seconds the `dot` program may run (the Python API's render)
 RENDER_TIMEOUT = 10  # seconds for all of `netc render`, from the process's start: dot gets what is left
-STOP_MARGIN = 1.0  # seconds of a deadline kept back to stop the work, print the error and exit (Python's exit alone takes 0.2-0.3 s)
+STOP_MARGIN = 2.0  # seconds of a deadline kept back to stop the work, print the error and exit (Python's exit alone: 0.2 s idle, 1 s loaded)
 
 # Running (netc run / verify --max-time)
 DEFAULT_MAX_TIME = 300  # seconds for all of `netc run` or `netc verify`, from the process's start

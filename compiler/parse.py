@@ -14,7 +14,7 @@ from . import ast
 from .limits import MAX_EXPR_DEPTH, MAX_INT, MAX_NAME_LENGTH
 from .source import Diagnostic, SourceFile, Span
 
-KEYWORDS = frozenset({"import", "const", "block", "model", "cell", "pair", "let", "param", "return", "if", "then",
+KEYWORDS = frozenset({"import", "const", "block", "model", "cell", "pair", "let", "param", "defaults", "return", "if", "then",
                       "else", "and", "or", "not", "true", "false"})
 
 
@@ -331,6 +331,9 @@ class _ToAst(Transformer_NonRecursive):
 
     def param_stmt(self, meta, c):
         return ast.ParamStmt(self._span(meta), ast.Name(self._tok(c[0]), str(c[0])), c[1], c[2])
+
+    def defaults_stmt(self, meta, c):
+        return ast.Defaults(self._span(meta), tuple(c[0]))
 
     def return_stmt(self, meta, c):
         return ast.Return(self._span(meta), tuple(c))

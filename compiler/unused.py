@@ -32,6 +32,7 @@ import difflib
 import re
 
 from netc.specs import catalogue
+from netc.specs.init import INITIALISERS, LAYER_ARGS
 
 from . import ast
 from .calls import _scalar_fn
@@ -141,6 +142,12 @@ def _static(el, decl: ast.FuncDecl) -> None:
         elif isinstance(stmt, ast.Let):
             _expr(el, stmt.value, bound, ns, frame)
             bound.add(stmt.name.id)
+        elif isinstance(stmt, ast.ParamStmt):
+            _expr(el, stmt.init, bound, ns, frame)
+            bound.add(stmt.name.id)
+        elif isinstance(stmt, ast.Defaults):
+            for a in stmt.args:
+                _expr(el, a.value, bound, ns, frame)
         else:
             _expr(el, stmt.value, bound, ns, frame)
             if stmt.annotation is not None and isinstance(stmt.annotation, ast.TensorTypeExpr):
@@ -151,7 +158,7 @@ def _static(el, decl: ast.FuncDecl) -> None:
 def _expr(el, e, bound: set, ns: dict, frame: Frame) -> None:
     for x in ast.walk([e]):
         if isinstance(x, ast.Name):
-            if x.id not in bound and x.id not in ns and catalogue.get(x.id) is None:
+            if x.id not in bound and x.id not in ns and catalogue.get(x.id) is None and x.id not in INITIALISERS:
                 frame.env = dict.fromkeys(bound)
                 el.error(f"unknown name `{x.id}`", x.span, hint=el.did_you_mean(x.id, frame)
                          or f"declare it: a parameter of `{frame.stack[-1].name}`, or a `const`")
@@ -168,12 +175,12 @@ def _call(el, c, bound: set, ns: dict, frame: Frame) -> None:
     if isinstance(decl, ast.FuncDecl):
         names = [p.name for p in decl.params]
         for a in kws:
-            if a.name not in names:
+            if a.name not in names and a.name not in LAYER_ARGS:
                 close = el.close_name(a.name, names)
                 el.error(f"`{decl.name}` has no parameter `{a.name}`", a.span,
                          hint=f"did you mean `{close}`?" if close else f"parameters: {', '.join(names[:12])}")
         return
-    if decl is not None:
+    if decl is not None or (c.func in INITIALISERS and catalogue.get(c.func) is None):
         return
     op = catalogue.get(c.func)
     if op is None:
@@ -185,7 +192,7 @@ def _call(el, c, bound: set, ns: dict, frame: Frame) -> None:
         return
     fields = list(op.Attrs.model_fields)
     for a in kws:
-        if a.name not in fields and a.name not in op.tensor_kwargs:
+        if a.name not in fields and a.name not in op.tensor_kwargs and a.name not in LAYER_ARGS:
             close = difflib.get_close_matches(a.name, fields, n=1, cutoff=0.6)
             el.error(f"{op.name} has no argument `{a.name}`", a.span,
                      hint=f"did you mean `{close[0]}`?" if close else

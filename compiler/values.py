@@ -34,6 +34,8 @@ class Layer:
     span: Span
     params: dict | None = None  # fixed at the first application
     uses: int = 0
+    decl: Any = None  # a block bound with `let` (op is None then): its FuncDecl
+    home: str = ""  # the block instance whose body binds it
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,8 @@ class Frame:
     preferred: str | None = None  # a name for the one layer the current statement creates
     block: str = ""  # path of the block instance being elaborated ("" = the model)
     arguments: tuple = ()  # the argument expressions of the call being applied (their ASTs)
+    inits: dict = field(default_factory=dict)  # `defaults` in scope: weight_init / bias_init -> Init
+    given_inits: frozenset = frozenset()  # those the block's instance was given (`B(weight_init=...)`)
 
     def fresh(self, base: str) -> str:
         """A local name unique in this scope: base, base_1, base_2, ... Names that generated

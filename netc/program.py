@@ -175,6 +175,53 @@ class Program:
             hint = f"hint: these are the weights of the -O{level} program: pass opt={level}"
             raise WeightError([*e.problems, hint]) from None
 
+    def to_onnx(self, name: str, weights=None, opt: int = 0, seed: int = 0):
+        """The ONNX model (an ``onnx.ModelProto``, opset 21) of one model, built from the IR
+        optimised at ``-O{opt}``, with ``weights`` as initialisers: an ``-O0`` state dict (or
+        dict of arrays, or ``.npz`` path; converted to the ``-O{opt}`` layout) or None: the
+        weights :meth:`to_torch` makes under ``torch.manual_seed(seed)`` (netc's own seeded
+        weights, ``runtime.weights.init_weights``, where torch is not installed).
+
+        Example:
+            >>> import netc, onnx
+            >>> m = netc.compile_file("examples/lenet.net").to_onnx("LeNet")
+            >>> onnx.checker.check_model(m, full_check=True)
+            >>> [d.dim_param or d.dim_value for d in m.graph.input[0].type.tensor_type.shape.dim]
+            ['N', 1, 28, 28]
+        """
+        from netc.compiler.source import Diagnostic, SpecError
+        from netc.runtime.numpy_program import as_arrays
+        from netc.runtime.weights import check_weights
+
+        try:
+            from netc.backends.onnx.emit import model_proto
+        except ImportError as e:
+            raise SpecError([Diagnostic(f"ONNX export needs the onnx package ({e})", None,
+                                        hint="pip install netc[onnx]")]) from None
+        if name in self._c.pairs:
+            raise SpecError([Diagnostic(f"`{name}` is a pair; an ONNX file holds one model", None,
+                                        hint="export each of its models: " + ", ".join(self.members(name)))])
+        graph = self.optimized(opt).graph(name) if opt else self.graph(name)
+        if weights is None:
+            weights = self._seeded_weights(name, seed)
+        if isinstance(weights, dict) and opt:
+            weights = self.convert_weights(name, weights, opt)
+        arrays = as_arrays(weights, {k: p.shape for k, p in graph.weights().items()})
+        check_weights(graph, arrays)
+        return model_proto(graph, arrays, self.path)
+
+    def _seeded_weights(self, name: str, seed: int) -> dict:
+        """The -O0 weights of a fresh torch module under ``torch.manual_seed(seed)``; without
+        torch, netc's own seeded weights."""
+        try:
+            import torch
+        except ImportError:
+            from netc.runtime.weights import init_weights
+
+            return init_weights(self.graph(name), seed)
+        torch.manual_seed(seed)
+        return self.to_torch(name).state_dict()
+
     def _level_of(self, name: str, weights) -> int | None:
         """The optimisation level whose weights of model ``name`` are exactly ``weights``'
         names, if another level's than this program's (a state dict of an -O2 module)."""

@@ -2,8 +2,12 @@
 ``netc run`` and ``netc verify`` print.
 
 Weights: ``torch.manual_seed(seed)`` and a fresh module from :meth:`Program.to_torch`, so
-the weights are torch's default initialisation; the NumPy program gets that module's
-``state_dict``, so both backends run the same weights for the same seed. Without torch,
+the weights are torch's default initialisation; for ``verify`` they are then redrawn so that
+signals keep their scale through deep networks (:mod:`netc.runtime.scaled_init`: fan-in
+scaled, batch-norm statistics measured on the inputs and randomised). The NumPy program gets
+that module's ``state_dict``, so both backends run the same weights for the same seed.
+``verify`` also fails an output whose comparison would be vacuous: zero or too small for its
+float type, or one that other inputs do not change past the tolerance. Without torch,
 the NumPy side falls back to :func:`netc.runtime.weights.init_weights` (seeded too, but
 not the same numbers). Inputs: :func:`netc.runtime.inputs.random_inputs` with the same
 seed. Everything runs in eval mode (dropout off, batch-norm running statistics).
@@ -23,6 +27,7 @@ import numpy as np
 from . import budget
 from .budget import DEFAULT_MAX_MEMORY
 from .inputs import bind_sizes, random_inputs
+from .scaled_init import scale_weights
 from .weights import init_weights
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -39,6 +44,7 @@ class Output:
     max_rel: float = 0.0
     problem: str | None = None  # a shape or dtype mismatch, a non-finite value on one side
     note: str | None = None  # what verify says without failing (both sides non-finite alike)
+    vacuous: str | None = None  # why comparing it shows nothing (verify fails: see ``vacuous``)
 
 
 @dataclass
@@ -70,7 +76,15 @@ class Verified:
 
     @property
     def ok(self) -> bool:
+        return self.agree and not self.is_vacuous
+
+    @property
+    def agree(self) -> bool:
         return all(o.problem is None for o in self.outputs) and self.max_rel <= self.tol
+
+    @property
+    def is_vacuous(self) -> bool:
+        return any(o.vacuous for o in self.outputs)
 
 
 def _torch():
@@ -193,18 +207,45 @@ def verify(prog, name: str, seed: int = 0, dtype: str = "float32", sizes: dict[s
 
 
 def _verify(prog, name: str, seed: int, dtype: str, sizes: dict[str, int] | None, tol: float) -> list[Verified]:
+    torch = _torch()
     module = torch_module(prog, name, seed, dtype)
+    members = _members(prog, name, module)
+    inputs = {model: random_inputs(prog.graph(model), sizes, seed, DTYPES[dtype]) for model, _, _ in members}
+    for model, member, _ in members:  # weights that keep their scale (see scaled_init), per model
+        scale_weights(member, [torch.from_numpy(x.copy()) for x in inputs[model].values()], seed)
     program = prog.to_numpy(name, weights=module.state_dict())
     out = []
-    for model, member, _ in _members(prog, name, module):
+    for model, member, _ in members:
         graph = prog.graph(model)
-        inputs = random_inputs(graph, sizes, seed, DTYPES[dtype])
-        want = call_torch(member, inputs)
+        want = call_torch(member, inputs[model])
+        other = call_torch(member, random_inputs(graph, sizes, seed + 1, DTYPES[dtype]))
         with np.errstate(all="ignore"):  # non-finite values are compared, not warned about
-            got = _as_tuple(program.run(model, *inputs.values()))
+            got = _as_tuple(program.run(model, *inputs[model].values()))
         outs = [compare(n, g, w) for n, g, w in zip(_names(graph), got, want)]
+        for o, w, w2 in zip(outs, want, other):
+            o.vacuous = vacuous(w, w2, tol)
         out.append(Verified(model, _input_sizes(graph, sizes), outs, tol))
     return out
+
+
+def vacuous(want: np.ndarray, other: np.ndarray, tol: float) -> str | None:
+    """Why comparing an output of torch with NumPy's would show nothing, or None: it is zero
+    or too small for its float type, or it does not depend on the inputs (``other``, the
+    output for other inputs, differs from ``want`` by no more than ``tol`` relative): then
+    an error in any layer before would not change it past the tolerance."""
+    if want.dtype.kind != "f" or want.size == 0 or want.shape != other.shape:
+        return None
+    a, b = want.astype(np.float64), other.astype(np.float64)
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return None
+    scale = float(np.abs(a).max())
+    if scale < np.finfo(want.dtype).tiny * 1e6:
+        return f"the output is too small to compare (max |output| {scale:.3g})"
+    spread = float(np.abs(a - b).max()) / scale
+    if spread <= tol:
+        return (f"the output does not depend on the inputs: other inputs change it by {spread:.3g} relative, "
+                f"within the tolerance {tol:.3g}")
+    return None
 
 
 def compare(name: str, got, want: np.ndarray) -> Output:
@@ -292,12 +333,12 @@ def render_verify(results: list[Verified], seed: int, dtype: str) -> str:
     lines = []
     for v in results:
         at = f", {_sizes(v.sizes)}" if v.sizes else ""
-        verdict = "ok" if v.ok else "FAIL"
+        verdict = "ok" if v.ok else "FAIL" if not v.agree else "VACUOUS"
         lines.append(f"{v.model} ({dtype}, seed {seed}{at}): max abs diff {v.max_abs:.3g}, max rel diff "
                      f"{v.max_rel:.3g} (tol {v.tol:.3g})  {verdict}")
         width = max(len(o.name) for o in v.outputs)
         for o in v.outputs:
-            note = "".join(f"  {t}" for t in (o.problem, o.note) if t)
+            note = "".join(f"  {t}" for t in (o.problem, o.note, o.vacuous and f"vacuous: {o.vacuous}") if t)
             lines.append(f"  {o.name:<{width}}  {_shape(o.value)}  max abs diff {o.max_abs:.3g}, "
                          f"max rel diff {o.max_rel:.3g}{note}")
     return "\n".join(lines)

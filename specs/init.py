@@ -9,6 +9,7 @@ backend takes its weights from torch, so it needs none.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -72,3 +73,25 @@ def make(kind: str, args: tuple) -> Init:
 
 def _num(v: float) -> str:
     return repr(float(v))
+
+
+# A layer's initialiser arguments (``linear(768, weight_init=normal(0.02), bias_init=zeros)``,
+# ``defaults weight_init=normal(0.02)``) and the word each looks for in its weight names.
+# ``out_init`` starts attention's output projection ``out_proj.weight`` only (GPT-2 starts its
+# residual projections smaller); a later argument here wins over an earlier one on a weight.
+LAYER_ARGS: dict[str, str] = {"weight_init": "weight", "bias_init": "bias", "out_init": "output projection"}
+
+
+def targets(arg: str, params: dict) -> list[str]:
+    """The weights of a layer that ``arg`` (``weight_init`` or ``bias_init``) starts: every
+    parameter (not a buffer) with that word in its name, so ``weight_init`` reaches lstm's
+    ``weight_ih_l0`` and attention's ``in_proj_weight`` and ``out_proj.weight``.
+
+    >>> from netc.specs.opdef import Param
+    >>> targets("bias_init", {"weight_ih_l0": Param((8, 4)), "bias_ih_l0": Param((8,))})
+    ['bias_ih_l0']
+    """
+    if arg == "out_init":
+        return [name for name, p in params.items() if not p.buffer and name == "out_proj.weight"]
+    word = LAYER_ARGS[arg]
+    return [name for name, p in params.items() if not p.buffer and word in re.split(r"[._]", name)]

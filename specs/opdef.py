@@ -247,6 +247,10 @@ class CellBody:
     step_macs: Dim
     states: int  # how many state tensors the cell carries (h, or h and c)
     graph: Any = None  # the cell's own IR graph, for the backends
+    # The cell's inputs that stay fixed over the steps (``memory=enc``), in declaration order:
+    # the scan node's inputs after the sequence, and the cell's inputs after the step input.
+    fixed: tuple[str, ...] = ()
+    init: bool = False  # the initial states are given (the scan node's last ``states`` inputs)
 
     def __hash__(self) -> int:
         return hash(self.name)

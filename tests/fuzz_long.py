@@ -35,6 +35,7 @@ class Run:
         self.deadline = deadline
         self.counts = {"inputs": 0, "accepted": 0, "rejected": 0, "backend_checked": 0, "models_compared": 0}
         self.failures: dict[str, dict] = {}
+        self.slowest = 0.0  # seconds, the slowest backend check
         self.dir = Path(tempfile.mkdtemp(prefix="netc-fuzz-"))
 
     def failed(self, kind: str, data, err: BaseException) -> None:
@@ -63,8 +64,10 @@ class Run:
         self.counts["accepted" if code == 0 else "rejected"] += 1
         if code == 0 and backends and self.counts["accepted"] % self.backend_every == 0:
             try:
+                began = time.monotonic()
                 with fuzzing.time_limit(60):
                     self.counts["models_compared"] += fuzzing.check_backends(path, levels=(0, 1, 2))
+                self.slowest = max(self.slowest, time.monotonic() - began)
                 self.counts["backend_checked"] += 1
             except (AssertionError, fuzzing.Hang, Exception) as e:  # noqa: BLE001
                 self.failed(kind + "/backends", data, e)
@@ -125,9 +128,14 @@ def main(argv=None) -> int:
             _slice(run, strategy, kind, backends, min(left, 5000), args.seed * 1000 + part * 100_000 + k)
             k += 1
     elapsed = time.monotonic() - start
-    summary = {**run.counts, "seconds": round(elapsed, 1), "failures": run.failures, "seed": args.seed}
+    import resource
+
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # Linux: KiB
+    summary = {**run.counts, "seconds": round(elapsed, 1), "peak_rss_mib": peak_mib,
+               "slowest_backend_check_s": round(run.slowest, 2), "failures": run.failures, "seed": args.seed}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(json.dumps({**run.counts, "seconds": round(elapsed, 1), "distinct_failures": len(run.failures)}))
+    print(json.dumps({**run.counts, "seconds": round(elapsed, 1), "peak_rss_mib": peak_mib,
+                      "slowest_backend_check_s": round(run.slowest, 2), "distinct_failures": len(run.failures)}))
     for key, f in run.failures.items():
         print(f"  {f['count']:6d} x {key}  ({f['first']})")
     return 1 if run.failures else 0

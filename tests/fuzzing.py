@@ -571,7 +571,15 @@ def check_invariants(path: Path, data: bytes | str) -> int:
 
 
 def rel_diff(got, want) -> float:
+    """Largest difference relative to the reference's scale (absolute below scale 1). Where
+    either side is not finite, both must be (NaN and ±Inf count alike: past an overflow the
+    libraries' special cases differ, torch's gelu(inf) is NaN, the exact value is inf), and
+    the finite rest is compared; a non-finite value on one side only is an infinite difference."""
     got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    bad_got, bad_want = ~np.isfinite(got), ~np.isfinite(want)
+    if (bad_got != bad_want).any():
+        return float("inf")
+    got, want = got[~bad_got], want[~bad_want]
     scale = np.abs(want).max() if want.size else 0.0
     diff = np.abs(got - want).max(initial=0)
     return float(diff / scale) if scale > 1 else float(diff)

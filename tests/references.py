@@ -169,6 +169,85 @@ ENCODER_NAMES = by_prefix({"embed": "embedding", "rnn": "lstm"})
 DECODER_NAMES = by_prefix({"embed": "embedding", "rnn": "lstm", "out": "linear"})
 
 
+# -- LSTM encoder-decoder with Bahdanau attention ------------------------------------------------
+# The PyTorch tutorial "NLP From Scratch: Translation with a Sequence to Sequence Network and
+# Attention" (EncoderRNN, BahdanauAttention, AttnDecoderRNN), its GRUs made LSTMs, decoding with
+# teacher forcing: the decoder's input tokens are given (start token, then the target shifted).
+
+class EncoderRNN(nn.Module):
+    def __init__(self, input_size, hidden_size, dropout_p=0.1):
+        super().__init__()
+        self.embedding = nn.Embedding(input_size, hidden_size)
+        self.lstm = nn.LSTM(hidden_size, hidden_size, batch_first=True)
+        self.dropout = nn.Dropout(dropout_p)
+
+    def forward(self, tokens):
+        return self.lstm(self.dropout(self.embedding(tokens)))  # output, (h, c)
+
+
+class BahdanauAttention(nn.Module):
+    def __init__(self, hidden_size):
+        super().__init__()
+        self.Wa = nn.Linear(hidden_size, hidden_size)
+        self.Ua = nn.Linear(hidden_size, hidden_size)
+        self.Va = nn.Linear(hidden_size, 1)
+
+    def forward(self, query, keys):
+        scores = self.Va(torch.tanh(self.Wa(query) + self.Ua(keys)))  # [N, S, 1]
+        weights = F.softmax(scores.squeeze(2).unsqueeze(1), dim=-1)  # [N, 1, S]
+        return torch.bmm(weights, keys), weights  # context [N, 1, H]
+
+
+class AttnDecoderRNN(nn.Module):
+    def __init__(self, hidden_size, output_size, dropout_p=0.1):
+        super().__init__()
+        self.embedding = nn.Embedding(output_size, hidden_size)
+        self.attention = BahdanauAttention(hidden_size)
+        self.lstm = nn.LSTM(2 * hidden_size, hidden_size, batch_first=True)
+        self.out = nn.Linear(hidden_size, output_size)
+        self.dropout = nn.Dropout(dropout_p)
+
+    def forward(self, encoder_outputs, encoder_hidden, decoder_inputs):
+        hidden, outputs = encoder_hidden, []
+        for i in range(decoder_inputs.shape[1]):  # teacher forcing: step i reads token i
+            output, hidden = self.forward_step(decoder_inputs[:, i:i + 1], hidden, encoder_outputs)
+            outputs.append(output)
+        return F.log_softmax(torch.cat(outputs, dim=1), dim=-1)
+
+    def forward_step(self, tokens, hidden, encoder_outputs):
+        embedded = self.dropout(self.embedding(tokens))  # [N, 1, H]
+        query = hidden[0].permute(1, 0, 2)  # h of (h, c): [N, 1, H]
+        context, _ = self.attention(query, encoder_outputs)
+        output, hidden = self.lstm(torch.cat((embedded, context), dim=2), hidden)
+        return self.out(output), hidden
+
+
+class Seq2SeqAttention(nn.Module):
+    def __init__(self, src_vocab, tgt_vocab, hidden, p):
+        super().__init__()
+        self.encoder = EncoderRNN(src_vocab, hidden, p)
+        self.decoder = AttnDecoderRNN(hidden, tgt_vocab, p)
+
+    def forward(self, src, tgt):
+        memory, state = self.encoder(src)
+        return self.decoder(memory, state, tgt)
+
+
+def seq2seq_attention_names(name: str) -> str:
+    """The tutorial's names -> examples/seq2seq_attention.net's. The decoder's LSTM weights
+    are the cell's two gate projections: ``weight_ih`` of [embedded, context], ``weight_hh``."""
+    table = {"encoder.embedding.": "embedding.", "encoder.lstm.": "lstm.",
+             "decoder.embedding.": "embedding_1.", "decoder.attention.Wa.": "scan.query.",
+             "decoder.attention.Ua.": "scan.keys.", "decoder.attention.Va.": "scan.scores.",
+             "decoder.out.": "linear."}
+    lstm = {"weight_ih_l0": "linear.weight", "bias_ih_l0": "linear.bias",
+            "weight_hh_l0": "linear_1.weight", "bias_hh_l0": "linear_1.bias"}
+    if name.startswith("decoder.lstm."):
+        return "scan." + lstm[name.removeprefix("decoder.lstm.")]
+    prefix = next(p for p in table if name.startswith(p))
+    return table[prefix] + name.removeprefix(prefix)
+
+
 # -- GPT-2 ---------------------------------------------------------------------------------------
 
 class GPT2Block(nn.Module):
@@ -178,7 +257,7 @@ class GPT2Block(nn.Module):
         self.attn = nn.MultiheadAttention(width, heads, dropout=p, batch_first=True)
         self.drop = nn.Dropout(p)
         self.ln_2 = nn.LayerNorm(width)
-        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width), nn.Dropout(p))
+        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(approximate="tanh"), nn.Linear(4 * width, width), nn.Dropout(p))
 
     def forward(self, x):
         t = x.shape[1]

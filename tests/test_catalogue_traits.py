@@ -287,6 +287,10 @@ ALLOWED = {
     ("backends/render/labels.py", "_SYMBOL"): "the symbol a diagram draws for each operator",
     ("backends/torch/prelude.py", "PRELUDE"): "the prelude's pieces (two are named after the op that uses them)",
     ("compiler/elaborate.py", "TENSOR_OPS"): "the language's infix operators",
+    ("backends/onnx/lowerings/activation.py", "SIMPLE"): "the ONNX op of each one-to-one unary lowering",
+    ("backends/onnx/lowerings/math.py", "BINARY"): "the ONNX op of each arithmetic operator",
+    ("backends/onnx/lowerings/recurrent.py", "ONNX_OP"): "the ONNX op of each recurrent layer",
+    ("backends/onnx/lowerings/recurrent.py", "GATES"): "torch's gate blocks in ONNX's order, per layer kind",
 }
 SCANNED = ("compiler", "backends", "runtime", "netc")
 

@@ -80,7 +80,7 @@ def params(spec: str, name: str, *args: str) -> int:
 def test_examples_exist():
     names = {p.name for p in SPECS}
     assert {"lenet.net", "resnet18.net", "vgg11.net", "gru_classifier.net", "lstm_lm.net", "char_rnn.net",
-            "transformer.net", "gpt2.net", "seq2seq.net", "dcgan.net", "autoencoder.net"} <= names
+            "transformer.net", "gpt2.net", "seq2seq.net", "dcgan.net", "autoencoder.net", "llama.net", "bert.net"} <= names
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.name)
@@ -132,9 +132,13 @@ model Small(image: float[N, 3, 32, 32]) -> float[N, 16, 16, 16] {
     ("gpt2.net", "GPT2", 124_439_808),
     ("dcgan.net", "Generator", 3_576_704),
     ("dcgan.net", "Discriminator", 2_765_568),
+    ("llama.net", "Llama", 1_100_048_384),  # TinyLlama-1.1B (LlamaForCausalLM of its config)
+    ("bert.net", "Bert", 109_482_240),  # bert-base-uncased: BertModel(BertConfig()), pooler included
     ("mobilenet_v2.net", "MobileNetV2", 3_504_872),
     ("efficientnet_b0.net", "EfficientNetB0", 5_288_548),
     ("unet.net", "UNet", 31_037_698),
+    ("vit_b16.net", "ViTB16", 86_567_656),
+    ("convnext_tiny.net", "ConvNeXtTiny", 28_589_128),
     ("vae.net", "VAE", 652_824),  # pytorch/examples vae/main.py
 ])
 def test_published_param_counts(spec, name, total):
@@ -337,7 +341,7 @@ def gpt2(vocab=50257, context=1024, layers=12, heads=12, d=768, p=0.1):
         return nn.ModuleDict({"ln_1": nn.LayerNorm(d),
                               "attn": nn.MultiheadAttention(d, heads, p, batch_first=True),
                               "ln_2": nn.LayerNorm(d),
-                              "mlp": nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))})
+                              "mlp": nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(approximate="tanh"), nn.Linear(4 * d, d))})
 
     m = nn.ModuleDict({"wte": nn.Embedding(vocab, d), "wpe": nn.Embedding(context, d),
                        "h": nn.ModuleList(block() for _ in range(layers)), "ln_f": nn.LayerNorm(d),

@@ -154,7 +154,7 @@ def test_a_run_that_cannot_finish_in_time_is_refused_before_it_starts(tmp_path, 
 
 def test_netc_stops_a_slow_run_at_its_deadline(tmp_path):
     """The `netc` command, timed from outside: a verify that would run for minutes is stopped
-    at --max-time (less the 1 s margin), with a diagnostic at the model it was running."""
+    at --max-time (less the 2 s margin), with a diagnostic at the model it was running."""
     import subprocess
     import sys
     import time
@@ -169,7 +169,7 @@ def test_netc_stops_a_slow_run_at_its_deadline(tmp_path):
     assert lines[0] == (f"{path}:1:12: error: netc verify did not finish in 5 s (the limit, --max-time): stopped "
                         "while verifying `Slow`"), done.stderr
     assert "--max-time SECONDS" in lines[-1] and "Traceback" not in done.stderr
-    assert 3.5 < took < 5, f"took {took:.1f} s"
+    assert 2.5 < took < 5, f"took {took:.1f} s"  # stopped at 5 s less the 2 s margin
 
 
 def test_in_process_the_deadline_interrupts_the_run(tmp_path, capsys):

@@ -281,18 +281,25 @@ CASES = {
     "scan": [([T(2, 5, 3)], {"cell": cell("Elman", 1), "hidden": 4}),
              ([T(2, 5, 3)], {"cell": cell("TwoState", 2), "hidden": 4})],
     "self_attention": [([T(2, 5, 8)], {"heads": 2}),
-                       ([T(2, 5, 8)], {"heads": 4, "causal": True, "dropout": 0.1, "bias": False})],
+                       ([T(2, 5, 8)], {"heads": 4, "causal": True, "dropout": 0.1, "bias": False}),
+                       ([T(2, 5, 16), T(2, 5, dtype="bool"), T(2, 1, 5, 5)],
+                        {"heads": 4, "kv_heads": 2, "rotary": True, "causal": True, "masks": ("padding", "mask")}),
+                       ([T(2, 5, 8), T(5, 5, dtype="bool")], {"heads": 2, "kv_heads": 1, "masks": ("mask",)})],
     "cross_attention": [([T(2, 5, 8), T(2, 7, 8)], {"heads": 2}),
-                        ([T(2, 5, 8), T(2, 3, 8)], {"heads": 2, "causal": True, "bias": False})],
+                        ([T(2, 5, 8), T(2, 3, 8)], {"heads": 2, "causal": True, "bias": False}),
+                        ([T(2, 5, 8), T(2, 7, 8), T(2, 7, dtype="bool")],
+                         {"heads": 4, "kv_heads": 2, "masks": ("padding",)})],
     "attention": [([T(2, 5, 4), T(2, 7, 4), T(2, 7, 3)], {}),
                   ([T(2, 5, 4), T(2, 7, 4), T(2, 7, 3), T(5, 7)], {"scale": 0.5}),
                   ([T(2, 5, 4), T(2, 7, 4), T(2, 7, 3), T(5, 7, dtype="bool")], {}),
                   ([T(2, 5, 4), T(2, 5, 4), T(2, 5, 3)], {"causal": True}),
-                  ([T(2, 3, 5, 4), T(2, 3, 6, 4), T(2, 3, 6, 2)], {"causal": True})],
+                  ([T(2, 3, 5, 4), T(2, 3, 6, 4), T(2, 3, 6, 2)], {"causal": True}),
+                  ([T(2, 4, 5, 4), T(2, 2, 7, 4), T(2, 2, 7, 3), T(2, 7, dtype="bool"), T(5, 7)],
+                   {"causal": True, "dropout": 0.2, "masks": ("padding", "mask")})],
+    "rotary": [([T(2, 3, 5, 8)], {}), ([T(7, 6)], {"base": 100.0})],
+    "rmsnorm": [([T(2, 5, 8)], {}), ([T(3, 6)], {"eps": 1e-3})],
     "positional_encoding": [([T(2, 5, 8)], {}), ([T(1, 40, 6)], {})],
     "randn_like": [([T(3, 50)], {}), ([T(2, 3, 4)], {"seed": 4_000_000_000})],
-    "rmsnorm": [([T(2, 5, 6)], {}), ([T(2, 6)], {"eps": 1e-5})],
-    "rotary": [([T(2, 3, 5, 8)], {}), ([T(2, 5, 4)], {"base": 500.0})],
 }
 
 
@@ -364,24 +371,25 @@ def test_kernels_are_called_by_name():
 SMALL = {
     "dcgan": {"ngf": 8, "ndf": 8},
     "gpt2": {"layers": 2, "width": 32, "vocab": 100, "heads": 2, "context": 64},
+    "llama": {"layers": 2, "width": 32, "vocab": 100, "heads": 4, "kv_heads": 2, "ff": 48},
     "gru_classifier": {"vocab": 100, "dim": 16, "hidden": 24},
     "lstm_lm": {"vocab": 100, "dim": 32},
     "resnet18": {"classes": 10},
     "seq2seq": {"vocab": 50, "dim": 16, "hidden": 32},
+    "seq2seq_attention": {"src_vocab": 50, "tgt_vocab": 40, "hidden": 16},
     "vgg11": {"classes": 10},
     "mobilenet_v2": {"classes": 10},
     "efficientnet_b0": {"classes": 10},
-    "llama": {"vocab": 100, "width": 32, "layers": 2, "heads": 4, "kv_heads": 2, "ff": 48},
 }
 SIZES = {"gpt2": {"T": 7}, "resnet18": {"N": 1}, "vgg11": {"N": 1}, "transformer": {"S": 3, "T": 4},
          "mobilenet_v2": {"N": 1, "H": 32, "W": 40}, "efficientnet_b0": {"N": 1, "H": 32, "W": 40},
-         "unet": {"N": 1, "H": 19, "W": 23}, "llama": {"T": 6}}
+         "unet": {"N": 1, "H": 19, "W": 23}}
 MODELS = [("autoencoder", "Encoder"), ("autoencoder", "Decoder"), ("char_rnn", "CharRNN"),
-          ("char_rnn", "CharLSTM"), ("dcgan", "Generator"), ("dcgan", "Discriminator"), ("gpt2", "GPT2"),
+          ("char_rnn", "CharLSTM"), ("dcgan", "Generator"), ("dcgan", "Discriminator"), ("gpt2", "GPT2"), ("llama", "Llama"),
           ("gru_classifier", "GRUClassifier"), ("lenet", "LeNet"), ("lstm_lm", "LSTMLanguageModel"),
           ("resnet18", "ResNet18"), ("seq2seq", "Encoder"), ("seq2seq", "Decoder"),
-          ("transformer", "Transformer"), ("vgg11", "VGG11"), ("mobilenet_v2", "MobileNetV2"),
-          ("efficientnet_b0", "EfficientNetB0"), ("unet", "UNet"), ("llama", "Llama"), ("vae", "VAE")]
+          ("seq2seq_attention", "Seq2SeqAttention"), ("transformer", "Transformer"), ("vgg11", "VGG11"),
+          ("mobilenet_v2", "MobileNetV2"), ("efficientnet_b0", "EfficientNetB0"), ("unet", "UNet"), ("vae", "VAE")]
 
 
 def compile_example(spec: str, model: str | None = None) -> netc.Program:
@@ -416,7 +424,8 @@ def batch_axes(types: list[TensorType]) -> list[int | None]:
 
 @pytest.mark.parametrize("spec, model", [("lenet", "LeNet"), ("autoencoder", "Decoder"), ("gpt2", "GPT2"),
                                          ("char_rnn", "CharLSTM"), ("seq2seq", "Decoder"),
-                                         ("seq2seq", "Encoder"), ("gru_classifier", "GRUClassifier")])
+                                         ("seq2seq", "Encoder"), ("gru_classifier", "GRUClassifier"),
+                                         ("seq2seq_attention", "Seq2SeqAttention")])
 def test_batch_size_independent(spec, model):
     """One program for any batch size: each sample's output does not depend on the others."""
     prog = compile_example(spec, model)

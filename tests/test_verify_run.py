@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import netc as netc_api
 from netc.cli import main
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -162,3 +163,66 @@ def test_without_torch(capsys, monkeypatch):
     for command in (["run", "--backend", "torch"], ["verify"]):
         code, _, err = netc(capsys, *command, EXAMPLES / "lenet.net")
         assert code == 2 and "needs torch" in err and "Traceback" not in err
+
+
+# -- verify's weights keep the signal; a vacuous comparison fails ------------------------------
+
+DEEP = """
+block ConvBNReLU(x: [N, C, H, W], out: int) {
+    return x -> conv2d(out, 3, padding=1, bias=false) -> batchnorm -> relu
+}
+model Deep(image: float[N, 3, 16, 16]) -> float[N, 10] {
+    return image -> ConvBNReLU(16) * 30 -> global_avgpool -> linear(10)
+}
+"""
+
+
+def _torch_and_numpy(prog, module, inputs, tamper=None):
+    """torch's output and NumPy's with the module's weights, ``tamper`` applied to the first
+    conv's weight on the NumPy side (a stand-in for a wrong kernel early in the network)."""
+    import torch
+    from netc.runtime.parity import call_torch, compare
+
+    weights = {k: v.clone() for k, v in module.state_dict().items()}
+    if tamper:
+        weights["conv_bn_re_lu.0.conv2d.weight"] *= tamper
+    got = prog.to_numpy("Deep", weights=weights)(*inputs.values())
+    (want,) = call_torch(module, inputs)
+    return compare("output", got, want), torch.from_numpy(want)
+
+
+def test_verify_weights_keep_deep_signals(tmp_path):
+    """30 conv/bn/relu layers: with torch's default weights the output is the classifier's bias
+    (vacuous: a 1% error in the first conv does not show); with verify's it shows."""
+    import torch
+    from netc.runtime import parity
+    from netc.runtime.inputs import random_inputs
+    from netc.runtime.scaled_init import scale_weights
+
+    spec = tmp_path / "deep.net"
+    spec.write_text(DEEP)
+    prog = netc_api.compile_file(spec)
+    inputs = random_inputs(prog.graph("Deep"), None, 0)
+    other = random_inputs(prog.graph("Deep"), None, 1)
+    module = parity.torch_module(prog, "Deep", 0, "float32")
+    (default,), (default_other,) = (parity.call_torch(module, x) for x in (inputs, other))
+    assert parity.vacuous(default, default_other, 1e-4) is not None
+    assert _torch_and_numpy(prog, module, inputs, tamper=1.01)[0].max_rel <= 1e-4  # the error is invisible
+    scale_weights(module, [torch.from_numpy(x) for x in inputs.values()], seed=0)
+    bn = module.conv_bn_re_lu[29].batchnorm
+    assert not torch.allclose(bn.running_var, torch.ones_like(bn.running_var))
+    fair, out = _torch_and_numpy(prog, module, inputs)
+    assert fair.max_rel <= 1e-4 and 0.05 < out.std().item() < 50
+    assert _torch_and_numpy(prog, module, inputs, tamper=1.01)[0].max_rel > 1e-3  # now it shows
+    (v,) = parity.verify(prog, "Deep")
+    assert v.ok and not v.is_vacuous
+
+
+@pytest.mark.parametrize("body, why", [("x * 0 -> linear(4)", "does not depend on the inputs"),
+                                       ("x * 0", "too small to compare")])
+def test_vacuous_comparison_fails(capsys, tmp_path, body, why):
+    spec = tmp_path / "vacuous.net"
+    spec.write_text(f"model Vacuous(x: float[N, 4]) -> float[N, 4] {{\n    return {body}\n}}\n")
+    code, out, err = netc(capsys, "verify", spec)
+    assert code == 1 and "VACUOUS" in out and why in out
+    assert "the comparison shows nothing" in err and why in err and "Traceback" not in err

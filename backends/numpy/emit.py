@@ -308,7 +308,7 @@ class FunctionWriter:
             return self.prog.cells[id(n.attrs.cell.graph)], False
         attrs = dict(n.attrs) if n.attrs is not None else {}
         if n.op == "scan":
-            attrs["states"] = n.attrs.cell.states
+            attrs["states"], attrs["init"] = n.attrs.cell.states, n.attrs.cell.init
         if p.name in attrs:
             v = attrs[p.name]
             if p.default is not p.empty and type(v) is type(p.default) and v == p.default:

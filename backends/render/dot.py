@@ -160,6 +160,8 @@ def _cluster_attrs(c: Cluster) -> dict[str, str]:
     sub = [f"{c.params:,} params" if c.params else ""]
     if c.one_copy:
         sub.append(f"one of {c.repeat} copies drawn")
+    if c.shares:
+        sub.append(f"shares the weights of {c.shares}")
     lines = "".join(_small(s, left=True) for s in sub if s)
     attrs = {"label": _html(head + lines + '<BR ALIGN="LEFT"/>'), "labeljust": "l",
              "style": "rounded,filled", "fillcolor": CLUSTER_FILL[min(c.level, len(CLUSTER_FILL) - 1)],

@@ -64,6 +64,7 @@ class Cluster:
     one_copy: bool  # a repeated stack of which only the first copy is drawn
     params: int
     level: int  # nesting level, 0 = top
+    shares: str | None = None  # a block bound with `let` applied again: the instance whose weights it uses
 
 
 @dataclass
@@ -147,7 +148,8 @@ class _Folder:
                 b = self.g.blocks[path]
                 stack = b.kind == "stack"
                 self.view.clusters[path] = Cluster(
-                    path, b.name, b.count if stack else 0, stack and self.depth.one_copy, self.rows[path].params, level)
+                    path, b.name, b.count if stack else 0, stack and self.depth.one_copy, self.rows[path].params, level,
+                    b.shares)
                 self.view.members.setdefault(parent, []).append(("cluster", path))
             parent = path
         return parent
@@ -175,7 +177,7 @@ class _Folder:
         row = self.rows[path]
         b = self.g.blocks[path]
         notes = [f"{path} · {labels.count(row.params)} params" if row.params else path,
-                 f"out {row.shape}"]
+                 f"out {row.shape}"] + ([f"weights of {b.shares}"] if b.shares else [])
         return Box(key, "block", row.op, notes=notes, family="block", repeat=b.count if b.kind == "stack" else 0)
 
     def _output(self, i: int, name: str | None, ref) -> None:

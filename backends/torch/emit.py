@@ -61,7 +61,7 @@ class Emitter:
     def visit(self, scope: Scope) -> None:
         """Post-order: children get their classes before their parents."""
         for item in scope.items:
-            if isinstance(item, Scope):
+            if isinstance(item, Scope) and item.shares is None:  # a shared block's later use has no class
                 if item.kind == "group":
                     for m in group_members(item):
                         if isinstance(m, Scope):
@@ -361,8 +361,15 @@ class ScopeRenderer:
         if low.module is not None and attr not in self.built:  # a shared layer: its first use builds it
             self.built.add(attr)
             self.t.init.append([f"self.{attr} = "] + self.fill(low.module, holes, n))
+            self.start_weights(n, f"self.{attr}")
         targets = self.targets(n, low.unpack)
         self.t.forward.append(([f"{targets} = "] + self.fill(low.expr, holes, n), self.comment(n)))
+
+    def start_weights(self, n: Node, module: str) -> None:
+        """One ``nn.init`` call per weight the spec says how to start (``weight_init=``,
+        ``defaults``), right after the module is built: ``nn.init.normal_(self.fc.weight, std=0.02)``."""
+        for pname, init in n.inits:
+            self.t.init.append([init.torch(f"{module}.{pname}")])
 
     def targets(self, n: Node, unpack: str | None) -> str:
         base = self.s.rel(n.id).replace(".", "_")
@@ -380,6 +387,9 @@ class ScopeRenderer:
         return ", ".join(names)
 
     def child(self, c: Scope) -> None:
+        if c.shares is not None:  # a block bound with `let`, applied again: its first instance's module
+            self.call(c, f"self.{self.s.rel(c.shares)}", c.local)
+            return
         cls = self.em.classes[id(c)]
         self.t.children.append(c)
         self.t.init.append([f"self.{c.local} = {cls.name}(", ChildArgs(c), ")"])
@@ -419,6 +429,8 @@ class ScopeRenderer:
         for i, (n, low) in enumerate(zip(members, lows)):
             line += ([", "] if i else []) + self.fill(low.module, self.holes(n, g.local, inputs=False), n)
         self.t.init.append(line + [")" if plain else "])"])
+        for i, n in enumerate(members):
+            self.start_weights(n, f"self.{g.local}[{i}]")
         if not plain:
             for i, (n, low) in enumerate(zip(members, lows)):
                 holes = self.holes(n, f"{g.local}[{i}]")

@@ -493,8 +493,13 @@ def lstm(node, xs):
 @lowering("scan")
 def scan(node, xs):
     a = node.attrs
-    # {cell}: the generated class of the cell; its forward(x, *states) returns the new state(s).
-    expr = _call("scan", "{m}", "{x0}", _pos("hidden", a.hidden), _pos("states", a.cell.states))
+    # {cell}: the generated class of the cell; its forward(x, *fixed, *states) returns the new
+    # state(s). The fixed inputs (memory=enc) are the node's inputs after the sequence.
+    first_init = len(xs) - a.cell.states if a.cell.init else len(xs)
+    fixed = [f"{{x{i}}}" for i in range(1, first_init)]
+    states = [f"{{x{i}}}" for i in range(first_init, len(xs))]
+    init = f"init=({', '.join(states)}{',' * (len(states) == 1)})" if a.cell.init else None
+    expr = _call("scan", "{m}", "{x0}", _pos("hidden", a.hidden), _pos("states", a.cell.states), *fixed, init)
     return Lowered(expr, Code("{cell}()"), helpers=frozenset({"scan"}))
 
 

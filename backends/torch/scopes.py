@@ -29,6 +29,7 @@ class Scope:
     env: dict = field(default_factory=dict)
     span: object = None  # where a block instance is applied
     index: int | None = None  # which copy of its stack it is
+    shares: str | None = None  # a `let` block applied again: the path of the instance whose module it calls
 
     @property
     def local(self) -> str:
@@ -53,7 +54,7 @@ def build_tree(graph: Graph, name: str) -> Scope:
         if path in scopes:
             return scopes[path]
         b = graph.blocks[path]
-        s = Scope(graph, path, "block" if b.kind == "block" else "group", b.label, index=b.index)
+        s = Scope(graph, path, "block" if b.kind == "block" else "group", b.label, index=b.index, shares=b.shares)
         if b.kind == "block":
             s.inputs, s.outputs, s.env, s.span = list(b.inputs), list(b.outputs), dict(b.env), b.span
         scopes[path] = s

@@ -60,7 +60,7 @@ def fuse_qkv(ctx: PassContext) -> PassResult:
 
 def _key(g: Graph, n: Node) -> tuple:
     a = n.attrs
-    return (n.block, a.bias, a.activation, a.activation_slope)
+    return (n.block, a.bias, a.activation, a.activation_slope, n.inits)
 
 
 def _difference(g: Graph, a: Node, b: Node) -> str:
@@ -68,6 +68,8 @@ def _difference(g: Graph, a: Node, b: Node) -> str:
         return "they are in different blocks"
     if a.attrs.bias != b.attrs.bias:
         return f"bias={str(a.attrs.bias).lower()} against bias={str(b.attrs.bias).lower()}"
+    if a.inits != b.inits:  # one layer starts as the spec says: the fused one cannot start two ways
+        return "they are initialised differently (weight_init / bias_init)"
     return f"activation {a.attrs.activation} against {b.attrs.activation}"
 
 
@@ -79,7 +81,7 @@ def fuse(g: Graph, ms: list[Node]) -> tuple[Node, WeightTransform]:
     span = reduce(union, [m.span for m in ms])
     inf = infer_op(get("linear"), [g.type_of(x)], attrs)
     node = g.insert_before(first.id, Node(nid, "linear", (x,), attrs, inf.types, span, first.block,
-                                          inf.params, None, inf.macs))
+                                          inf.params, None, inf.macs, inits=first.inits))
     sizes = get("split").Attrs(sizes=tuple(m.attrs.out for m in ms), dim=-1)
     types = infer_op(get("split"), [node.type], sizes).types
     split = g.insert_before(first.id, Node(fresh_id(g, first.id, f"{node.name}_split"), "split",

@@ -2,9 +2,10 @@
 torch.nn.MultiheadAttention with batch_first), scaled dot-product ``attention`` and the
 sinusoidal ``positional_encoding``.
 
-MACs of multi-head attention: the q, k, v projections (``numel(x) * D`` each, k and v from the
-memory for cross attention), the two score matmuls (``N * T * S * D`` each) and the output
-projection (``numel(x) * D``). ``attention``: ``batch * T * S * (d + dv)``.
+MACs of multi-head attention: the q projection (``numel(x) * D``), the k and v projections
+(``numel(memory) * kv_heads * D / heads`` each, the memory being x for self attention), the two
+score matmuls (``N * T * S * D`` each) and the output projection (``numel(x) * D``).
+``attention``: ``batch * T * S * (d + dv)``; ``rotary``: ``2 * numel(x)``.
 """
 
 from __future__ import annotations

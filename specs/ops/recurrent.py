@@ -122,12 +122,18 @@ class Gru(_Recurrent):
 
 @register
 class Scan(Op):
-    """Run a user-written cell along dim 1 from a zero state; yields the sequence of (first) states."""
+    """Run a user-written cell along dim 1 from a zero state (or ``init``), with fixed inputs given by name."""
+
+    # A cell input that is neither the step input nor a state is given by name and stays fixed
+    # over the steps (``scan(Decoder, hidden=H, memory=enc)``): the node's inputs after the
+    # sequence, in the cell's declaration order (``CellBody.fixed``); then the initial states
+    # when ``init=`` gives them (``CellBody.init``). Yields the sequence of (first) states.
 
     name = "scan"
     group = "recurrent"
+    arity = (1, None)
     traits = frozenset({"has_weights"})
-    signature = "scan(cell, hidden)"
+    signature = "scan(cell, hidden, input=tensor, ..., init=state)"
 
     class Attrs(opdef.Attrs):
         cell: InstanceOf[CellBody]

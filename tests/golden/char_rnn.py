@@ -5,12 +5,13 @@ import torch
 from torch import nn
 
 
-def scan(cell, xs, hidden, states):
-    """Run cell along dim 1 of xs [N, T, I] from zero states; stack its first state."""
-    state = tuple(xs.new_zeros(xs.shape[0], hidden) for _ in range(states))
+def scan(cell, xs, hidden, states, *fixed, init=None):
+    """Run cell along dim 1 of xs [N, T, I] from init (or zero states), with the same fixed
+    inputs at every step; stack its first state."""
+    state = init or tuple(xs.new_zeros(xs.shape[0], hidden) for _ in range(states))
     ys = []
     for t in range(xs.shape[1]):
-        out = cell(xs[:, t], *state)
+        out = cell(xs[:, t], *fixed, *state)
         state = out if isinstance(out, tuple) else (out,)
         ys.append(state[0])
     return torch.stack(ys, dim=1)

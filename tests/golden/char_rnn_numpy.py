@@ -99,14 +99,17 @@ def mul(x, y):
     return np.multiply(x, y)
 
 
-def scan(x, cell, weights, prefix, hidden, states=1):
-    """Run ``cell(weights, prefix, x_t, *state)`` along dim 1 of x [N, T, I] from zero states;
-    stack the first state of each step: [N, T, hidden]."""
+def scan(x, *fixed, cell, weights, prefix, hidden, states=1, init=False):
+    """Run ``cell(weights, prefix, x_t, *fixed, *state)`` along dim 1 of x [N, T, I] from zero
+    states (or, with ``init``, from the last ``states`` tensors given), with the same ``fixed``
+    inputs at every step; stack the first state of each step: [N, T, hidden]."""
     n, t = x.shape[:2]
     state = tuple(np.zeros((n, hidden), dtype=x.dtype) for _ in range(states))
+    if init:
+        fixed, state = fixed[:-states], fixed[-states:]
     ys = []
     for i in range(t):
-        out = cell(weights, prefix, x[:, i], *state)
+        out = cell(weights, prefix, x[:, i], *fixed, *state)
         state = out if isinstance(out, tuple) else (out,)
         ys.append(state[0])
     return np.stack(ys, axis=1)
@@ -162,7 +165,14 @@ def forward(weights, tokens):
     """The model `CharLSTM`: tokens int[N, T] -> float[N, T, 96]."""
     embedding_ = embedding(tokens, weights["embedding.weight"])  # [N, T, 64]  char_rnn.net:28
     # [N, T, 128]  char_rnn.net:28
-    scan_ = scan(embedding_, cell_LSTMCell, weights, "scan.", hidden=128, states=2)
+    scan_ = scan(
+        embedding_,
+        cell=cell_LSTMCell,
+        weights=weights,
+        prefix="scan.",
+        hidden=128,
+        states=2,
+    )
     del embedding_
     linear_ = linear(scan_, weights["linear.weight"], weights["linear.bias"])  # [N, T, 96]  char_rnn.net:28
     del scan_

@@ -109,24 +109,32 @@ class GPT2Block(nn.Module):
         super().__init__()
         self.layernorm = nn.LayerNorm(768)
         self.self_attention = Attention(768, 12, causal=True, dropout=0.1)
+        nn.init.normal_(self.self_attention.in_proj_weight, std=0.02)
+        nn.init.zeros_(self.self_attention.in_proj_bias)
+        nn.init.normal_(self.self_attention.out_proj.weight, std=0.004082482904638631)
+        nn.init.zeros_(self.self_attention.out_proj.bias)
         self.dropout = nn.Dropout(0.1)
         self.layernorm_1 = nn.LayerNorm(768)
         self.linear = nn.Linear(768, 3072)
+        nn.init.normal_(self.linear.weight, std=0.02)
+        nn.init.zeros_(self.linear.bias)
         self.linear_1 = nn.Linear(3072, 768)
+        nn.init.normal_(self.linear_1.weight, std=0.004082482904638631)
+        nn.init.zeros_(self.linear_1.bias)
         self.dropout_1 = nn.Dropout(0.1)
 
     def forward(self, x):
-        layernorm = self.layernorm(x)  # [N, T, 768]  transformer.net:30
-        # [N, T, 768]  transformer.net:30
+        layernorm = self.layernorm(x)  # [N, T, 768]  transformer.net:33
+        # [N, T, 768]  transformer.net:33
         self_attention = self.self_attention(layernorm)
-        dropout = self.dropout(self_attention)  # [N, T, 768]  transformer.net:30
-        x_1 = x + dropout  # [N, T, 768]  transformer.net:30
-        layernorm_1 = self.layernorm_1(x_1)  # [N, T, 768]  transformer.net:31
-        linear = self.linear(layernorm_1)  # [N, T, 3072]  transformer.net:31
-        gelu = F.gelu(linear)  # [N, T, 3072]  transformer.net:31
-        linear_1 = self.linear_1(gelu)  # [N, T, 768]  transformer.net:31
-        dropout_1 = self.dropout_1(linear_1)  # [N, T, 768]  transformer.net:31
-        add_1 = x_1 + dropout_1  # [N, T, 768]  transformer.net:31
+        dropout = self.dropout(self_attention)  # [N, T, 768]  transformer.net:34
+        x_1 = x + dropout  # [N, T, 768]  transformer.net:33
+        layernorm_1 = self.layernorm_1(x_1)  # [N, T, 768]  transformer.net:35
+        linear = self.linear(layernorm_1)  # [N, T, 3072]  transformer.net:35
+        gelu = F.gelu(linear, approximate="tanh")  # [N, T, 3072]  transformer.net:35
+        linear_1 = self.linear_1(gelu)  # [N, T, 768]  transformer.net:36
+        dropout_1 = self.dropout_1(linear_1)  # [N, T, 768]  transformer.net:36
+        add_1 = x_1 + dropout_1  # [N, T, 768]  transformer.net:35
         return add_1
 
 
@@ -136,19 +144,21 @@ class GPT2(nn.Module):
     def __init__(self):
         super().__init__()
         self.wte = nn.Embedding(50257, 768)
+        nn.init.normal_(self.wte.weight, std=0.02)
         self.wpe = nn.Embedding(1024, 768)
+        nn.init.normal_(self.wpe.weight, std=0.02)
         self.dropout = nn.Dropout(0.1)
         self.gpt2_block = nn.Sequential(*[GPT2Block() for _ in range(12)])
         self.layernorm = nn.LayerNorm(768)
 
     def forward(self, tokens):
-        wte = self.wte(tokens)  # [N, T, 768]  gpt2.net:12
-        # [T]  gpt2.net:12
+        wte = self.wte(tokens)  # [N, T, 768]  gpt2.net:13
+        # [T]  gpt2.net:13
         positions = torch.arange(tokens.shape[1], device=tokens.device)
-        wpe = self.wpe(positions)  # [T, 768]  gpt2.net:12
-        add = wte + wpe  # [N, T, 768]  gpt2.net:12
-        x = self.dropout(add)  # [N, T, 768]  gpt2.net:12
-        gpt2_block = self.gpt2_block(x)  # [N, T, 768]  gpt2.net:13
-        layernorm = self.layernorm(gpt2_block)  # [N, T, 768]  gpt2.net:13
-        unembed = F.linear(layernorm, self.wte.weight)  # [N, T, 50257]  gpt2.net:13
+        wpe = self.wpe(positions)  # [T, 768]  gpt2.net:13
+        add = wte + wpe  # [N, T, 768]  gpt2.net:13
+        x = self.dropout(add)  # [N, T, 768]  gpt2.net:13
+        gpt2_block = self.gpt2_block(x)  # [N, T, 768]  gpt2.net:14
+        layernorm = self.layernorm(gpt2_block)  # [N, T, 768]  gpt2.net:14
+        unembed = F.linear(layernorm, self.wte.weight)  # [N, T, 50257]  gpt2.net:14
         return unembed

@@ -19,7 +19,8 @@ def _sdpa(q, k, v, mask=None, causal=False, scale=None, padding=None):
 
     A bool mask says which positions take part; a float mask is added. ``padding`` [N, S]
     (bool, true: a real key) masks keys per sequence, N being q's first dim. ``causal`` masks
-    position j > i, aligned top-left (torch's is_causal). k and v with fewer heads (dim -3)
+    position j > i, aligned top-left (torch's is_causal). A query that no key may attend gets
+    zeros, as in torch's SDPA. k and v with fewer heads (dim -3)
     than q serve groups of q's heads (grouped-query attention). The scores are a fresh array,
     so scaling and the softmax (softmax's arithmetic) run in place: no [..., T, S] copies.
     """
@@ -37,9 +38,13 @@ def _sdpa(q, k, v, mask=None, causal=False, scale=None, padding=None):
         s = np.where(mask, s, -np.inf) if mask.dtype == bool else s + mask
     if padding is not None:
         s = np.where(padding.reshape((padding.shape[0],) + (1,) * (q.ndim - 2) + (padding.shape[1],)), s, -np.inf)
-    s -= s.max(axis=-1, keepdims=True)
+    top = s.max(axis=-1, keepdims=True)
+    top[top == -np.inf] = 0  # a query no key may attend: exp gives zeros, and so does the result (torch's)
+    s -= top
     np.exp(s, out=s)
-    s /= s.sum(axis=-1, keepdims=True)
+    total = s.sum(axis=-1, keepdims=True)
+    total[total == 0] = 1
+    s /= total
     return np.matmul(s, v)
 
 

@@ -101,14 +101,17 @@ def gru(x, weights, prefix, h0=None, layers=1, bidirectional=False):
 
 
 @kernel("scan")
-def scan(x, cell, weights, prefix, hidden, states=1):
-    """Run ``cell(weights, prefix, x_t, *state)`` along dim 1 of x [N, T, I] from zero states;
-    stack the first state of each step: [N, T, hidden]."""
+def scan(x, *fixed, cell, weights, prefix, hidden, states=1, init=False):
+    """Run ``cell(weights, prefix, x_t, *fixed, *state)`` along dim 1 of x [N, T, I] from zero
+    states (or, with ``init``, from the last ``states`` tensors given), with the same ``fixed``
+    inputs at every step; stack the first state of each step: [N, T, hidden]."""
     n, t = x.shape[:2]
     state = tuple(np.zeros((n, hidden), dtype=x.dtype) for _ in range(states))
+    if init:
+        fixed, state = fixed[:-states], fixed[-states:]
     ys = []
     for i in range(t):
-        out = cell(weights, prefix, x[:, i], *state)
+        out = cell(weights, prefix, x[:, i], *fixed, *state)
         state = out if isinstance(out, tuple) else (out,)
         ys.append(state[0])
     return np.stack(ys, axis=1)

@@ -1,0 +1,59 @@
+"""Activations: each maps to its ONNX op (``Gelu`` is opset 20's, exact erf form); ``silu``
+is ``x * Sigmoid(x)`` (ONNX has no SiLU before opset 24's Swish)."""
+
+from __future__ import annotations
+
+from netc.specs.catalogue import get
+
+from ..table import LOWERINGS, lowering
+
+SIMPLE = {"relu": "Relu", "tanh": "Tanh", "sigmoid": "Sigmoid", "gelu": "Gelu", "neg": "Neg", "abs": "Abs",
+          "sqrt": "Sqrt", "exp": "Exp", "log": "Log"}
+
+
+def _unary(onnx_op: str):
+    def lower(b, node, xs, a):
+        return [b.add(onnx_op, xs)]
+
+    return lower
+
+
+for _op, _onnx_op in SIMPLE.items():
+    lowering(_op)(_unary(_onnx_op))
+
+
+@lowering("leaky_relu")
+def leaky_relu(b, node, xs, a):
+    return [b.add("LeakyRelu", xs, alpha=float(a.slope))]
+
+
+@lowering("silu")
+def silu(b, node, xs, a):
+    return [b.add("Mul", [xs[0], b.add("Sigmoid", xs)])]
+
+
+@lowering("softmax")
+def softmax(b, node, xs, a):
+    return [b.add("Softmax", xs, axis=a.dim)]
+
+
+@lowering("log_softmax")
+def log_softmax(b, node, xs, a):
+    return [b.add("LogSoftmax", xs, axis=a.dim)]
+
+
+def apply(b, node, x: str, op: str, value=None) -> str:
+    """Apply the unary elementwise ``op`` (with its one float attribute ``value``, if any) to
+    ``x`` through its own lowering: a layer's fused activation, a step of fused_elementwise."""
+    entry = get(op)
+    fields = list(entry.Attrs.model_fields)
+    attrs = entry.Attrs(**({fields[0]: float(value)} if value is not None and fields else {}))
+    return LOWERINGS[op](b, node, [x], attrs)[0]
+
+
+def activate(b, node, y: str, a) -> str:
+    """A layer's fused activation (fuse_activation), if it has one."""
+    act = getattr(a, "activation", None)
+    if act is None:
+        return y
+    return apply(b, node, y, act, a.activation_slope if get(act).Attrs.model_fields else None)

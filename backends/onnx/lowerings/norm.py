@@ -1,0 +1,39 @@
+"""Normalisation, inference form: ``BatchNormalization`` (running statistics),
+``LayerNormalization`` (opset 17), ``GroupNormalization`` (opset 21: per-channel scale and
+bias, as torch), ``dropout`` the identity."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..table import LoweringError, lowering
+
+
+@lowering("batchnorm")
+def batchnorm(b, node, xs, a):
+    ws = [b.param(node, p) for p in ("weight", "bias", "running_mean", "running_var")]
+    return [b.add("BatchNormalization", [xs[0], *ws], epsilon=float(a.eps))]
+
+
+@lowering("layernorm")
+def layernorm(b, node, xs, a):
+    if a.affine:
+        ws = [b.param(node, "weight"), b.param(node, "bias")]
+    else:
+        shape = b.types[xs[0]].shape[-a.dims:]
+        if not all(isinstance(d, int) for d in shape):
+            raise LoweringError(f"layernorm(affine=false) over symbolic sizes {list(map(str, shape))} has no "
+                                "ONNX form (LayerNormalization needs a scale of the normalised shape)")
+        ws = [b.const(np.ones(shape), hint="ones")]
+    return [b.add("LayerNormalization", [xs[0], *ws], axis=-a.dims, epsilon=float(a.eps))]
+
+
+@lowering("groupnorm")
+def groupnorm(b, node, xs, a):
+    ws = [b.param(node, "weight"), b.param(node, "bias")]
+    return [b.add("GroupNormalization", [xs[0], *ws], num_groups=a.groups, epsilon=float(a.eps))]
+
+
+@lowering("dropout")
+def dropout(b, node, xs, a):
+    return [xs[0]]
