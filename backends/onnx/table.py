@@ -16,7 +16,11 @@ from onnx import TensorProto, helper, numpy_helper
 LOWERINGS: dict[str, Callable] = {}
 
 # Ops of the catalogue that have no ONNX lowering, with the reason (docs/interop.md lists them).
-UNSUPPORTED: dict[str, str] = {}
+UNSUPPORTED: dict[str, str] = {
+    "randn_like": "its eval-mode draw is a 32-bit integer hash of element indices, which ONNX's integer "
+                  "ops (no unsigned shifts on int64, no wrapping multiply guarantee) cannot write as torch "
+                  "and NumPy do; export the decoder, or a model without sampling",
+}
 
 ONNX_DTYPES = {"float": TensorProto.FLOAT, "int": TensorProto.INT64, "bool": TensorProto.BOOL}
 NUMPY_DTYPES = {"float": np.float32, "int": np.int64, "bool": np.bool_}
