@@ -36,11 +36,14 @@ EXPECTED = {  # the op table of the language brief, by group
     "pool": ["maxpool1d", "maxpool2d", "avgpool1d", "avgpool2d", "adaptive_avgpool2d", "global_avgpool",
              "upsample"],
     "norm": ["batchnorm", "layernorm", "rmsnorm", "groupnorm", "dropout"],
-    "activation": ["relu", "leaky_relu", "gelu", "silu", "tanh", "sigmoid", "softmax", "log_softmax"],
-    "shape": ["flatten", "reshape", "transpose", "permute", "concat", "split", "mean", "sum", "positions", "memory_format"],
+    "activation": ["relu", "leaky_relu", "gelu", "silu", "tanh", "sigmoid", "softmax", "log_softmax", "relu6",
+                   "hardswish", "hardsigmoid", "clamp"],
+    "shape": ["flatten", "reshape", "transpose", "permute", "concat", "split", "mean", "sum", "positions", "memory_format",
+              "pad", "expand", "broadcast_to", "repeat"],
     "recurrent": ["rnn", "lstm", "gru", "scan"],
     "attention": ["self_attention", "cross_attention", "attention", "rotary", "positional_encoding"],
     "math": ["add", "sub", "mul", "div", "matmul", "neg", "constant", "sqrt", "exp", "log", "abs",
+             "sin", "cos", "rsqrt", "randn_like", "index", "parameter",
              "fused_elementwise"],  # the last one made by the optimiser
 }
 NAMES = [name for names in EXPECTED.values() for name in names]

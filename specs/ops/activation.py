@@ -40,8 +40,7 @@ class LeakyRelu(_Activation):
 
 @register
 class Gelu(_Activation):
-    """Gaussian error linear unit, x * Φ(x): exact (with erf) by default; ``approximate="tanh"``
-    is torch's (and GPT-2's) tanh form, 0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))."""
+    """Gaussian error linear unit, x * Φ(x): exact (with erf) by default; ``approximate="tanh"`` is torch's (and GPT-2's) tanh form, 0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))."""
 
     name = "gelu"
     signature = 'gelu(approximate="none")'
@@ -76,8 +75,7 @@ class Hardswish(_Activation):
 
 @register
 class Clamp(Op):
-    """x limited to [min, max], elementwise; either bound may be left out, not both.
-    (Elementwise, but not a fused step: it has two attributes.)"""
+    """x limited to [min, max], elementwise; either bound may be left out, not both. (Elementwise, but not a fused step: it has two attributes.)"""
 
     name = "clamp"
     group = "activation"

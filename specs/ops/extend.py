@@ -23,11 +23,7 @@ def _known(d) -> bool:
 
 @register
 class Pad(Op):
-    """Pad with ``F.pad``'s meaning: ``widths`` is (left, right) of the last dim, then of the
-    one before it, and so on; a negative width crops (``mode="constant"`` only). ``"constant"``
-    fills with ``value``, ``"reflect"`` mirrors the tensor without repeating its edge (each
-    width below the dim's size), ``"replicate"`` repeats the edge; these two pad the last 1, 2
-    or 3 dims of a tensor with one or two dims more."""
+    """Pad with ``F.pad``'s meaning: ``widths`` is (left, right) of the last dim, then of the one before it, and so on; a negative width crops (``mode="constant"`` only). ``"constant"`` fills with ``value``, ``"reflect"`` mirrors the tensor without repeating its edge (each width below the dim's size), ``"replicate"`` repeats the edge; these two pad the last 1, 2 or 3 dims of a tensor with one or two dims more."""
 
     name = "pad"
     group = "shape"
@@ -110,8 +106,7 @@ class _Expand(Op):
 
 @register
 class Expand(_Expand):
-    """A view of x with dims of size 1 grown to ``sizes`` (``Tensor.expand``): -1 keeps a dim,
-    extra sizes add leading dims; no copy in torch."""
+    """A view of x with dims of size 1 grown to ``sizes`` (``Tensor.expand``): -1 keeps a dim, extra sizes add leading dims; no copy in torch."""
 
     name = "expand"
     signature = "expand(*sizes)"
@@ -119,8 +114,7 @@ class Expand(_Expand):
 
 @register
 class BroadcastTo(_Expand):
-    """x broadcast to the shape ``sizes`` (``torch.broadcast_to``), as ``expand``: -1 keeps a
-    dim, extra sizes add leading dims."""
+    """x broadcast to the shape ``sizes`` (``torch.broadcast_to``), as ``expand``: -1 keeps a dim, extra sizes add leading dims."""
 
     name = "broadcast_to"
     signature = "broadcast_to(*sizes)"

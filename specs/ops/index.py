@@ -20,11 +20,10 @@ IndexItem = int | SliceItem | Literal["...", "new"]
 
 @register
 class Parameter(Op):
-    """A learned tensor of its own (a class token, a position table, a LayerScale gain),
-    started by ``init``. Its one weight is named by the tensor itself (``encoder.pos``)."""
+    """A learned tensor of its own (a class token, a position table, a LayerScale gain), started by ``init``. Its one weight is named by the tensor itself (``encoder.pos``)."""
 
     name = "parameter"
-    group = "dense"
+    group = "math"  # written as syntax (`param name: ...`), not a call, as `x + y` is
     arity = (0, 0)
     traits = frozenset({"has_weights"})
     param_names = ("",)
@@ -49,13 +48,10 @@ class Parameter(Op):
 
 @register
 class Index(Op):
-    """Python's indexing and slicing: an int picks one position and drops the dim, a slice
-    ``start:stop:step`` keeps a range, ``...`` stands for the dims not named, ``None`` adds
-    a dim of size 1. Constant indices are checked against concrete sizes; a slice of a
-    symbolic size is taken to fit inside it."""
+    """Python's indexing and slicing: an int picks one position and drops the dim, a slice ``start:stop:step`` keeps a range, ``...`` stands for the dims not named, ``None`` adds a dim of size 1. Constant indices are checked against concrete sizes; a slice of a symbolic size is taken to fit inside it."""
 
     name = "index"
-    group = "shape"
+    group = "math"  # written as syntax (`x[...]`), not a call, as `x + y` is
     signature = "x[i, start:stop:step, ..., None]"
 
     class Attrs(opdef.Attrs):

@@ -92,8 +92,7 @@ class _AvgPool(_Pool):
 
 @register
 class MaxPool1d(_Pool):
-    """Max over sliding windows of [N, C, L]; ``ceil_mode=true`` rounds the output size up
-    (a last, partial window), as torch."""
+    """Max over sliding windows of [N, C, L]; ``ceil_mode=true`` rounds the output size up (a last, partial window), as torch."""
 
     name = "maxpool1d"
     dims = 1
@@ -103,8 +102,7 @@ class MaxPool1d(_Pool):
 
 @register
 class MaxPool2d(_Pool):
-    """Max over sliding windows of [N, C, H, W]; ``ceil_mode=true`` rounds the output size up
-    (a last, partial window), as torch."""
+    """Max over sliding windows of [N, C, H, W]; ``ceil_mode=true`` rounds the output size up (a last, partial window), as torch."""
 
     name = "maxpool2d"
     dims = 2
@@ -115,8 +113,7 @@ class MaxPool2d(_Pool):
 
 @register
 class AvgPool1d(_AvgPool):
-    """Mean over sliding windows of [N, C, L]; zero padding counts in the mean unless
-    ``count_include_pad=false`` (a window past the end with ``ceil_mode=true`` never counts it)."""
+    """Mean over sliding windows of [N, C, L]; zero padding counts in the mean unless ``count_include_pad=false`` (a window past the end with ``ceil_mode=true`` never counts it)."""
 
     name = "avgpool1d"
     dims = 1
@@ -126,8 +123,7 @@ class AvgPool1d(_AvgPool):
 
 @register
 class AvgPool2d(_AvgPool):
-    """Mean over sliding windows of [N, C, H, W]; zero padding counts in the mean unless
-    ``count_include_pad=false`` (a window past the end with ``ceil_mode=true`` never counts it)."""
+    """Mean over sliding windows of [N, C, H, W]; zero padding counts in the mean unless ``count_include_pad=false`` (a window past the end with ``ceil_mode=true`` never counts it)."""
 
     name = "avgpool2d"
     dims = 2

@@ -21,9 +21,7 @@ from netc.specs.opdef import Op, register
 
 @register
 class RandnLike(Op):
-    """Standard normal noise of x's shape (x's values are not read): torch's generator while
-    training; in eval mode and in NumPy a counter-based draw from ``seed`` and the element
-    index, equal in both backends."""
+    """Standard normal noise of x's shape (x's values are not read): torch's generator while training; in eval mode and in NumPy a counter-based draw from ``seed`` and the element index, equal in both backends."""
 
     name = "randn_like"
     group = "math"
