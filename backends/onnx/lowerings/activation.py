@@ -73,3 +73,10 @@ def relu6(b, node, xs, a):
 @lowering("rsqrt")
 def rsqrt(b, node, xs, a):
     return [b.add("Reciprocal", [b.add("Sqrt", xs)])]
+
+
+@lowering("clamp")
+def clamp(b, node, xs, a):
+    lo = "" if a.min is None else b.const(np.float32(a.min))
+    hi = "" if a.max is None else b.const(np.float32(a.max))
+    return [b.add("Clip", [xs[0], lo, hi])]
