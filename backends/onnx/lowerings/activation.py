@@ -8,7 +8,7 @@ from netc.specs.catalogue import get
 
 from ..table import LOWERINGS, lowering
 
-SIMPLE = {"relu": "Relu", "tanh": "Tanh", "sigmoid": "Sigmoid", "gelu": "Gelu", "neg": "Neg", "abs": "Abs",
+SIMPLE = {"relu": "Relu", "tanh": "Tanh", "sigmoid": "Sigmoid", "neg": "Neg", "abs": "Abs",
           "sqrt": "Sqrt", "exp": "Exp", "log": "Log", "sin": "Sin", "cos": "Cos", "hardswish": "HardSwish"}
 
 
@@ -80,3 +80,8 @@ def clamp(b, node, xs, a):
     lo = "" if a.min is None else b.const(np.float32(a.min))
     hi = "" if a.max is None else b.const(np.float32(a.max))
     return [b.add("Clip", [xs[0], lo, hi])]
+
+
+@lowering("gelu")
+def gelu(b, node, xs, a):
+    return [b.add("Gelu", xs, approximate=a.approximate)]
