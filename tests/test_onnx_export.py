@@ -162,6 +162,8 @@ def test_every_op_has_a_lowering_or_a_reason():
 FAMILIES = """
 model Acts(x: float[N, T, 8]) -> float[N, T, 8] {
     y = x -> gelu -> silu -> leaky_relu(0.2) -> tanh
+    y = y + (x -> relu6) + (x -> hardsigmoid) + (x -> hardswish) + sin(x) * cos(x) + rsqrt(exp(x) + 1.0)
+    y = y + (x -> gelu(approximate="tanh")) + (x -> clamp(min=-0.5)) + (x -> clamp(max=0.3)) + (x -> clamp(min=-0.2, max=0.4))
     return (y + sigmoid(x) - abs(x) / (exp(x) + 1.5)) -> softmax(dim=1) -> log_softmax
 }
 model Convs(x: float[N, 4, 10, 10]) -> float[N, 6] {

@@ -3,12 +3,13 @@ is ``x * Sigmoid(x)`` (ONNX has no SiLU before opset 24's Swish)."""
 
 from __future__ import annotations
 
+import numpy as np
 from netc.specs.catalogue import get
 
 from ..table import LOWERINGS, lowering
 
-SIMPLE = {"relu": "Relu", "tanh": "Tanh", "sigmoid": "Sigmoid", "gelu": "Gelu", "neg": "Neg", "abs": "Abs",
-          "sqrt": "Sqrt", "exp": "Exp", "log": "Log"}
+SIMPLE = {"relu": "Relu", "tanh": "Tanh", "sigmoid": "Sigmoid", "neg": "Neg", "abs": "Abs",
+          "sqrt": "Sqrt", "exp": "Exp", "log": "Log", "sin": "Sin", "cos": "Cos", "hardswish": "HardSwish"}
 
 
 def _unary(onnx_op: str):
@@ -57,3 +58,30 @@ def activate(b, node, y: str, a) -> str:
     if act is None:
         return y
     return apply(b, node, y, act, a.activation_slope if get(act).Attrs.model_fields else None)
+
+
+@lowering("hardsigmoid")
+def hardsigmoid(b, node, xs, a):
+    return [b.add("HardSigmoid", xs, alpha=1.0 / 6.0, beta=0.5)]
+
+
+@lowering("relu6")
+def relu6(b, node, xs, a):
+    return [b.add("Clip", [xs[0], b.const(np.float32(0.0)), b.const(np.float32(6.0))])]
+
+
+@lowering("rsqrt")
+def rsqrt(b, node, xs, a):
+    return [b.add("Reciprocal", [b.add("Sqrt", xs)])]
+
+
+@lowering("clamp")
+def clamp(b, node, xs, a):
+    lo = "" if a.min is None else b.const(np.float32(a.min))
+    hi = "" if a.max is None else b.const(np.float32(a.max))
+    return [b.add("Clip", [xs[0], lo, hi])]
+
+
+@lowering("gelu")
+def gelu(b, node, xs, a):
+    return [b.add("Gelu", xs, approximate=a.approximate)]
