@@ -40,8 +40,18 @@ def _tensor(value: float):
     return numpy_helper.from_array(np.array([value], np.float32))
 
 
+def _refuse_options(a) -> None:
+    """Options of issue 12 that this lowering does not write yet: refused, never wrong numbers."""
+    given = [name for name, on in (("mask=/padding=", bool(getattr(a, "masks", ()))),
+                                   ("kv_heads=", getattr(a, "kv_heads", None) not in (None, getattr(a, "heads", None))),
+                                   ("rotary=true", getattr(a, "rotary", False))) if on]
+    if given:
+        raise LoweringError(f"attention with {', '.join(given)} has no ONNX lowering yet")
+
+
 @lowering("attention")
 def attention(b, node, xs, a):
+    _refuse_options(a)
     q = b.types[xs[0]]
     return [sdpa(b, *xs[:3], q.rank, q.shape[-1], xs[3] if len(xs) > 3 else None, a.causal, a.scale)]
 
@@ -58,6 +68,7 @@ def _heads(b, node, q: str, k: str, v: str, a, d: int) -> str:
 
 @lowering("self_attention")
 def self_attention(b, node, xs, a):
+    _refuse_options(a)
     d = node.type.shape[-1]
     qkv = affine(b, xs[0], 3, b.param(node, "in_proj_weight"), b.param(node, "in_proj_bias"))
     q, k, v = b.add("Split", [qkv, b.ints([d] * 3, "sizes")], outputs=3, axis=-1)
@@ -66,6 +77,7 @@ def self_attention(b, node, xs, a):
 
 @lowering("cross_attention")
 def cross_attention(b, node, xs, a):
+    _refuse_options(a)
     d = node.type.shape[-1]
     sizes = b.ints([d, 2 * d], "sizes")
     wq, wkv = b.add("Split", [b.param(node, "in_proj_weight"), sizes], outputs=2, axis=0)

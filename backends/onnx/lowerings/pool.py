@@ -10,6 +10,8 @@ from ..table import LoweringError, lowering
 
 
 def _window(node, a) -> dict:
+    if getattr(a, "ceil_mode", False) or not getattr(a, "count_include_pad", True):
+        raise LoweringError("ceil_mode=true and count_include_pad=false have no ONNX lowering yet")
     dims = 1 if node.op.endswith("1d") else 2
     k = pair(a.kernel, dims)
     s = k if a.stride is None else pair(a.stride, dims)

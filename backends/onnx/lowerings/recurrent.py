@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..table import lowering
+from ..table import LoweringError, lowering
 
 ONNX_OP = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
 GATES = {"rnn": [0], "lstm": [0, 3, 1, 2], "gru": [1, 0, 2]}
@@ -57,6 +57,8 @@ def recurrent(b, node, xs, a):
 def scan(b, node, xs, a):
     from ..walk import lower_cell
 
+    if len(xs) != 1:
+        raise LoweringError("scan with fixed inputs or init= has no ONNX lowering yet")
     body = a.cell
     n = b.dim(xs[0], 0)
     zeros = b.add("ConstantOfShape", [b.add("Concat", [n, b.ints([a.hidden], "hidden")], axis=0)],
