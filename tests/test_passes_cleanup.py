@@ -44,9 +44,16 @@ SMALL = {
     "resnet18": {"classes": 10},
     "seq2seq": {"vocab": 50, "dim": 16, "hidden": 32},
     "vgg11": {"classes": 10},
+    "seq2seq_attention": {"src_vocab": 50, "tgt_vocab": 40, "hidden": 16},
+    "mobilenet_v2": {"classes": 10},
+    "efficientnet_b0": {"classes": 10},
+    "convnext_tiny": {"classes": 10, "width": 8, "depth1": 1, "depth2": 1, "depth3": 2, "depth4": 1},
+    "vit_b16": {"size": 32, "patch": 8, "width": 32, "layers": 2, "heads": 2, "mlp": 64, "classes": 10},
 }
 SIZES = {"gpt2": {"T": 7}, "llama": {"T": 7}, "bert": {"T": 7}, "resnet18": {"N": 1}, "vgg11": {"N": 1},
-         "transformer": {"S": 3, "T": 4}}
+         "transformer": {"S": 3, "T": 4}, "mobilenet_v2": {"N": 1, "H": 32, "W": 40},
+         "efficientnet_b0": {"N": 1, "H": 32, "W": 40}, "unet": {"N": 1, "H": 19, "W": 23},
+         "convnext_tiny": {"N": 1, "H": 32, "W": 32}}
 
 SPECS = """
 # fold_constants

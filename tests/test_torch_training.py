@@ -47,6 +47,17 @@ CASES = {
     "Seq2Seq": ("seq2seq.net", "Seq2Seq", SEQ2SEQ, {}, "ce"),
     "Transformer": ("transformer.net", "Transformer", {}, {"S": 4, "T": 3}, "mse"),
     "VGG11": ("vgg11.net", "VGG11", {"classes": 10}, {"N": 2}, "ce"),
+    "MobileNetV2": ("mobilenet_v2.net", "MobileNetV2", {"classes": 10}, {"N": 2, "H": 32, "W": 40}, "ce"),
+    "EfficientNetB0": ("efficientnet_b0.net", "EfficientNetB0", {"classes": 10}, {"N": 2, "H": 32, "W": 40}, "ce"),
+    "UNet": ("unet.net", "UNet", {}, {"N": 2, "H": 19, "W": 23}, "mse"),
+    "ConvNeXtTiny": ("convnext_tiny.net", "ConvNeXtTiny",
+                     {"classes": 10, "width": 8, "depth1": 1, "depth2": 1, "depth3": 2, "depth4": 1},
+                     {"N": 2, "H": 32, "W": 32}, "ce"),
+    "ViTB16": ("vit_b16.net", "ViTB16",
+               {"size": 32, "patch": 8, "width": 32, "layers": 2, "heads": 2, "mlp": 64, "classes": 10}, {"N": 2}, "ce"),
+    "VAE": ("vae.net", "VAE", {"latent": 8, "hidden": 32}, {"N": 2}, "mse"),
+    "Seq2SeqAttention": ("seq2seq_attention.net", "Seq2SeqAttention", {"src_vocab": 50, "tgt_vocab": 40, "hidden": 16},
+                         {"N": 2, "S": 5, "T": 4}, "ce"),
 }
 # ResNet-18 and VGG-11 end in global / adaptive average pooling, so they run on any image of at
 # least 32x32: trained and converted at 64x64 (their declared 224x224 is run on "meta").

@@ -32,6 +32,14 @@ SHRINK = {
     "seq2seq": ["-D", "vocab=50", "-D", "dim=16", "-D", "hidden=32"],
     "vgg11": ["-D", "classes=10", "--size", "N=1"],
     "transformer": ["--size", "S=3", "--size", "T=4"],
+    "seq2seq_attention": ["-D", "src_vocab=50", "-D", "tgt_vocab=40", "-D", "hidden=16"],
+    "mobilenet_v2": ["-D", "classes=10", "--size", "N=1", "--size", "H=64", "--size", "W=64"],
+    "efficientnet_b0": ["-D", "classes=10", "--size", "N=1", "--size", "H=32", "--size", "W=40"],
+    "unet": ["--size", "N=1", "--size", "H=19", "--size", "W=23"],
+    "convnext_tiny": ["-D", "classes=10", "-D", "width=8", "-D", "depth1=1", "-D", "depth2=1", "-D", "depth3=2",
+                      "-D", "depth4=1", "--size", "N=1", "--size", "H=32", "--size", "W=32"],
+    "vit_b16": ["-D", "size=32", "-D", "patch=8", "-D", "width=32", "-D", "layers=2", "-D", "heads=2",
+                "-D", "mlp=64", "-D", "classes=10"],
 }
 SPECS = sorted(p.stem for p in EXAMPLES.glob("*.net"))
 PAIRS = [("autoencoder", "AutoEncoder"), ("dcgan", "DCGAN"), ("seq2seq", "Seq2Seq")]
