@@ -31,7 +31,8 @@ MAX_OUTPUTS = 4096  # tensors one op gives (split)
 # Elaboration
 MAX_BLOCK_DEPTH = 64  # blocks inside blocks
 MAX_REPEAT = 4096  # copies in `Block(...) * n`, and layers of a recurrent op
-MAX_NODES = 50_000  # nodes of one compilation: every model and cell together (50,000 take about 3 s)
+MAX_NODES = 20_000  # nodes of one compilation: every model and cell together (20,000 take 2-3 s of
+# elaboration and checking with symbolic sizes; 50,000 took 8-9.5 s for 4096 ConvNeXt blocks)
 DEFAULT_MAX_PARAMS = 10_000_000_000  # parameters of one model (`--max-params`)
 
 # Drawing (netc render)

@@ -208,7 +208,7 @@ def test_repetition_count(tmp_path, monkeypatch):
 
 
 def test_node_count(tmp_path, monkeypatch):
-    """The real limit is 50,000 nodes (about 3 s to reach); a smaller one keeps the test fast."""
+    """The real limit is 20,000 nodes (under 4 s to reach); a smaller one keeps the test fast."""
     monkeypatch.setattr(calls, "MAX_NODES", 500)
     (tmp_path / "n.net").write_text("block L(x: [N, D]) {\n    return x -> linear(D) -> relu\n}\n"
                                     "model M(x: float[N, 4]) {\n    return x -> L * 300\n}\n")
