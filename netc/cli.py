@@ -116,6 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
                             f"{DEFAULT_MAX_TIME} s): a model whose multiply-adds cannot be done in what is left "
                             f"even at {sci(MAX_MACS_PER_S)} a second is refused before it runs; past the "
                             "deadline netc stops and exits 1")
+    w = spec_command("weights", "a checkpoint (.pt, .pth, .safetensors, .npz) as a model's netc-named weights")
+    w.add_argument("--model", help="the model (default: the spec's only model)")
+    w.add_argument("--from", dest="checkpoint", required=True, metavar="FILE", help="the checkpoint")
+    w.add_argument("-o", "--output", required=True, metavar="OUT", help="OUT.safetensors or OUT.npz")
+    w.add_argument("--mapping", metavar="JSON", help="load by the names of a mapping saved before")
+    w.add_argument("--mapping-out", metavar="JSON", help="save the mapping used")
+    w.add_argument("--show-mapping", action="store_true", help="print the mapping used")
     return p
 
 
@@ -501,8 +508,14 @@ def _time_bound(args, prog: Program, names: list[str], command: str):
         yield now
 
 
+def cmd_weights(args) -> int:
+    from netc.cmd_weights import run
+
+    return run(args, _load(args), _write_output)
+
+
 COMMANDS = {"check": cmd_check, "summary": cmd_summary, "render": cmd_render, "compile": cmd_compile,
-            "run": cmd_run, "verify": cmd_verify}
+            "run": cmd_run, "verify": cmd_verify, "weights": cmd_weights}
 
 
 # What stdout gets for the characters of a summary when its encoding cannot write them

@@ -95,6 +95,27 @@ class Program:
         return {k: v for k, v in out.items() if k in keep or k.endswith("num_batches_tracked")
                 and k.rsplit(".", 1)[0] + ".running_mean" in keep}
 
+    def load_weights(self, name: str, source, mapping=None, opt: int = 0, as_numpy: bool = False):
+        """A model's weights from a checkpoint, named as netc names them: ready for
+        ``to_torch(name, opt).load_state_dict(...)`` and ``to_numpy(name, weights=..., opt=opt)``.
+
+        ``source``: a netc state dict, a foreign ``state_dict`` (torch tensors or arrays), an
+        ``nn.Module``, or the path of a ``.pt``/``.pth`` (``torch.load(weights_only=True)``),
+        ``.safetensors`` or ``.npz`` file. Foreign names are mapped by structure (the order the
+        layers compute in, and shapes; docs/interop.md), with the layout conversions real
+        checkpoints need. ``mapping``: a mapping saved before (path, JSON dict or ``Mapping``):
+        load by name. The result is a dict of torch tensors (``as_numpy``: of arrays) whose
+        ``.mapping`` says what came from where (``.mapping.save(path)``). Raises ``WeightError``
+        naming every tensor that did not fit."""
+        from netc.runtime.checkpoints import load_checkpoint
+
+        weights = load_checkpoint(self.graph(name), source, mapping, as_numpy)
+        if opt:
+            converted = type(weights)(self.convert_weights(name, weights, opt))
+            converted.mapping = weights.mapping
+            return converted
+        return weights
+
     def torch_source(self, *names: str) -> str:
         """Standalone PyTorch source for the named models and pairs (default: all)."""
         return self._torch(names).text
