@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
                             f"even at {sci(MAX_MACS_PER_S)} a second is refused before it runs; past the "
                             "deadline netc stops and exits 1")
     w = spec_command("weights", "a checkpoint (.pt, .pth, .safetensors, .npz) as a model's netc-named weights")
-    w.add_argument("--model", help="the model (default: the spec's only model)")
+    w.add_argument("--model", action="append", help="the model (default: the spec's only model)")
     w.add_argument("--from", dest="checkpoint", required=True, metavar="FILE", help="the checkpoint")
     w.add_argument("-o", "--output", required=True, metavar="OUT", help="OUT.safetensors or OUT.npz")
     w.add_argument("--mapping", metavar="JSON", help="load by the names of a mapping saved before")

@@ -27,7 +27,9 @@ def run(args, prog: Program, write) -> int:
     if ext not in OUTPUTS:
         raise UsageError([Diagnostic(f"-o {args.output}: netc writes weights as .safetensors or .npz", None)])
     models = [m for m in prog.models if m not in prog.pairs]
-    model = args.model or (models[0] if len(models) == 1 else None)
+    if args.model and len(args.model) > 1:
+        raise UsageError([Diagnostic("netc weights loads one model; give --model once", None)])
+    model = args.model[0] if args.model else models[0] if len(models) == 1 else None
     if model not in models:
         listed = ", ".join(models) or "none"
         what = f"--model {model}: no such model" if model else "the spec has several models: give --model"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -97,12 +98,12 @@ class Weights(dict):
     mapping: Mapping
 
 
-def read_source(source, where: str = "checkpoint") -> tuple[dict, bool, str]:
+def read_source(source, where: str = "state dict") -> tuple[dict, bool, str]:
     """(name -> tensor or array, whether the names are in the model's order, where it came from)."""
     if isinstance(source, (str, os.PathLike)):
         return _read_file(os.fspath(source))
     if hasattr(source, "state_dict") and callable(source.state_dict):
-        return dict(source.state_dict()), True, type(source).__name__
+        return dict(source.state_dict()), True, f"{type(source).__name__} module"
     if isinstance(source, dict):
         return _unwrap(source), True, where
     raise WeightError([(f"cannot load weights from a {type(source).__name__}: pass a state dict, an nn.Module "
@@ -127,6 +128,10 @@ def _read_file(path: str) -> tuple[dict, bool, str]:
     except ImportError as e:
         raise WeightError([f"{path}: reading it needs {e.name} (pip install netc[torch])"]) from None
     except Exception as e:  # noqa: BLE001 -- a broken or hostile file: its reader's own error, named
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+        if found:
+            raise WeightError([(f"{path}: holds a pickled {found.group(1)}, which torch.load(weights_only=True) "
+                               "refuses to run; save the model's state_dict() instead")]) from None
         raise WeightError([f"{path}: not a readable {ext} checkpoint: {type(e).__name__}: {e}"]) from None
     raise WeightError([(f"{path}: unknown checkpoint format {ext or '(no extension)'}; "
                        "netc reads .pt, .pth, .safetensors and .npz")])
