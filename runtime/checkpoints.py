@@ -195,8 +195,9 @@ def load_checkpoint(graph: Graph, source, mapping=None, as_numpy: bool = False) 
     arrays = state_dict_to_numpy({k: v for k, v in tensors.items() if k not in mapping.ignored})
     out = _apply(mapping, arrays, where)
     check_weights(graph, out)
-    out = {k: out[k] for k in graph.weights() if k in out}
-    result = Weights(out if as_numpy else numpy_to_state_dict(out, graph))
+    counters = {k: np.zeros((), np.int64) for k in graph.weights() if k.rsplit(".", 1)[-1] in IGNORED}
+    out = {k: out[k] if k in out else counters[k] for k in graph.weights() if k in out or k in counters}
+    result = Weights(out if as_numpy else numpy_to_state_dict(out))
     result.mapping = mapping
     return result
 

@@ -132,8 +132,7 @@ def test_the_saved_mapping_names_the_conversions_and_reloads_by_name(case):
     folder = case["folder"]
     mapping = json.loads((folder / "w.safetensors.json").read_text())
     assert mapping["model"] == case["model"] and CONVERSIONS[case["key"]](mapping), mapping
-    # by name: the tensors in reverse order, which the structural search would not accept
-    # for the LLaMA/GPT-2 blocks (norms after the layers they feed), load the same
+    # by name, the order of the tensors does not matter: reversed, they load the same
     sd = case["ref"].state_dict()
     backwards = dict(reversed(list(sd.items())))
     by_name = case["prog"].load_weights(case["model"], backwards, mapping=folder / "w.safetensors.json")
