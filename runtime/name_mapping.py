@@ -38,7 +38,7 @@ ROLES = {"weight": "weight", "gamma": "weight", "scale": "weight", "kernel": "we
          "moving_var": "running_var", "moving_variance": "running_var"}
 UNTRANSPOSED_OPS = ("embedding", "parameter")  # their 2-d weights are tables, not [out, in] matrices
 _QKV = re.compile(r"^(?:to_|w_?)?(q|query|k|key|v|value)(?:_proj|_lin)?$")
-MAX_STEPS = 200_000  # search steps before giving up (a checkpoint of another model fails fast anyway)
+MAX_STEPS = 100_000  # search steps before giving up (a checkpoint of another model fails fast anyway)
 
 
 @dataclass(frozen=True)
@@ -159,6 +159,7 @@ class Search:
         self.units, self.shapes, self.root = units, shapes, root
         self.ordered, self.transpose = ordered, transpose
         self.failed: set = set()
+        self._signatures: dict = {}
         self.steps = 0
         self.best = (-1, ())  # (units placed, the items then left)
         self.gave_up = False
@@ -229,11 +230,22 @@ class Search:
                 tail = self._solve((("p", left - set(triple), parent),) + rest, i + 1)
                 if tail is not None:
                     return entries + tail
+        tried = set()
         for c in order:
+            if self._signature(c) in tried:  # a copy of a sibling that did not fit here: neither will it
+                continue
+            tried.add(self._signature(c))
             found = self._solve((("m", c), ("p", left - {c}, parent)) + rest, i)
             if found is not None:
                 return found
         return None
+
+    def _signature(self, m: Module) -> tuple:
+        """What the search sees of a subtree: its tensors' names below it and shapes."""
+        if m not in self._signatures:
+            cut = len(m.path) + 1 if m.path else 0
+            self._signatures[m] = tuple((n[cut:], self.shapes[n]) for n in m.names())
+        return self._signatures[m]
 
     # -- one group against one unit (or two) --------------------------------------------------
     def _fits(self, m: Module, i: int):
