@@ -18,13 +18,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import references as ref
 import safetensors.torch
 import torch
 import torchvision
 from cli_helpers import run_cli
 from netc.runtime.weights import WeightError, save_npz
 from test_zoo_cnn import randomize as randomize_cnn
-from test_zoo_language import BERT, GPT2, LLAMA, bert_inputs, bert_reference, gpt2_reference, llama_reference
+from test_zoo_language import (
+    BERT,
+    GPT2,
+    LLAMA,
+    bert_inputs,
+    bert_reference,
+    bert_weights,
+    gpt2_reference,
+    gpt2_weights,
+    llama_reference,
+    llama_weights,
+)
 from test_zoo_vision import VIT_SMALL
 from test_zoo_vision import randomize as randomize_vit
 
@@ -246,3 +258,39 @@ def test_unreadable_checkpoints_are_diagnostics(tmp_path, monkeypatch):
                                  monkeypatch=monkeypatch)
         assert code == 1 and out == "" and "Traceback" not in err, err
         assert err.startswith(f"netc: error: {source}: ") and words in err, err
+
+
+def _by_table(reference, rename) -> dict:
+    """A hand-written table's netc weights (tests/references.py): each name renamed, tied once."""
+    src = dict(reference.named_parameters()) | dict(reference.named_buffers())
+    return {rename(k): v for k, v in src.items()}
+
+
+TABLES = {  # example, model, defines, reference, its hand-written netc weights
+    "lenet": ("lenet.net", "LeNet", {}, lambda: ref.LeNet(), lambda r: _by_table(r, ref.LENET_NAMES)),
+    "resnet18_by_hand": ("resnet18.net", "ResNet18", {"classes": 10}, lambda: ref.ResNet18(10),
+                         lambda r: _by_table(r, ref.RESNET18_NAMES)),
+    "gpt2_by_hand": ("gpt2.net", "GPT2", {"vocab": 100, "context": 32, "layers": 2, "heads": 2, "width": 32},
+                     lambda: ref.GPT2(100, 32, 2, 2, 32, 0.1), lambda r: _by_table(r, ref.gpt2_names(2))),
+    "lstm_lm": ("lstm_lm.net", "LSTMLanguageModel", {"vocab": 50, "dim": 24, "layers": 2, "p": 0.5},
+                lambda: ref.WordLM(50, 24, 2, 0.5), lambda r: _by_table(r, ref.WORD_LM_NAMES)),
+    "gru": ("gru_classifier.net", "GRUClassifier", {"vocab": 60, "classes": 4, "dim": 16, "hidden": 24},
+            lambda: ref.GRUClassifier(60, 4, 16, 24), lambda r: _by_table(r, ref.GRU_CLASSIFIER_NAMES)),
+    "hf_gpt2": ("gpt2.net", "GPT2", GPT2, gpt2_reference, gpt2_weights),
+    "hf_bert": ("bert.net", "Bert", BERT, bert_reference, bert_weights),
+    "hf_llama": ("llama.net", "Llama", LLAMA, llama_reference, llama_weights),
+}
+
+
+@pytest.mark.parametrize("key", sorted(TABLES))
+def test_structure_gives_what_the_hand_written_tables_give(key):
+    """The name tables the parity tests carry (tests/references.py, tests/test_zoo_language.py),
+    reproduced by structure alone: the same netc names, the same tensors."""
+    spec, model, d, build, table = TABLES[key]
+    torch.manual_seed(0)
+    reference = build()
+    want = {k: v for k, v in table(reference).items() if not k.endswith("num_batches_tracked")}
+    got = netc.compile_file(EXAMPLES / spec, defines=d or None).load_weights(model, reference)
+    got = {k: v for k, v in got.items() if not k.endswith("num_batches_tracked")}
+    assert got.keys() == want.keys()
+    assert all(torch.equal(got[k], want[k]) for k in want), [k for k in want if not torch.equal(got[k], want[k])]
