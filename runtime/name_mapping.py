@@ -25,6 +25,7 @@ furthest.
 
 from __future__ import annotations
 
+import itertools
 import re
 import sys
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ ROLES = {"weight": "weight", "gamma": "weight", "scale": "weight", "kernel": "we
          "running_mean": "running_mean", "moving_mean": "running_mean", "running_var": "running_var",
          "moving_var": "running_var", "moving_variance": "running_var"}
 UNTRANSPOSED_OPS = ("embedding", "parameter")  # their 2-d weights are tables, not [out, in] matrices
+_TAGGED = re.compile(r"^(weight|bias)_(.+)$")
 _QKV = re.compile(r"^(?:to_|w_?)?(q|query|k|key|v|value)(?:_proj|_lin)?$")
 MAX_STEPS = 100_000  # search steps before giving up (a checkpoint of another model fails fast anyway)
 
@@ -268,6 +270,7 @@ class Search:
             split = self._split(m, u, self.units[i + 1])
             if split:
                 yield split, 2
+        yield from self._tagged(m, i)
 
     def _pair(self, names: list[str], u: Unit) -> list[tuple[str, int]] | None:
         """Each of the group's tensors with the index of the unit's weight it is: by equal leaf
@@ -310,6 +313,36 @@ class Search:
             entries += [Entry(a.names[k], (name,), t + "split", (0, ra[0])),
                         Entry(b.names[k], (name,), t + "split", (ra[0], ra[0] + rb[0]))]
         return entries
+
+    def _tagged(self, m: Module, i: int):
+        """A module whose tensors come in tagged sets (an LSTM's ``weight_ih_l0``/``bias_ih_l0``
+        and ``weight_hh_l0``/``bias_hh_l0``) onto as many consecutive netc layers (a cell
+        written out as two linear layers), one set each, in whichever order shapes allow."""
+        sets: dict[str, dict[str, str]] = {}
+        for name in m.own:
+            hit = _TAGGED.match(name.rsplit(".", 1)[-1])
+            if not hit:
+                return
+            sets.setdefault(hit.group(2), {})[hit.group(1)] = name
+        if not 2 <= len(sets) <= 4 or i + len(sets) > len(self.units):
+            return
+        tags = sorted(sets, key=natural_key) if not self.ordered else list(sets)
+        for order in itertools.permutations(tags):
+            entries = []
+            for j, tag in enumerate(order):
+                u = self.units[i + j]
+                if sorted(ROLES.get(x) or "" for x in u.leaves) != sorted(sets[tag]):
+                    break
+                for k, leaf in enumerate(u.leaves):
+                    conv = self._shape_fit(sets[tag][ROLES[leaf]], u, k)
+                    if conv is None:
+                        break
+                    entries.append(Entry(u.names[k], (sets[tag][ROLES[leaf]],), conv))
+                else:
+                    continue
+                break
+            else:
+                yield entries, len(sets)
 
     # -- separate q, k, v -> one in-projection ------------------------------------------------
     def _qkv(self, order: list[Module], i: int) -> tuple[Module, Module, Module] | None:
