@@ -107,7 +107,7 @@ def read_source(source, where: str = "state dict") -> tuple[dict, bool, str]:
     if isinstance(source, dict):
         return _unwrap(source), True, where
     raise WeightError([(f"cannot load weights from a {type(source).__name__}: pass a state dict, an nn.Module "
-                       "or the path of a .pt, .pth, .safetensors or .npz file")])
+                       "or the path of a .pt, .pth, .bin, .safetensors or .npz file")])
 
 
 def _read_file(path: str) -> tuple[dict, bool, str]:
@@ -134,7 +134,7 @@ def _read_file(path: str) -> tuple[dict, bool, str]:
                                "refuses to run; save the model's state_dict() instead")]) from None
         raise WeightError([f"{path}: not a readable {ext} checkpoint: {type(e).__name__}: {e}"]) from None
     raise WeightError([(f"{path}: unknown checkpoint format {ext or '(no extension)'}; "
-                       "netc reads .pt, .pth, .safetensors and .npz")])
+                       "netc reads .pt, .pth, .bin, .safetensors and .npz")])
 
 
 def _read_safetensors(path: str) -> dict:

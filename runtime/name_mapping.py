@@ -15,6 +15,8 @@ precede). A group fits a unit when their tensors pair up by role (``weight``, ``
   or, in an ordered source, the next three) are stacked into attention's in-projection;
 - one fused projection is split over two consecutive linear layers (a ``gate_up_proj`` onto
   SwiGLU's gate and up; first rows to the layer that computes first);
+- a module of tagged sets (an LSTM's ``weight_ih``/``bias_ih`` and ``weight_hh``/``bias_hh``)
+  goes onto as many consecutive layers (a cell written out as linear layers);
 - a checkpoint that stores every matrix as [in, out] (Hugging Face's GPT-2 ``Conv1D``) is
   found by trying the search again with every matmul weight transposed, never one by one.
 
