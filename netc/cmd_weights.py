@@ -37,8 +37,7 @@ def run(args, prog: Program, write) -> int:
     try:
         weights = prog.load_weights(model, args.checkpoint, mapping=args.mapping, as_numpy=True)
     except WeightError as e:
-        raise SpecError([Diagnostic(p if p.startswith(args.checkpoint) else f"{args.checkpoint}: {p}", None)
-                         for p in e.problems]) from None
+        raise SpecError([Diagnostic(p, None) for p in e.problems]) from None
     write(prog, args.output, _encode(weights, ext))
     m = weights.mapping
     if args.mapping_out:

@@ -186,15 +186,21 @@ def load_checkpoint(graph: Graph, source, mapping=None, as_numpy: bool = False) 
     loads by name instead of by structure. Raises ``WeightError``."""
     tensors, ordered, where = read_source(source)
     if mapping is not None:
+        named = os.fspath(mapping) if isinstance(mapping, (str, os.PathLike)) else "the mapping"
         if isinstance(mapping, (str, os.PathLike)):
             mapping = Mapping.load(mapping)
         elif isinstance(mapping, dict):
             mapping = Mapping.from_json(mapping)
+        if mapping.model != graph.name:
+            raise WeightError([f"{named}: maps the weights of {mapping.model}, not of {graph.name}"])
     else:
         mapping = _find_mapping(graph, tensors, ordered, where)
     arrays = state_dict_to_numpy({k: v for k, v in tensors.items() if k not in mapping.ignored})
     out = _apply(mapping, arrays, where)
-    check_weights(graph, out)
+    try:
+        check_weights(graph, out)
+    except WeightError as e:
+        raise WeightError([f"{where}: {p}" for p in e.problems]) from None
     counters = {k: np.zeros((), np.int64) for k in graph.weights() if k.rsplit(".", 1)[-1] in IGNORED}
     out = {k: out[k] if k in out else counters[k] for k in graph.weights() if k in out or k in counters}
     result = Weights(out if as_numpy else numpy_to_state_dict(out))

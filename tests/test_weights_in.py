@@ -224,7 +224,7 @@ model Square(x: float[N, 8]) -> float[N, 8] {
 """
 
 
-def test_square_matrices_are_ambiguous_until_a_mapping_says(tmp_path):
+def test_square_matrices_are_ambiguous_until_a_mapping_says(tmp_path, monkeypatch):
     (tmp_path / "sq.net").write_text(SQUARE)
     prog = netc.compile_file(tmp_path / "sq.net")
     torch.manual_seed(0)
@@ -241,6 +241,12 @@ def test_square_matrices_are_ambiguous_until_a_mapping_says(tmp_path):
     x = torch.randn(3, 8)
     with torch.no_grad():
         assert torch.allclose(net(x), ref(x), atol=1e-6)
+    (tmp_path / "sq.json").write_text(json.dumps(mapping))
+    torch.save(ref.state_dict(), tmp_path / "sq.pt")
+    code, _, err = run_cli("weights", "sq.net", "--from", "sq.pt", "--mapping", "sq.json", "-o", "sq.safetensors",
+                           cwd=tmp_path, monkeypatch=monkeypatch)
+    assert code == 0, err
+    assert safetensors.torch.load_file(tmp_path / "sq.safetensors").keys() == net.state_dict().keys()
     del mapping["entries"][-1]
     with pytest.raises(WeightError, match=r"tensor `2.bias` \[8\] is not in the mapping"):
         prog.load_weights("Square", ref, mapping=mapping)
@@ -258,6 +264,13 @@ def test_unreadable_checkpoints_are_diagnostics(tmp_path, monkeypatch):
                                  monkeypatch=monkeypatch)
         assert code == 1 and out == "" and "Traceback" not in err, err
         assert err.startswith(f"netc: error: {source}: ") and words in err, err
+    torch.save(torch.nn.Linear(8, 8).state_dict(), tmp_path / "lin.pt")
+    for mapping, words in (("w.json", "is not a netc weight mapping: its format is None"),
+                           ("none.json", "cannot read the mapping")):
+        code, out, err = run_cli("weights", "sq.net", "--from", "lin.pt", "--mapping", mapping, "-o", "w.npz",
+                                 cwd=tmp_path, monkeypatch=monkeypatch)
+        assert code == 1 and out == "" and err.startswith(f"netc: error: {mapping}") and words in err, err
+    assert not (tmp_path / "w.npz").exists()
 
 
 def _by_table(reference, rename) -> dict:
