@@ -245,10 +245,12 @@ class Search:
         return None
 
     def _signature(self, m: Module) -> tuple:
-        """What the search sees of a subtree: its tensors' names below it and shapes."""
+        """What the search sees of a subtree: its q/k/v role if its name has one, its tensors'
+        names below it, and their shapes."""
         if m not in self._signatures:
             cut = len(m.path) + 1 if m.path else 0
-            self._signatures[m] = tuple((n[cut:], self.shapes[n]) for n in m.names())
+            role = _QKV.match(m.local.lower())
+            self._signatures[m] = (role and role.group(1)[0],) + tuple((n[cut:], self.shapes[n]) for n in m.names())
         return self._signatures[m]
 
     # -- one group against one unit (or two) --------------------------------------------------
