@@ -193,10 +193,12 @@ def load_checkpoint(graph: Graph, source, mapping=None, as_numpy: bool = False) 
             mapping = Mapping.from_json(mapping)
         if mapping.model != graph.name:
             raise WeightError([f"{named}: maps the weights of {mapping.model}, not of {graph.name}"])
+        ignored, tied = _split_off(tensors)  # this file's own: it may keep another copy of a tied tensor
     else:
         mapping = _find_mapping(graph, tensors, ordered, where)
-    arrays = state_dict_to_numpy({k: v for k, v in tensors.items() if k not in mapping.ignored})
-    out = _apply(mapping, arrays, where)
+        ignored, tied = mapping.ignored, mapping.tied
+    arrays = state_dict_to_numpy({k: v for k, v in tensors.items() if k not in ignored})
+    out = _apply(mapping, arrays, where, tied)
     try:
         check_weights(graph, out)
     except WeightError as e:
@@ -228,17 +230,20 @@ def _find_mapping(graph: Graph, tensors: dict, ordered: bool, where: str) -> Map
             raise WeightError([f"{where}: {p}" for p in first.problems]) from None
 
 
-def _apply(mapping: Mapping, arrays: dict, where: str) -> dict[str, np.ndarray]:
+def _apply(mapping: Mapping, arrays: dict, where: str, tied: dict[str, str]) -> dict[str, np.ndarray]:
     """The mapping's entries computed from the checkpoint's arrays; every array used, ignored
-    or tied, or a ``WeightError`` names the rest."""
+    or tied to one used (``tied``: name -> the name it shares storage with), or a
+    ``WeightError`` names the rest."""
     out, used, problems = {}, set(), []
+    partner = mapping.tied | {b: a for a, b in mapping.tied.items()}  # a file may keep either copy
     for e in mapping.entries:
-        missing = [s for s in e.sources if s not in arrays]
+        sources = [s if s in arrays or partner.get(s) not in arrays else partner[s] for s in e.sources]
+        missing = [s for s in sources if s not in arrays]
         if missing:
             problems += [f"{where}: has no tensor `{s}` (the mapping makes `{e.netc}` from it)" for s in missing]
             continue
-        used.update(e.sources)
-        parts = [arrays[s] for s in e.sources]
+        used.update(sources)
+        parts = [arrays[s] for s in sources]
         try:
             if e.conversion.startswith("transpose"):
                 parts = [p.T for p in parts]
@@ -252,7 +257,8 @@ def _apply(mapping: Mapping, arrays: dict, where: str) -> dict[str, np.ndarray]:
             problems.append(f"{where}: cannot make `{e.netc}` by {e.conversion} of {list(e.sources)}: {err}")
             continue
         out[e.netc] = np.ascontiguousarray(value)
-    left = [n for n in arrays if n not in used and n not in mapping.tied and n.rsplit(".", 1)[-1] not in IGNORED]
+    used |= {n for pair in tied.items() if used & set(pair) for n in pair}
+    left = [n for n in arrays if n not in used and n.rsplit(".", 1)[-1] not in IGNORED]
     problems += [f"{where}: tensor `{n}` {list(arrays[n].shape)} is not in the mapping" for n in left]
     if problems:
         raise WeightError(problems)
