@@ -1,0 +1,165 @@
+"""ONNX model -> `.net` text and weights named as the spec's torch module names them.
+
+    imported = from_onnx(onnx.load("resnet18.onnx"), name="ResNet18")
+    imported.text          # the spec
+    imported.weights       # {"basic.0.conv2d.weight": array, ...}: load_state_dict / to_numpy
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ImportRefused
+from .graph import OnnxGraph, read
+from .layers import Layer
+from .recognise import Reader
+from .structure import find_blocks
+from .write import Region, block_text, camel, ident, wrap
+
+
+@dataclass
+class Imported:
+    text: str  # the spec
+    model: str  # the model's name in it
+    weights: dict  # netc name -> array
+    onnx_nodes: int  # how many nodes the ONNX graph had
+    blocks: dict  # block name -> (uses, copies in all)
+
+    @property
+    def lines(self) -> int:
+        """Non-comment, non-blank lines of the spec."""
+        return sum(1 for s in self.text.splitlines() if s.strip() and not s.strip().startswith("#"))
+
+
+def from_onnx(model, name: str | None = None, dynamic: list[str] | None = None) -> Imported:
+    g = read(model)
+    layers = Reader(g).layers()
+    outputs = [o.name for o in g.outputs]
+    items, blocks = find_blocks(layers, set(outputs), lambda v: _width(g, v))
+    model_name = camel(ident(name or g.name, "model"))
+    lines = [f"# imported by `netc import` from {g.node_count} ONNX nodes ({name or g.name})", ""]
+    orders = {}
+    for t in blocks:
+        shape = g.shape(t.instances[0].input) or ()
+        text, order = block_text(t, len(shape))
+        orders[t.name] = order
+        lines += text + [""]
+    body, order = _model_body(g, items, orders, dynamic or [])
+    lines += [_header(g, model_name, dynamic or [])]
+    lines += [x for s in body for x in wrap(s, "    ")] + ["}"]
+    text = "\n".join(lines) + "\n"
+    weights = name_weights(text, model_name, order)
+    uses = {t.name: (len(t.instances), sum(i.copies for i in t.instances)) for t in blocks}
+    return Imported(text, model_name, weights, g.node_count, uses)
+
+
+def _width(g: OnnxGraph, v: str):
+    s = g.shape(v)
+    if not s:
+        return None
+    d = s[-1] if len(s) == 3 else s[1] if len(s) >= 2 else None
+    return d if isinstance(d, int) else None
+
+
+def _dim_names(g: OnnxGraph, dynamic: list[str]) -> dict:
+    """ONNX named dims -> spec symbols; ``dynamic`` names the leading dims of every input."""
+    out = {}
+    for i in g.inputs:
+        for k, d in enumerate(i.shape):
+            if isinstance(d, str):
+                out[(i.name, k)] = ident(d, "D")
+            elif k < len(dynamic):
+                out[(i.name, k)] = dynamic[k]
+    return out
+
+
+def _type(value, names: dict) -> str:
+    dims = ", ".join(names.get((value.name, k), str(d)) for k, d in enumerate(value.shape))
+    return f"{'int' if value.dtype == 'int' else 'float'}[{dims}]"
+
+
+def _header(g: OnnxGraph, model: str, dynamic: list[str]) -> str:
+    names = _dim_names(g, dynamic)
+    ins = ", ".join(f"{ident(i.name, 'input')}: {_type(i, names)}" for i in g.inputs)
+    # outputs: their sizes follow from the inputs'; dims named in ONNX keep their names
+    outs = [_out_type(o, g, names) for o in g.outputs]
+    res = outs[0] if len(outs) == 1 else "(" + ", ".join(f"{ident(o.name)}: {t}" for o, t in zip(g.outputs, outs)) + ")"
+    return f"model {model}({ins}) -> {res} {{"
+
+
+def _out_type(o, g: OnnxGraph, names: dict) -> str:
+    sym = {}
+    for i in g.inputs:
+        for k, d in enumerate(i.shape):
+            if (i.name, k) in names and isinstance(d, int):
+                sym.setdefault(d, names[(i.name, k)])
+    dims = []
+    for d in o.shape:
+        if isinstance(d, str):
+            dims.append(ident(d, "D"))
+        else:
+            dims.append(sym.get(d, str(d)) if d == 1 or d in sym else str(d))
+    return f"{'int' if o.dtype == 'int' else 'float'}[{', '.join(dims)}]"
+
+
+def _model_body(g: OnnxGraph, items: list, orders: dict, dynamic: list[str]):
+    layers = []
+    for it in items:
+        if isinstance(it, Layer):
+            layers.append(it)
+            continue
+        t, k = it
+        inst = t.instances[k]
+        pseudo = Layer("__block__", [inst.input], inst.output, (t.name, t.args[k], inst.copies))
+        pseudo.expanded = _expand(inst, orders[t.name], len(t.template))
+        layers.append(pseudo)
+    names = {i.name: ident(i.name, "input") for i in g.inputs}
+    region = Region(layers, names, [o.name for o in g.outputs],
+                    expand=lambda lay: getattr(lay, "expanded", [lay]))
+    return region.statements(), region.order
+
+
+def _expand(inst, order: list[int], n: int) -> list[Layer]:
+    out = []
+    for c in range(inst.copies):
+        copy = inst.layers[c * n:(c + 1) * n]
+        out += [copy[i] for i in order]
+    return out
+
+
+def name_weights(text: str, model: str, order: list[Layer]) -> dict:
+    """Compile the spec and give each layer's weights the name of the node netc made for it:
+    netc creates its layers in the order of the text, which is ``order``."""
+    from netc.program import compile_file
+
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "imported.net")
+        with open(path, "w") as f:
+            f.write(text)
+        try:
+            prog = compile_file(path, max_params=10**12)
+        except Exception as e:  # noqa: BLE001 -- a spec the importer wrote must compile: say why not
+            raise ImportRefused(f"internal error: the spec the importer wrote does not compile:\n{e}\n{text}") \
+                from None
+    nodes = [n for n in prog.graph(model).nodes() if n.params and not n.layer]
+    weighted = [lay for lay in order if lay.weights]
+    if len(nodes) != len(weighted):
+        raise ImportRefused(f"internal error: {len(weighted)} weighted layers written, netc made {len(nodes)}")
+    out = {}
+    for node, lay in zip(nodes, weighted):
+        arrays = list(lay.weights)
+        for pname, name in zip(node.params, node.param_names()):
+            p = node.params[pname]
+            if pname == "num_batches_tracked":
+                out[name] = np.zeros((), np.int64)
+                continue
+            a = arrays.pop(0) if arrays else None
+            if node.op != lay.op or a is None or tuple(a.shape) != tuple(p.shape):
+                raise ImportRefused(f"internal error: weight `{name}` ({node.op}) {p.shape} does not match the "
+                                    f"imported {lay.op} of ONNX node `{lay.source}`")
+            out[name] = np.ascontiguousarray(a, dtype=np.float32)
+    return out
