@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import refuse
-from .graph import ONode, OnnxGraph
+from .graph import OnnxGraph, ONode
 from .layers import Layer
 
 RULES: dict = {}

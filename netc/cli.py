@@ -116,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
                             f"{DEFAULT_MAX_TIME} s): a model whose multiply-adds cannot be done in what is left "
                             f"even at {sci(MAX_MACS_PER_S)} a second is refused before it runs; past the "
                             "deadline netc stops and exits 1")
+    from netc.cmd_import import add_parser as add_import  # (imports nothing heavy)
+
+    add_import(sub)
     return p
 
 
@@ -501,8 +504,14 @@ def _time_bound(args, prog: Program, names: list[str], command: str):
         yield now
 
 
+def cmd_import(args) -> int:
+    from netc.cmd_import import cmd_import as run
+
+    return run(args)
+
+
 COMMANDS = {"check": cmd_check, "summary": cmd_summary, "render": cmd_render, "compile": cmd_compile,
-            "run": cmd_run, "verify": cmd_verify}
+            "run": cmd_run, "verify": cmd_verify, "import": cmd_import}
 
 
 # What stdout gets for the characters of a summary when its encoding cannot write them
