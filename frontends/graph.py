@@ -20,9 +20,8 @@ from .errors import refuse
 # nodes that need no folding to be read, or that must stay nodes: weights go through them
 _PASS_THROUGH = ("Identity", "Dropout")
 _CONTROL_FLOW = ("Loop", "If", "Scan", "SequenceMap")
-# a node computing on a weight of this many elements or more stays a node (a Gather of a
-# position table is the layer, not a constant)
-_FOLD_LIMIT = 4096
+# folded even on weights: the result is the weight, seen another way (``origin`` says which)
+_ALIASING = ("Identity", "Transpose", "Cast", "Dropout")
 
 
 @dataclass
@@ -32,6 +31,7 @@ class ONode:
     inputs: list[str]
     outputs: list[str]
     attrs: dict = field(default_factory=dict)
+    proto: object = None  # the onnx.NodeProto (inputs renamed past dropped nodes)
 
     def attr(self, key, default=None):
         return self.attrs.get(key, default)
@@ -70,6 +70,11 @@ class OnnxGraph:
             return tuple(self.consts[value].shape)
         return self.shapes.get(value)
 
+    def dtype(self, value: str) -> str | None:
+        if value in self.consts:
+            return "float" if self.consts[value].dtype.kind == "f" else "int"
+        return self.dtypes.get(value)
+
     def const(self, value: str):
         return self.consts.get(value)
 
@@ -95,45 +100,77 @@ def _dtype(type_proto) -> str:
     return "bool" if e == TensorProto.BOOL else "other"
 
 
-def read(model, dynamic: dict[str, list[str]] | None = None) -> OnnxGraph:
-    """Fold and index ``model`` (an ``onnx.ModelProto``). ``dynamic`` maps an input name to
-    names for its leading dims (``--dynamic N,T``)."""
-    import onnx
-    from onnx import helper, numpy_helper, shape_inference
+def read(model) -> OnnxGraph:
+    """Fold and index ``model`` (an ``onnx.ModelProto``): shape inference and folding take
+    turns until nothing more folds (a folded size lets inference type the next node)."""
+    from onnx import numpy_helper
 
     count = len(model.graph.node)
+    consts = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    weights, origin = set(consts), {}
+    protos, alias = list(model.graph.node), {}
+    for _ in range(6):
+        g = _infer(model, protos, consts)
+        shapes = {v.name: _dims(v.type) for v in [*g.value_info, *g.input, *g.output]}
+        dtypes = {v.name: _dtype(v.type) for v in [*g.value_info, *g.input, *g.output]}
+        kept = _fold_pass(protos, consts, weights, origin, alias, shapes)
+        if len(kept) == len(protos):
+            break
+        protos = kept
+    inputs = [Value(i.name, _dtype(i.type), _dims(i.type) or ()) for i in g.input if i.name not in consts]
+    outputs = [Value(alias.get(o.name, o.name), _dtype(o.type), _dims(o.type) or ()) for o in g.output]
+    nodes = [_node(p, i) for i, p in enumerate(protos)]
+    out = OnnxGraph(model.graph.name or "model", nodes, consts, weights, shapes, inputs, outputs, count)
+    out.origin, out.dtypes = origin, dtypes
+    out.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 17)
+    return out
+
+
+def _infer(model, protos, consts):
+    """ONNX shape inference over the nodes left, the folded values given as initializers."""
+    from onnx import helper, numpy_helper, shape_inference
+
+    used = {v for p in protos for v in p.input}
+    inits = [numpy_helper.from_array(np.asarray(a), k) for k, a in consts.items() if k in used]
+    graph = helper.make_graph(protos, model.graph.name or "model",
+                              [i for i in model.graph.input if i.name not in consts], list(model.graph.output),
+                              inits)
+    m = helper.make_model(graph, opset_imports=model.opset_import, ir_version=model.ir_version)
     try:
-        model = shape_inference.infer_shapes(model)
+        return shape_inference.infer_shapes(m).graph
     except Exception as e:  # noqa: BLE001 -- onnx raises its own assorted errors
         refuse(f"ONNX shape inference failed: {e}")
-    g = model.graph
-    consts = {i.name: numpy_helper.to_array(i) for i in g.initializer}
-    weights = set(consts)
-    shapes = {v.name: _dims(v.type) for v in [*g.value_info, *g.input, *g.output]}
-    inputs = [Value(i.name, _dtype(i.type), _dims(i.type) or ()) for i in g.input if i.name not in consts]
-    outputs = [Value(o.name, _dtype(o.type), _dims(o.type) or ()) for o in g.output]
-    alias: dict[str, str] = {}
-    nodes: list[ONode] = []
-    for p in g.node:
-        attrs = {a.name: helper.get_attribute_value(a) for a in p.attribute}
-        node = ONode(p.name or f"{p.op_type}_{len(nodes)}", p.op_type, [alias.get(v, v) for v in p.input],
-                     list(p.output), attrs)
+
+
+def _node(p, i: int) -> ONode:
+    from onnx import helper
+
+    attrs = {a.name: helper.get_attribute_value(a) for a in p.attribute}
+    return ONode(p.name or f"{p.op_type}_{i}", p.op_type, list(p.input), list(p.output), attrs, p)
+
+
+def _fold_pass(protos, consts, weights, origin, alias, shapes) -> list:
+    """The nodes that stay; folds the rest into ``consts`` and drops pass-through nodes."""
+    kept = []
+    for i, p in enumerate(protos):
+        if any(v in alias for v in p.input):
+            ins = [alias.get(v, v) for v in p.input]
+            del p.input[:]
+            p.input.extend(ins)
+        node = _node(p, i)
         if node.op in _CONTROL_FLOW:
             refuse(f"control flow is not expressible in a spec: ONNX {node.op} node `{node.name}`", node)
         if node.op in _PASS_THROUGH and node.inputs and node.inputs[0] not in consts:
             alias[node.outputs[0]] = node.inputs[0]
             continue
-        if _foldable(node, consts, shapes):
-            _fold(node, p, consts, weights, shapes, onnx)
+        if _foldable(node, consts, weights, shapes):
+            _fold(node, p, consts, weights, shapes, origin)
             continue
-        nodes.append(node)
-    # an output that is an alias of another value: the graph output names the aliased value
-    for o in outputs:
-        o.name = alias.get(o.name, o.name)
-    return OnnxGraph(g.name or "model", nodes, consts, weights, shapes, inputs, outputs, count)
+        kept.append(p)
+    return kept
 
 
-def _foldable(node: ONode, consts: dict, shapes: dict) -> bool:
+def _foldable(node: ONode, consts: dict, weights: set, shapes: dict) -> bool:
     if node.op == "Constant":
         return True
     if node.op == "Shape":
@@ -142,12 +179,12 @@ def _foldable(node: ONode, consts: dict, shapes: dict) -> bool:
     ins = [v for v in node.inputs if v]
     if not ins or not all(v in consts for v in ins):
         return False
-    # a big weight read by index or sliced is a layer (embedding), not a constant to fold
-    return node.op in ("Identity", "Transpose", "Cast", "Dropout") or all(
-        consts[v].size < _FOLD_LIMIT for v in ins)
+    # a weight read by index or sliced is a layer (embedding), not a constant to fold
+    return node.op in _ALIASING or not any(v in weights and consts[v].size > 1 for v in ins)
 
 
-def _fold(node: ONode, proto, consts: dict, weights: set, shapes: dict, onnx) -> None:
+def _fold(node: ONode, proto, consts: dict, weights: set, shapes: dict, origin: dict) -> None:
+    import onnx
     from onnx.reference import ReferenceEvaluator
 
     if node.op == "Shape":
@@ -166,6 +203,7 @@ def _fold(node: ONode, proto, consts: dict, weights: set, shapes: dict, onnx) ->
         refuse(f"cannot evaluate the constant ONNX {node.op} node `{node.name}`: {e}", node)
     for name, value in zip(node.outputs, outs):
         consts[name] = np.asarray(value)
-        if node.op in ("Identity", "Transpose", "Cast", "Dropout") and any(v in weights for v in node.inputs):
+        if node.op in _ALIASING and node.inputs[0] in weights:
             weights.add(name)
+            origin[name] = origin.get(node.inputs[0], node.inputs[0])
 

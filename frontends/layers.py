@@ -26,6 +26,10 @@ class Layer:
     source: str = ""
     scalar: float | None = None  # a binary op with a number: x * 0.5 (``inputs`` has one value)
     scalar_left: bool = False  # 0.5 - x rather than x - 0.5
+    origin: str | None = None  # the initializer its weight is (ties an output projection to an embedding)
+    shared: str | None = None  # an embedding used twice: its `let` name
+    shared_ref: str | None = None  # unembed: the `let` layer it reads
+    taken: set = field(default_factory=set)  # a pattern's ONNX nodes (ids)
 
     @property
     def binary(self) -> bool:

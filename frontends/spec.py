@@ -16,7 +16,7 @@ import numpy as np
 from .errors import ImportRefused
 from .graph import OnnxGraph, read
 from .layers import Layer
-from .recognise import Reader
+from .recognise import recognise
 from .structure import find_blocks
 from .write import Region, block_text, camel, ident, wrap
 
@@ -37,7 +37,7 @@ class Imported:
 
 def from_onnx(model, name: str | None = None, dynamic: list[str] | None = None) -> Imported:
     g = read(model)
-    layers = Reader(g).layers()
+    layers = recognise(g)
     outputs = [o.name for o in g.outputs]
     items, blocks = find_blocks(layers, set(outputs), lambda v: _width(g, v))
     model_name = camel(ident(name or g.name, "model"))
@@ -145,14 +145,22 @@ def name_weights(text: str, model: str, order: list[Layer]) -> dict:
         except Exception as e:  # noqa: BLE001 -- a spec the importer wrote must compile: say why not
             raise ImportRefused(f"internal error: the spec the importer wrote does not compile:\n{e}\n{text}") \
                 from None
-    nodes = [n for n in prog.graph(model).nodes() if n.params and not n.layer]
-    weighted = [lay for lay in order if lay.weights]
-    if len(nodes) != len(weighted):
-        raise ImportRefused(f"internal error: {len(weighted)} weighted layers written, netc made {len(nodes)}")
-    out = {}
-    for node, lay in zip(nodes, weighted):
+    params = {lay.args[0]: lay.weights[0] for lay in order if lay.op == "param"}
+    weighted = [lay for lay in order if lay.weights and lay.op != "param"]
+    out: dict = {}
+    queue = list(weighted)
+    for node in prog.graph(model).nodes():
+        keys = node.param_names()
+        if not keys or all(k in out for k in keys):
+            continue
+        if node.op == "parameter":
+            out[keys[0]] = np.ascontiguousarray(params[keys[0]], dtype=np.float32)
+            continue
+        if not queue:
+            raise ImportRefused(f"internal error: netc made more weighted layers than were written ({node.id})")
+        lay = queue.pop(0)
         arrays = list(lay.weights)
-        for pname, name in zip(node.params, node.param_names()):
+        for pname, name in zip(node.params, keys):
             p = node.params[pname]
             if pname == "num_batches_tracked":
                 out[name] = np.zeros((), np.int64)
@@ -162,4 +170,6 @@ def name_weights(text: str, model: str, order: list[Layer]) -> dict:
                 raise ImportRefused(f"internal error: weight `{name}` ({node.op}) {p.shape} does not match the "
                                     f"imported {lay.op} of ONNX node `{lay.source}`")
             out[name] = np.ascontiguousarray(a, dtype=np.float32)
+    if queue:
+        raise ImportRefused(f"internal error: {len(queue)} imported layers found no netc layer")
     return out

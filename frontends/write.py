@@ -52,6 +52,10 @@ def stage(lay: Layer, subst: dict | None = None, index: int = -1) -> str:
     """``conv2d(64, 3, stride=2)``; ``relu`` without arguments. Arguments a block turns into
     its parameters are written as those (``subst``)."""
     subst = subst or {}
+    if lay.shared:
+        return lay.shared
+    if lay.shared_ref:
+        return f"unembed({lay.shared_ref})"
     if lay.op == "__block__":
         block, args, copies = lay.args
         text = f"{block}({', '.join(literal(a) for a in args)})" if args else block
@@ -97,6 +101,10 @@ class Region:
                 text = f"{a} {sym} {self.atom(self.expr(lay.inputs[1]))}"
             self.order += self.expand(lay)
             return text, "binary"
+        if lay.op == "__index__":
+            head = self.atom(self.expr(lay.inputs[0]))
+            self.order += self.expand(lay)
+            return f"{head}[{lay.args[0]}]", "atom"
         if len(lay.inputs) == 1:
             head, _ = self.expr(lay.inputs[0])
             self.order += self.expand(lay)
@@ -121,8 +129,16 @@ class Region:
 
     def statements(self) -> list[str]:
         lines = []
-        stated = [lay for lay in self.layers
-                  if self.uses.get(lay.output, 0) != 1 or lay.output in self.outputs]
+        for lay in self.layers:  # declarations first: learned tensors, shared layers
+            if lay.op == "param":
+                name, shape = lay.args
+                self.names[lay.output] = self.fresh(name)
+                lines.append(f"param {self.names[lay.output]}: [{', '.join(map(str, shape))}] = zeros")
+            elif lay.shared and lay.shared not in self.used_names:
+                self.used_names.add(lay.shared)
+                lines.append(f"let {lay.shared} = {lay.op}({', '.join(literal(a) for a in lay.args)})")
+        stated = [lay for lay in self.layers if lay.op != "param"
+                  and (self.uses.get(lay.output, 0) != 1 or lay.output in self.outputs)]
         for lay in stated:
             text, _ = self.expr(lay.output)
             if lay.output in self.outputs and lay is stated[-1] and len(self.outputs) == 1:
