@@ -131,10 +131,14 @@ def _infer(model, protos, consts):
     from onnx import helper, numpy_helper, shape_inference
 
     used = {v for p in protos for v in p.input}
-    inits = [numpy_helper.from_array(np.asarray(a), k) for k, a in consts.items() if k in used]
+    # big constants (weights) go in by type alone: inference needs their shapes, not their data
+    small = {k: a for k, a in consts.items() if k in used and np.asarray(a).size <= 4096}
+    inits = [numpy_helper.from_array(np.asarray(a), k) for k, a in small.items()]
+    typed = [helper.make_tensor_value_info(k, helper.np_dtype_to_tensor_dtype(np.asarray(a).dtype), a.shape)
+             for k, a in consts.items() if k in used and k not in small]
     graph = helper.make_graph(protos, model.graph.name or "model",
-                              [i for i in model.graph.input if i.name not in consts], list(model.graph.output),
-                              inits)
+                              [i for i in model.graph.input if i.name not in consts] + typed,
+                              list(model.graph.output), inits)
     m = helper.make_model(graph, opset_imports=model.opset_import, ir_version=model.ir_version)
     try:
         return shape_inference.infer_shapes(m).graph

@@ -119,7 +119,7 @@ def _model_body(g: OnnxGraph, items: list, orders: dict, dynamic: list[str]):
         layers.append(pseudo)
     names = {i.name: ident(i.name, "input") for i in g.inputs}
     region = Region(layers, names, [o.name for o in g.outputs],
-                    expand=lambda lay: getattr(lay, "expanded", [lay]))
+                    expand=lambda lay: getattr(lay, "expanded", [lay]), source_names=True)
     return region.statements(), region.order
 
 
@@ -145,7 +145,7 @@ def name_weights(text: str, model: str, order: list[Layer]) -> dict:
         except Exception as e:  # noqa: BLE001 -- a spec the importer wrote must compile: say why not
             raise ImportRefused(f"internal error: the spec the importer wrote does not compile:\n{e}\n{text}") \
                 from None
-    params = {lay.args[0]: lay.weights[0] for lay in order if lay.op == "param"}
+    params = {lay.written: lay.weights[0] for lay in order if lay.op == "param"}
     weighted = [lay for lay in order if lay.weights and lay.op != "param"]
     out: dict = {}
     queue = list(weighted)

@@ -69,7 +69,7 @@ class Region:
     """Writes the statements of one body (a block's or the model's)."""
 
     def __init__(self, layers: list[Layer], names: dict[str, str], outputs: list[str],
-                 subst: dict | None = None, expand=None):
+                 subst: dict | None = None, expand=None, source_names: bool = False):
         self.layers, self.names, self.outputs = layers, dict(names), outputs
         self.subst = subst or {}
         self.expand = expand or (lambda lay: [lay])
@@ -83,6 +83,29 @@ class Region:
                 self.last[v] = i
         self.order: list[Layer] = []  # layers as their text appears: the weight order
         self.used_names = set(self.names.values())
+        self.source_names = source_names
+        self.params: set[str] = set()
+        self.force = self._operands_to_name()
+
+    def _operands_to_name(self) -> set[str]:
+        """Values that read better as statements of their own: a pipeline of 3 or more stages
+        that is an operand (``x + y``, ``concat(a, y)``), or what is indexed (``y[:, 0]``)."""
+        out = set()
+        for lay in self.layers:
+            if not (lay.binary or lay.op == "__index__" or len(lay.inputs) > 1):
+                continue
+            for v in lay.inputs:
+                n, u = 0, v
+                while u in self.producer and u not in self.names and self.uses.get(u, 0) == 1:
+                    p = self.producer[u]
+                    if p.binary or len(p.inputs) != 1:
+                        n += 1
+                        break
+                    n += 1
+                    u = p.inputs[0]
+                if n >= (2 if lay.op == "__index__" else 3):
+                    out.add(v)
+        return out
 
     def expr(self, v: str) -> tuple[str, str]:
         """(text, kind): kind is "atom", "pipe" or "binary"."""
@@ -132,13 +155,15 @@ class Region:
         for lay in self.layers:  # declarations first: learned tensors, shared layers
             if lay.op == "param":
                 name, shape = lay.args
-                self.names[lay.output] = self.fresh(name)
+                self.names[lay.output] = lay.written = self.fresh(name)
+                self.params.add(lay.output)
+                self.order.append(lay)
                 lines.append(f"param {self.names[lay.output]}: [{', '.join(map(str, shape))}] = zeros")
             elif lay.shared and lay.shared not in self.used_names:
                 self.used_names.add(lay.shared)
                 lines.append(f"let {lay.shared} = {lay.op}({', '.join(literal(a) for a in lay.args)})")
         stated = [lay for lay in self.layers if lay.op != "param"
-                  and (self.uses.get(lay.output, 0) != 1 or lay.output in self.outputs)]
+                  and (self.uses.get(lay.output, 0) != 1 or lay.output in self.outputs or lay.output in self.force)]
         for lay in stated:
             text, _ = self.expr(lay.output)
             if lay.output in self.outputs and lay is stated[-1] and len(self.outputs) == 1:
@@ -159,8 +184,12 @@ class Region:
             root = self.producer[root.inputs[0]]
         first = root.inputs[0] if root.inputs else None
         i = self.index[id(lay)]
-        if first in self.names and self.last.get(first, -1) <= i and first not in self.outputs:
+        if first in self.names and self.last.get(first, -1) <= i and first not in self.outputs \
+                and first not in self.params:
             return self.names[first]
+        parts = [q for q in lay.source.split("/") if q]
+        if self.source_names and lay.source.startswith("/") and len(parts) >= 2:
+            return self.fresh(ident(parts[-2], "y"))
         return self.fresh("y")
 
 
