@@ -45,8 +45,18 @@ class Layer:
         """What two layers must share to be copies of one layer in a block: the op, which
         arguments it has, its fixed (bool, string) arguments; not the numbers."""
         args = tuple(a if not _parametric(a) else type(a).__name__ for a in self.args)
-        kw = tuple(sorted((k, v if not _parametric(v) else type(v).__name__) for k, v in self.kwargs.items()))
+        # numbers given by keyword may be left at their default in one copy and not in another
+        kw = tuple(sorted((k, v) for k, v in self.kwargs.items() if not _parametric(v)))
         return (self.op, args, kw, self.scalar is not None, self.scalar_left, len(self.inputs))
+
+
+def default(op: str, key: str):
+    """The catalogue's default of an op's keyword argument (``stride`` of conv2d: 1)."""
+    from netc.specs.catalogue import get
+
+    entry = get(op)
+    field = getattr(getattr(entry, "Attrs", None), "model_fields", {}).get(key)
+    return None if field is None else field.default
 
 
 def _parametric(v) -> bool:

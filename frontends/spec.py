@@ -17,7 +17,8 @@ from .errors import ImportRefused
 from .graph import OnnxGraph, read
 from .layers import Layer
 from .recognise import recognise
-from .structure import find_blocks
+from .shortcut import merge_shortcuts
+from .structure import find_blocks, name_blocks
 from .write import Region, block_text, camel, ident, wrap
 
 
@@ -40,6 +41,8 @@ def from_onnx(model, name: str | None = None, dynamic: list[str] | None = None) 
     layers = recognise(g)
     outputs = [o.name for o in g.outputs]
     items, blocks = find_blocks(layers, set(outputs), lambda v: _width(g, v))
+    blocks = merge_shortcuts(blocks, items, lambda v: _width(g, v))
+    name_blocks(blocks)
     model_name = camel(ident(name or g.name, "model"))
     lines = [f"# imported by `netc import` from {g.node_count} ONNX nodes ({name or g.name})", ""]
     orders = {}
@@ -115,7 +118,7 @@ def _model_body(g: OnnxGraph, items: list, orders: dict, dynamic: list[str]):
         t, k = it
         inst = t.instances[k]
         pseudo = Layer("__block__", [inst.input], inst.output, (t.name, t.args[k], inst.copies))
-        pseudo.expanded = _expand(inst, orders[t.name], len(t.template))
+        pseudo.expanded = _expand(inst, orders[t.name])
         layers.append(pseudo)
     names = {i.name: ident(i.name, "input") for i in g.inputs}
     region = Region(layers, names, [o.name for o in g.outputs],
@@ -123,11 +126,11 @@ def _model_body(g: OnnxGraph, items: list, orders: dict, dynamic: list[str]):
     return region.statements(), region.order
 
 
-def _expand(inst, order: list[int], n: int) -> list[Layer]:
+def _expand(inst, order: list[int]) -> list[Layer]:
+    """An instance's layers in the order of the block's text, copy by copy."""
     out = []
     for c in range(inst.copies):
-        copy = inst.layers[c * n:(c + 1) * n]
-        out += [copy[i] for i in order]
+        out += [lay for lay in (inst.layer(i, c) for i in order) if lay is not None]
     return out
 
 

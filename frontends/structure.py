@@ -9,7 +9,8 @@
    ``Block(...) * n`` (GPT-2's attention + MLP pair, four times).
 4. Types: units (and stack bodies) of the same shape are one ``block``; the numbers in
    which they differ become its parameters (``out``, ``stride``), written as ``C``,
-   ``C * k`` or ``C // k`` where they follow the input's width.
+   ``C * k`` or ``C // k`` where they follow the input's width. (``shortcut.py`` then merges
+   two blocks that differ only by a projection on the shortcut.)
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .layers import Layer
+from .layers import Layer, default
 
 ARG_NAMES = {"conv1d": ("out", "kernel"), "conv2d": ("out", "kernel"), "linear": ("out",),
              "maxpool2d": ("kernel",), "avgpool2d": ("kernel",), "maxpool1d": ("kernel",),
@@ -30,6 +31,19 @@ class Instance:
     copies: int
     input: str
     output: str
+    slots: list | None = None  # template index -> index in a copy (None: the copy lacks it)
+
+    def per_copy(self, n: int) -> int:
+        return n if self.slots is None else sum(1 for s in self.slots if s is not None)
+
+    def layer(self, li: int, copy: int = 0) -> Layer | None:
+        """The copy's layer at the template's index ``li`` (None where it has none)."""
+        n = len(self.slots) if self.slots is not None else None
+        slot = li if self.slots is None else self.slots[li]
+        if slot is None:
+            return None
+        width = self.per_copy(n if n is not None else len(self.layers) // self.copies)
+        return self.layers[copy * width + slot]
 
 
 @dataclass
@@ -41,6 +55,7 @@ class BlockType:
     subst: dict = field(default_factory=dict)  # (layer index, value key) -> text in the body
     args: list[list] = field(default_factory=list)  # per instance: the values of ``params``
     uses_width: bool = False
+    optional: tuple | None = None  # (ids of the template's optional shortcut layers, condition)
 
 
 def cut_points(layers: list[Layer], outputs: set[str]) -> list[int]:
@@ -162,21 +177,35 @@ def find_blocks(layers: list[Layer], outputs: set[str], width_of) -> tuple[list,
     blocks = list(types.values())
     for t in blocks:
         _parametrise(t, width_of)
-    _name(blocks)
     return items, blocks
 
 
-def _parametrise(t: BlockType, width_of) -> None:
-    n = len(t.template)
+def _parametrise(t: BlockType, width_of) -> bool:
+    """Turn the numbers in which the instances differ into parameters (or ``C`` expressions).
+    A layer some instances lack (an optional shortcut) must reuse what the others settle:
+    False when it cannot."""
+    t.params, t.subst, t.args, t.uses_width = [], {}, [[] for _ in t.instances], False
     cols: dict = {}
-    for inst in t.instances:
-        for li, lay in enumerate(inst.layers[:n]):
-            for kind, key, v in lay.values():
-                cols.setdefault((li, kind, key), []).append(v)
+    for li in range(len(t.template)):
+        present = [inst.layer(li) for inst in t.instances]
+        keys = dict.fromkeys((kind, key) for lay in present if lay is not None for kind, key, _ in lay.values())
+        for kind, key in keys:
+            col = []
+            for lay in present:
+                if lay is None:
+                    col.append(None)
+                    continue
+                got = {(k, q): v for k, q, v in lay.values()}
+                col.append(got.get((kind, key), default(lay.op, key) if kind == "kw" else None))
+            cols[(li, kind, key)] = col
     widths = [width_of(inst.input) for inst in t.instances]
     known = all(isinstance(w, int) for w in widths)
-    named: dict = {}
+    named: dict = {}  # full column -> parameter
+    partial = []
     for (li, kind, key), col in cols.items():
+        if None in col:
+            partial.append(((li, kind, key), col))
+            continue
         if len(set(col)) == 1:
             continue
         expr = _width_expr(col, widths) if known else None
@@ -184,22 +213,29 @@ def _parametrise(t: BlockType, width_of) -> None:
             t.subst[(li, kind, key)] = expr
             t.uses_width = True
             continue
-        sig = tuple(col)
-        if sig not in named:
+        if tuple(col) not in named:
             base = key if kind == "kw" else ARG_NAMES.get(t.template[li].op, ("value",) * 9)[key]
             name, k = base, 1
-            while name in t.params or name in ("x", "N", "C", "H", "W", "T", "D"):
+            while name in t.params or name in ("x", "N", "C", "H", "W", "T", "D", "skip", "y"):
                 k += 1
                 name = f"{base}{k}"
-            named[sig] = name
+            named[tuple(col)] = name
             t.params.append(name)
             for i, v in enumerate(col):
-                if len(t.args) <= i:
-                    t.args.append([])
                 t.args[i].append(v)
-        t.subst[(li, kind, key)] = named[sig]
-    if not t.args:
-        t.args = [[] for _ in t.instances]
+        t.subst[(li, kind, key)] = named[tuple(col)]
+    for where, col in partial:
+        on = [i for i, v in enumerate(col) if v is not None]
+        got = [col[i] for i in on]
+        match = next((name for full, name in named.items() if [full[i] for i in on] == got), None)
+        if match is None and known:
+            match = _width_expr(got, [widths[i] for i in on])
+            t.uses_width |= match is not None
+        if match is None and len(set(got)) > 1:
+            return False
+        if match is not None:
+            t.subst[where] = match
+    return True
 
 
 def _width_expr(col: list, widths: list[int]) -> str | None:
@@ -214,7 +250,7 @@ def _width_expr(col: list, widths: list[int]) -> str | None:
     return None
 
 
-def _name(blocks: list[BlockType]) -> None:
+def name_blocks(blocks: list[BlockType]) -> None:
     taken: set[str] = set()
     for t in blocks:
         base = _source_name(t.instances[0].layers[: len(t.template)]) or "Block"

@@ -62,6 +62,8 @@ def stage(lay: Layer, subst: dict | None = None, index: int = -1) -> str:
         return f"{text} * {copies}" if copies > 1 else text
     parts = [subst.get((index, "arg", i), literal(a)) for i, a in enumerate(lay.args)]
     parts += [f"{k}={subst.get((index, 'kw', k), literal(v))}" for k, v in lay.kwargs.items()]
+    parts += [f"{k}={text}" for (i, kind, k), text in subst.items()
+              if i == index and kind == "kw" and k not in lay.kwargs]
     return f"{lay.op}({', '.join(parts)})" if parts else lay.op
 
 
@@ -69,7 +71,7 @@ class Region:
     """Writes the statements of one body (a block's or the model's)."""
 
     def __init__(self, layers: list[Layer], names: dict[str, str], outputs: list[str],
-                 subst: dict | None = None, expand=None, source_names: bool = False):
+                 subst: dict | None = None, expand=None, source_names: bool = False, optional=None):
         self.layers, self.names, self.outputs = layers, dict(names), outputs
         self.subst = subst or {}
         self.expand = expand or (lambda lay: [lay])
@@ -86,6 +88,13 @@ class Region:
         self.source_names = source_names
         self.params: set[str] = set()
         self.force = self._operands_to_name()
+        self.skip = None  # the optional shortcut's last layer, and its condition
+        if optional:
+            ids, cond = optional
+            last = next(lay for lay in layers if id(lay) in ids and self.uses.get(lay.output) == 1
+                        and not any(id(u) in ids for u in layers if lay.output in u.inputs))
+            self.skip = (last, cond)
+            self.force.add(last.output)
 
     def _operands_to_name(self) -> set[str]:
         """Values that read better as statements of their own: a pipeline of 3 or more stages
@@ -169,7 +178,11 @@ class Region:
             if lay.output in self.outputs and lay is stated[-1] and len(self.outputs) == 1:
                 lines.append(f"return {text}")
                 return lines
-            name = self._target(lay)
+            if self.skip and lay is self.skip[0]:
+                name = self.fresh("skip")
+                text = f"if {self.skip[1]} then {self.names[self.layers_input]} else {text}"
+            else:
+                name = self._target(lay)
             self.names[lay.output] = name
             lines.append(f"{name} = {text}")
         rets = ", ".join(self.names[v] for v in self.outputs)
@@ -216,8 +229,9 @@ def block_text(t: BlockType, rank: int) -> tuple[list[str], list[int]]:
     dims = {4: "[N, C, H, W]", 3: "[N, T, C]", 2: "[N, C]", 3.5: "[N, C, L]"}.get(rank, "")
     x = f"x: {dims}" if t.uses_width and dims else "x"
     params = ", ".join([x] + [f"{p}: {_kind(t.args[0][i])}" for i, p in enumerate(t.params)])
-    inst = t.instances[0]
-    r = Region(t.template, {inst.input: "x"}, [t.template[-1].output], t.subst)
+    inst = next(i for i in t.instances if i.slots is None)  # an instance the template is from
+    r = Region(t.template, {inst.input: "x"}, [t.template[-1].output], t.subst, optional=t.optional)
+    r.layers_input = inst.input
     body = r.statements()
     lines = [f"block {t.name}({params}) {{"]
     for s in body:
