@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 
 from .errors import ImportRefused
 from .spec import Imported, from_onnx
@@ -67,7 +68,13 @@ def import_torch(module, example_inputs, spec=None, weights=None, name: str | No
         example_inputs = (example_inputs,)
     buf = io.BytesIO()
     module = module.eval()
-    with torch.no_grad():
-        torch.onnx.export(module, tuple(example_inputs), buf, dynamo=False,
-                          training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)
+    fast = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)  # nn.MultiheadAttention as its ops, which import reads
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (the TorchScript exporter's deprecation notices)
+            torch.onnx.export(module, tuple(example_inputs), buf, dynamo=False,
+                              training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fast)
     return import_onnx(buf.getvalue(), spec, weights, name or type(module).__name__, dynamic)

@@ -157,7 +157,7 @@ def name_weights(text: str, model: str, order: list[Layer]) -> dict:
         if not keys or all(k in out for k in keys):
             continue
         if node.op == "parameter":
-            out[keys[0]] = np.ascontiguousarray(params[keys[0]], dtype=np.float32)
+            out[keys[0]] = np.array(params[keys[0]], dtype=np.float32)
             continue
         if not queue:
             raise ImportRefused(f"internal error: netc made more weighted layers than were written ({node.id})")
@@ -172,7 +172,7 @@ def name_weights(text: str, model: str, order: list[Layer]) -> dict:
             if node.op != lay.op or a is None or tuple(a.shape) != tuple(p.shape):
                 raise ImportRefused(f"internal error: weight `{name}` ({node.op}) {p.shape} does not match the "
                                     f"imported {lay.op} of ONNX node `{lay.source}`")
-            out[name] = np.ascontiguousarray(a, dtype=np.float32)
+            out[name] = np.array(a, dtype=np.float32)  # a writable copy (torch.from_numpy)
     if queue:
         raise ImportRefused(f"internal error: {len(queue)} imported layers found no netc layer")
     return out

@@ -14,28 +14,33 @@ import io
 import re
 import warnings
 
-import netc
 import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
 import torch
 import torchvision
+from cli_helpers import run_cli
 from netc.frontends.errors import ImportRefused
 from netc.runtime.weights import numpy_to_state_dict
 from onnx import TensorProto, helper
 
-from tests.cli_helpers import run_cli
+import netc
 
 TOL = 1e-4
 
 
 def export(module, inputs, **kw) -> bytes:
     buf = io.BytesIO()
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(module.eval(), inputs, buf, dynamo=False, training=torch.onnx.TrainingMode.PRESERVE,
-                          do_constant_folding=False, **kw)
+    fast = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)  # nn.MultiheadAttention as its ops, not one fused kernel
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module.eval(), inputs, buf, dynamo=False, training=torch.onnx.TrainingMode.PRESERVE,
+                              do_constant_folding=False, **kw)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fast)
     return buf.getvalue()
 
 
@@ -86,23 +91,25 @@ def model_lines(text: str, model: str) -> str:
 
 def test_resnet18_has_one_residual_block_in_four_stages(tmp_path, monkeypatch):
     torch.manual_seed(0)
-    m = torchvision.models.resnet18()
+    m = torchvision.models.resnet18(num_classes=10)
     shake_batchnorms(m)
     data = export(m, (torch.from_numpy(image()),), input_names=["image"])
     imported = netc.import_onnx(data, name="ResNet18")
     round_trip(imported, data, {"image": image()}, params(m), tmp_path, monkeypatch)
-    # one block for the blocks without a downsample: layer1 (twice), layer2..4 (once each)
-    (name, (uses, copies)), = [(k, v) for k, v in imported.blocks.items() if v[1] == 5]
-    assert uses == 4 and f"{name} * 2" in imported.text
+    # one basic block for all eight (layer1's two as `* 2`), its shortcut projection optional
+    (name, (uses, copies)), = imported.blocks.items()
+    assert (uses, copies) == (7, 8) and f"{name}(64, 1) * 2" in imported.text
     body = imported.text[imported.text.index(f"block {name}("):]
-    assert "+" in body[:body.index("}")]  # the residual connection
-    stages = re.findall(rf"\b{name}\b", model_lines(imported.text, "ResNet18"))
-    assert len(stages) == 4
+    body = body[:body.index("}")]
+    assert "skip = if C == out and stride == 1 then x else x -> conv2d(out, 1, stride=stride" in body
+    assert "y + skip" in body  # the residual connection
+    for stage in ("64, 1", "128, 2", "256, 2", "512, 2"):  # four stages
+        assert f"{name}({stage})" in model_lines(imported.text, "ResNet18")
 
 
 def test_mobilenet_v2_round_trips_with_its_inverted_residuals(tmp_path, monkeypatch):
     torch.manual_seed(0)
-    m = torchvision.models.mobilenet_v2()
+    m = torchvision.models.mobilenet_v2(num_classes=10)
     shake_batchnorms(m)
     data = export(m, (torch.from_numpy(image()),), input_names=["image"])
     imported = netc.import_onnx(data, name="MobileNetV2")
@@ -170,7 +177,7 @@ def test_import_torch_resnet18_from_the_command_line(tmp_path, monkeypatch):
     text = (tmp_path / "r.net").read_text()
     code, out, err = run_cli("check", "r.net", cwd=tmp_path, monkeypatch=monkeypatch)
     assert code == 0 and f"params {params(original):,}" in out, (out, err)
-    assert re.search(r"\b(\w+) \* 2\b", text) and len(re.findall(r"^block ", text, re.M)) == 2
+    assert re.search(r"\w+\(64, 1\) \* 2", text) and len(re.findall(r"^block ", text, re.MULTILINE)) == 1
     prog = netc.compile_file(str(tmp_path / "r.net"))
     model = prog.models[0]
     net = prog.to_torch(model).eval()
@@ -193,10 +200,10 @@ def test_import_then_render_and_named_dims(tmp_path, monkeypatch):
     shake_batchnorms(m)
     data = export(m, (torch.from_numpy(image()),), input_names=["image"], dynamic_axes={"image": {0: "batch"}})
     (tmp_path / "m.onnx").write_bytes(data)
-    code, out, err = run_cli("import", "m.onnx", "-o", "m.net", "--weights", "m.npz", cwd=tmp_path,
+    code, _, err = run_cli("import", "m.onnx", "-o", "m.net", "--weights", "m.npz", cwd=tmp_path,
                              monkeypatch=monkeypatch)
     assert code == 0, err
-    code, out, err = run_cli("render", "m.net", "-o", "m.svg", cwd=tmp_path, monkeypatch=monkeypatch)
+    code, _, err = run_cli("render", "m.net", "-o", "m.svg", cwd=tmp_path, monkeypatch=monkeypatch)
     assert code == 0, err
     assert (tmp_path / "m.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
     text = (tmp_path / "m.net").read_text()
@@ -246,6 +253,6 @@ def test_what_a_spec_cannot_express_is_refused_naming_the_node(case, tmp_path, m
         netc.import_onnx(model.SerializeToString())
     assert needle in str(e.value)
     onnx.save(model, str(tmp_path / "bad.onnx"))
-    code, out, err = run_cli("import", "bad.onnx", "-o", "bad.net", cwd=tmp_path, monkeypatch=monkeypatch)
+    code, _, err = run_cli("import", "bad.onnx", "-o", "bad.net", cwd=tmp_path, monkeypatch=monkeypatch)
     assert code == 1 and err.startswith("bad.onnx: error: ") and needle in err, err
     assert "Traceback" not in err and not (tmp_path / "bad.net").exists()
