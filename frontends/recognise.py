@@ -13,7 +13,8 @@ from .reader import RULES, Reader
 
 def recognise(g: OnnxGraph) -> list[Layer]:
     r = Reader(g)
-    patterns = {**attention.find(r.g), **rules_seq.gelu_tanh(r.g)}
+    patterns = {**attention.find(r.g), **rules_seq.gelu_tanh(r.g), **rules_seq.layernorm_math(r.g),
+                **rules_seq.gelu_erf(r.g)}
     for lay in patterns.values():
         r.taken |= lay.taken
     out: list[Layer] = []

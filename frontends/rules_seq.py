@@ -189,3 +189,130 @@ def cast(r: Reader, n: ONode):
         r.alias[n.outputs[0]] = n.inputs[0]
         return
     refuse(f"ONNX Cast node `{n.name}` changes the dtype (to {n.attr('to')}); a spec's dtypes are fixed", n)
+
+
+def layernorm_math(g: OnnxGraph) -> dict[int, Layer]:
+    """(x - mean(x)) / sqrt(mean((x - mean(x))²) + eps) * γ + β over the last dim, as exporters
+    before opset 17 write layer norm -> layernorm (γ, β: weights)."""
+    out = {}
+    for div in [n for n in g.nodes if n.op == "Div"]:
+        try:
+            lay, nodes, anchor = _layernorm_at(g, div)
+        except LookupError:
+            continue
+        lay.taken = {id(m) for m in nodes}
+        out[id(anchor)] = lay
+    return out
+
+
+def _last_axis_mean(g: OnnxGraph, n: ONode | None) -> str:
+    if n is None or n.op != "ReduceMean" or not n.attr("keepdims", 1):
+        raise LookupError
+    axes = n.attr("axes")
+    if axes is None and len(n.inputs) > 1:
+        axes = g.const(n.inputs[1])
+    rank = len(g.shape(n.inputs[0]) or ())
+    if axes is None or [int(a) % rank for a in np.ravel(axes)] != [rank - 1]:
+        raise LookupError
+    return n.inputs[0]
+
+
+def _layernorm_at(g: OnnxGraph, div: ONode):
+    sub, sq = g.producer(div.inputs[0]), g.producer(div.inputs[1])
+    if sub is None or sub.op != "Sub" or sq is None or sq.op != "Sqrt":
+        raise LookupError
+    m1 = g.producer(sub.inputs[1])
+    x = _last_axis_mean(g, m1)
+    if sub.inputs[0] != x:
+        raise LookupError
+    add_eps = g.producer(sq.inputs[0])
+    if add_eps is None or add_eps.op != "Add":
+        raise LookupError
+    var, eps = (add_eps.inputs if g.const(add_eps.inputs[1]) is not None else add_eps.inputs[::-1])
+    if g.const(eps) is None or g.const(eps).size != 1:
+        raise LookupError
+    m2 = g.producer(var)
+    sqd = g.producer(_last_axis_mean(g, m2))
+    if sqd is None or not ((sqd.op == "Pow" and g.const(sqd.inputs[1]) is not None
+                            and float(g.const(sqd.inputs[1])) == 2.0 and sqd.inputs[0] == sub.outputs[0])
+                           or (sqd.op == "Mul" and sqd.inputs == [sub.outputs[0]] * 2)):
+        raise LookupError
+    nodes, last, ws = [m1, sub, sqd, m2, add_eps, sq, div], div, []
+    for op in ("Mul", "Add"):  # the affine part, when there is one
+        users = g.users(last.outputs[0])
+        if len(users) != 1 or users[0].op != op or g.is_output(last.outputs[0]):
+            break
+        other = next(v for v in users[0].inputs if v != last.outputs[0])
+        if other not in g.weights or g.const(other).shape != (g.shape(x)[-1],):
+            break
+        ws.append(np.asarray(g.const(other), np.float32))
+        last = users[0]
+        nodes.append(last)
+    if len(ws) == 1:
+        ws.append(np.zeros_like(ws[0]))
+    inside = {id(n) for n in nodes}
+    for n in nodes[:-1]:
+        if g.is_output(n.outputs[0]) or any(id(u) not in inside for u in g.users(n.outputs[0])):
+            raise LookupError
+    from .rules_cnn import _float
+
+    e = _float(float(g.const(eps)))
+    kw = {} if abs(e - 1e-5) < 1e-12 else {"eps": e}
+    if not ws:
+        kw["affine"] = False
+    return Layer("layernorm", [x], last.outputs[0], (), kw, ws, source=last.name), nodes, last
+
+
+def gelu_erf(g: OnnxGraph) -> dict[int, Layer]:
+    """x · ½ · (1 + erf(x / √2)), in any order of the two products -> gelu."""
+    out = {}
+    for erf in [n for n in g.nodes if n.op == "Erf"]:
+        try:
+            lay, nodes, anchor = _gelu_erf_at(g, erf)
+        except (LookupError, StopIteration):
+            continue
+        lay.taken = {id(m) for m in nodes}
+        out[id(anchor)] = lay
+    return out
+
+
+def _scaled(g: OnnxGraph, n: ONode | None, op: str, value: float) -> str:
+    """The tensor operand of ``n`` = op(tensor, constant ≈ value)."""
+    if n is None or n.op != op:
+        raise LookupError
+    for c, other in ((n.inputs[1], n.inputs[0]), (n.inputs[0], n.inputs[1])):
+        k = g.const(c)
+        if k is not None and k.size == 1 and math.isclose(float(k.reshape(())), value, rel_tol=1e-5):
+            return other
+    raise LookupError
+
+
+def _gelu_erf_at(g: OnnxGraph, erf: ONode):
+    scale = g.producer(erf.inputs[0])
+    try:
+        x = _scaled(g, scale, "Div", math.sqrt(2))
+    except LookupError:
+        x = _scaled(g, scale, "Mul", 1 / math.sqrt(2))
+    one = next(u for u in g.users(erf.outputs[0]))
+    if _scaled(g, one, "Add", 1.0) != erf.outputs[0]:
+        raise LookupError
+    m1 = g.users(one.outputs[0])
+    if len(m1) != 1 or m1[0].op != "Mul":
+        raise LookupError
+    m1 = m1[0]
+    other = next(v for v in m1.inputs if v != one.outputs[0])
+    if other == x:  # (x · (1 + erf)) · ½
+        fin = g.users(m1.outputs[0])
+        if len(fin) != 1 or _scaled(g, fin[0], "Mul", 0.5) != m1.outputs[0]:
+            raise LookupError
+        nodes, last = [scale, erf, one, m1, fin[0]], fin[0]
+    else:  # (x · ½) · (1 + erf)
+        half = g.producer(other)
+        if _scaled(g, half, "Mul", 0.5) != x:
+            raise LookupError
+        nodes, last = [scale, erf, one, half, m1], m1
+    inside = {id(n) for n in nodes}
+    for n in nodes:
+        if n is not last and (g.is_output(n.outputs[0]) or any(id(u) not in inside for u in g.users(n.outputs[0]))):
+            raise LookupError
+    return Layer("gelu", [x], last.outputs[0], source=last.name), nodes, last

@@ -95,17 +95,17 @@ def _header(g: OnnxGraph, model: str, dynamic: list[str]) -> str:
 
 
 def _out_type(o, g: OnnxGraph, names: dict) -> str:
-    sym = {}
-    for i in g.inputs:
-        for k, d in enumerate(i.shape):
-            if (i.name, k) in names and isinstance(d, int):
-                sym.setdefault(d, names[(i.name, k)])
+    """An output's type; a leading dim equal to the first input's named dim there takes its
+    name (``--dynamic N,T``: logits [1, 8, 100] -> [N, T, 100])."""
+    first = g.inputs[0] if g.inputs else None
     dims = []
-    for d in o.shape:
+    for k, d in enumerate(o.shape):
         if isinstance(d, str):
             dims.append(ident(d, "D"))
+        elif first is not None and (first.name, k) in names and k < len(first.shape) and first.shape[k] == d:
+            dims.append(names[(first.name, k)])
         else:
-            dims.append(sym.get(d, str(d)) if d == 1 or d in sym else str(d))
+            dims.append(str(d))
     return f"{'int' if o.dtype == 'int' else 'float'}[{', '.join(dims)}]"
 
 

@@ -256,3 +256,30 @@ def test_what_a_spec_cannot_express_is_refused_naming_the_node(case, tmp_path, m
     code, _, err = run_cli("import", "bad.onnx", "-o", "bad.net", cwd=tmp_path, monkeypatch=monkeypatch)
     assert code == 1 and err.startswith("bad.onnx: error: ") and needle in err, err
     assert "Traceback" not in err and not (tmp_path / "bad.net").exists()
+
+
+def test_layer_norm_and_gelu_written_out_are_recognised():
+    """Opset 16 has no LayerNormalization or Gelu: the exporter writes their math, which comes
+    back as `layernorm` (its scale and shift as weights) and `gelu`."""
+    torch.manual_seed(0)
+    m = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.LayerNorm(16), torch.nn.GELU(), torch.nn.Linear(16, 4))
+    with torch.no_grad():
+        m[1].weight.uniform_(0.5, 1.5)
+        m[1].bias.uniform_(-1, 1)
+    x = np.random.default_rng(0).standard_normal((2, 3, 8)).astype(np.float32)
+    data = export(m, (torch.from_numpy(x),), input_names=["x"], opset_version=16)
+    assert {"ReduceMean", "Erf"} <= {n.op_type for n in onnx.load_from_string(data).graph.node}
+    imported = netc.import_onnx(data, name="Mlp")
+    assert "return x -> linear(16) -> layernorm -> gelu -> linear(4)" in imported.text
+    prog = netc.compile_file(str(_write(imported)))
+    got = prog.to_numpy(imported.model, weights=imported.weights)(x)
+    assert np.abs(np.asarray(got) - ort.InferenceSession(data).run(None, {"x": x})[0]).max() <= TOL
+
+
+def _write(imported):
+    import tempfile
+
+    path = tempfile.mkdtemp() + "/imported.net"
+    with open(path, "w") as f:
+        f.write(imported.text)
+    return path
