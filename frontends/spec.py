@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .chains import absorb_chains
 from .errors import ImportRefused
 from .graph import OnnxGraph, read
 from .layers import Layer
@@ -42,6 +43,7 @@ def from_onnx(model, name: str | None = None, dynamic: list[str] | None = None) 
     outputs = [o.name for o in g.outputs]
     items, blocks = find_blocks(layers, set(outputs), lambda v: _width(g, v))
     blocks = merge_shortcuts(blocks, items, lambda v: _width(g, v))
+    blocks = absorb_chains(blocks, items, lambda v: _width(g, v))
     name_blocks(blocks)
     model_name = camel(ident(name or g.name, "model"))
     lines = [f"# imported by `netc import` from {g.node_count} ONNX nodes ({name or g.name})", ""]
@@ -110,13 +112,21 @@ def _out_type(o, g: OnnxGraph, names: dict) -> str:
 
 
 def _model_body(g: OnnxGraph, items: list, orders: dict, dynamic: list[str]):
-    layers = []
+    layers: list[Layer] = []
     for it in items:
         if isinstance(it, Layer):
             layers.append(it)
             continue
         t, k = it
         inst = t.instances[k]
+        prev = layers[-1] if layers else None
+        if prev is not None and prev.op == "__block__" and prev.args[0] == t.name and \
+                list(prev.args[1]) == list(t.args[k]) and prev.output == inst.input:
+            # the same block with the same arguments right after: one stack (`* n`)
+            prev.args = (t.name, prev.args[1], prev.args[2] + inst.copies)
+            prev.output = inst.output
+            prev.expanded += _expand(inst, orders[t.name])
+            continue
         pseudo = Layer("__block__", [inst.input], inst.output, (t.name, t.args[k], inst.copies))
         pseudo.expanded = _expand(inst, orders[t.name])
         layers.append(pseudo)

@@ -56,6 +56,7 @@ class BlockType:
     args: list[list] = field(default_factory=list)  # per instance: the values of ``params``
     uses_width: bool = False
     optional: tuple | None = None  # (ids of the template's optional shortcut layers, condition)
+    optional_add: tuple | None = None  # (id of the template's optional residual `+`, condition)
 
 
 def cut_points(layers: list[Layer], outputs: set[str]) -> list[int]:

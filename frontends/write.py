@@ -71,7 +71,8 @@ class Region:
     """Writes the statements of one body (a block's or the model's)."""
 
     def __init__(self, layers: list[Layer], names: dict[str, str], outputs: list[str],
-                 subst: dict | None = None, expand=None, source_names: bool = False, optional=None):
+                 subst: dict | None = None, expand=None, source_names: bool = False, optional=None,
+                 optional_add=None):
         self.layers, self.names, self.outputs = layers, dict(names), outputs
         self.subst = subst or {}
         self.expand = expand or (lambda lay: [lay])
@@ -95,6 +96,10 @@ class Region:
                         and not any(id(u) in ids for u in layers if lay.output in u.inputs))
             self.skip = (last, cond)
             self.force.add(last.output)
+        self.optional_add = optional_add  # (id of a `+` written `if cond then x + y else y`, cond)
+        if optional_add:
+            add = next(lay for lay in layers if id(lay) == optional_add[0])
+            self.force |= {v for v in add.inputs if v in self.producer}
 
     def _operands_to_name(self) -> set[str]:
         """Values that read better as statements of their own: a pipeline of 3 or more stages
@@ -131,6 +136,9 @@ class Region:
             else:
                 a = self.atom(self.expr(lay.inputs[0]))
                 text = f"{a} {sym} {self.atom(self.expr(lay.inputs[1]))}"
+                if self.optional_add and id(lay) == self.optional_add[0]:
+                    made = next(v for v in lay.inputs if v in self.producer)
+                    text = f"if {self.optional_add[1]} then {text} else {self.names[made]}"
             self.order += self.expand(lay)
             return text, "binary"
         if lay.op == "__index__":
@@ -230,7 +238,8 @@ def block_text(t: BlockType, rank: int) -> tuple[list[str], list[int]]:
     x = f"x: {dims}" if t.uses_width and dims else "x"
     params = ", ".join([x] + [f"{p}: {_kind(t.args[0][i])}" for i, p in enumerate(t.params)])
     inst = next(i for i in t.instances if i.slots is None)  # an instance the template is from
-    r = Region(t.template, {inst.input: "x"}, [t.template[-1].output], t.subst, optional=t.optional)
+    r = Region(t.template, {inst.input: "x"}, [t.template[-1].output], t.subst, optional=t.optional,
+               optional_add=t.optional_add)
     r.layers_input = inst.input
     body = r.statements()
     lines = [f"block {t.name}({params}) {{"]

@@ -114,9 +114,12 @@ def test_mobilenet_v2_round_trips_with_its_inverted_residuals(tmp_path, monkeypa
     data = export(m, (torch.from_numpy(image()),), input_names=["image"])
     imported = netc.import_onnx(data, name="MobileNetV2")
     round_trip(imported, data, {"image": image()}, params(m), tmp_path, monkeypatch)
-    # the stride-1 blocks with a residual: one block, widths written from the input's (C * 6)
-    assert sum(c for _, c in imported.blocks.values()) == 10
-    assert "C * 6" in imported.text and "relu6" in imported.text
+    # features.2-17, with and without the residual: one inverted-residual block, its expansion
+    # written from the input's width, the `+` where the shape allows it
+    (name, (uses, copies)), = imported.blocks.items()
+    assert copies == 16 and "conv2d(C * 6, 1, bias=false)" in imported.text
+    assert "return if stride == 1 and C == out then x + y else y" in imported.text
+    assert f"{name}(1, 64) * 3" in imported.text
 
 
 def test_vit_has_one_encoder_block_times_12(tmp_path, monkeypatch):
@@ -258,7 +261,7 @@ def test_what_a_spec_cannot_express_is_refused_naming_the_node(case, tmp_path, m
     assert "Traceback" not in err and not (tmp_path / "bad.net").exists()
 
 
-def test_layer_norm_and_gelu_written_out_are_recognised():
+def test_layer_norm_and_gelu_written_out_are_recognised(tmp_path):
     """Opset 16 has no LayerNormalization or Gelu: the exporter writes their math, which comes
     back as `layernorm` (its scale and shift as weights) and `gelu`."""
     torch.manual_seed(0)
@@ -271,15 +274,8 @@ def test_layer_norm_and_gelu_written_out_are_recognised():
     assert {"ReduceMean", "Erf"} <= {n.op_type for n in onnx.load_from_string(data).graph.node}
     imported = netc.import_onnx(data, name="Mlp")
     assert "return x -> linear(16) -> layernorm -> gelu -> linear(4)" in imported.text
-    prog = netc.compile_file(str(_write(imported)))
+    (tmp_path / "mlp.net").write_text(imported.text)
+    prog = netc.compile_file(str(tmp_path / "mlp.net"))
     got = prog.to_numpy(imported.model, weights=imported.weights)(x)
     assert np.abs(np.asarray(got) - ort.InferenceSession(data).run(None, {"x": x})[0]).max() <= TOL
 
-
-def _write(imported):
-    import tempfile
-
-    path = tempfile.mkdtemp() + "/imported.net"
-    with open(path, "w") as f:
-        f.write(imported.text)
-    return path
