@@ -25,6 +25,8 @@ def import_onnx(model, spec: str | os.PathLike | None = None, weights: str | os.
     Raises :class:`ImportRefused` naming the ONNX op and node it cannot express."""
     import onnx
 
+    if weights is not None and not os.fspath(weights).endswith((".safetensors", ".npz")):
+        raise ImportRefused(f"--weights {os.fspath(weights)}: write .safetensors or .npz")
     if isinstance(model, (str, os.PathLike)):
         if name is None:
             name = os.path.splitext(os.path.basename(os.fspath(model)))[0]
@@ -35,11 +37,12 @@ def import_onnx(model, spec: str | os.PathLike | None = None, weights: str | os.
     elif isinstance(model, bytes):
         model = onnx.load_from_string(model)
     imported = from_onnx(model, name, dynamic)
-    if spec is not None:
-        with open(spec, "w") as f:
-            f.write(imported.text)
     if weights is not None:
         save_weights(imported.weights, weights)
+    if spec is not None:  # whole or not at all
+        from netc.backends.emit_kit import write_atomic
+
+        write_atomic(os.fspath(spec), imported.text)
     return imported
 
 
@@ -50,8 +53,6 @@ def save_weights(weights: dict, path) -> None:
 
         np.savez(path, **weights)
         return
-    if not path.endswith(".safetensors"):
-        raise ImportRefused(f"--weights {path}: write .safetensors or .npz")
     from safetensors.numpy import save_file
 
     save_file(weights, path)

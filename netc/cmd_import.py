@@ -38,6 +38,8 @@ def cmd_import(args) -> int:
     dynamic = [d.strip() for d in args.dynamic.split(",")] if args.dynamic else None
     if dynamic and not all(d.isidentifier() for d in dynamic):
         return _fail("netc", f"--dynamic needs names like N,T; got {args.dynamic!r}", 2)
+    if args.weights and not args.weights.endswith((".safetensors", ".npz")):
+        return _fail("netc", f"--weights {args.weights}: write .safetensors or .npz", 2)
     if (args.model is None) == (args.torch is None):
         return _fail("netc", "give either an .onnx file or --torch PACKAGE.MODULE:FACTORY", 2)
     for path in (args.output, args.weights):

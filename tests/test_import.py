@@ -119,7 +119,7 @@ def test_mobilenet_v2_round_trips_with_its_inverted_residuals(tmp_path, monkeypa
     round_trip(imported, data, {"image": image()}, params(m), tmp_path, monkeypatch)
     # features.2-17, with and without the residual: one inverted-residual block, its expansion
     # written from the input's width, the `+` where the shape allows it
-    (name, (uses, copies)), = imported.blocks.items()
+    (name, (_, copies)), = imported.blocks.items()
     assert copies == 16 and "conv2d(C * 6, 1, bias=false)" in imported.text
     assert "return if stride == 1 and C == out then x + y else y" in imported.text
     assert f"{name}(1, 64) * 3" in imported.text
