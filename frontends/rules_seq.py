@@ -316,3 +316,10 @@ def _gelu_erf_at(g: OnnxGraph, erf: ONode):
         if n is not last and (g.is_output(n.outputs[0]) or any(id(u) not in inside for u in g.users(n.outputs[0]))):
             raise LookupError
     return Layer("gelu", [x], last.outputs[0], source=last.name), nodes, last
+
+
+@rule("Shape")
+def shape(r: Reader, n: ONode):
+    refuse(f"ONNX Shape node `{n.name}` reads a size known only at run time (a dim the model leaves "
+           "dynamic); netc's import computes with the exported sizes: export with fixed sizes and name the "
+           "dims with --dynamic (e.g. --dynamic N,T)", n)

@@ -170,6 +170,15 @@ def test_gpt2_has_one_transformer_block_times_4_and_a_tied_head(tmp_path, monkey
     assert "self_attention(2, causal=true)" in imported.text
     assert 'gelu(approximate="tanh")' in imported.text
     assert "unembed(wte)" in imported.text  # the output projection is the token embedding
+    # --dynamic N,T: the same spec over symbolic sizes runs at another batch and length
+    dynamic = netc.import_onnx(data, name="GPT2", dynamic=["N", "T"])
+    assert "model GPT2(input_ids: int[N, T]) -> float[N, T, 100]" in dynamic.text
+    (tmp_path / "dynamic.net").write_text(dynamic.text)
+    net = netc.compile_file(str(tmp_path / "dynamic.net")).to_torch("GPT2").eval()
+    net.load_state_dict(numpy_to_state_dict(dynamic.weights))
+    ids = torch.from_numpy(np.random.default_rng(1).integers(0, 100, (2, 5)))
+    with torch.no_grad():
+        assert (net(ids) - m.eval()(ids).logits).abs().max() <= TOL
 
 
 def test_import_torch_resnet18_from_the_command_line(tmp_path, monkeypatch):
