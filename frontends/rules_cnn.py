@@ -228,3 +228,17 @@ def binary(r: Reader, n: ONode) -> Layer:
         return Layer(op, [a, b], n.outputs[0])
     refuse(f"ONNX {n.op} node `{n.name}` with a constant tensor operand of shape {list(c.shape)}; "
            "netc writes learned tensors as `param` only where the importer recognises them", n)
+
+
+@rule("HardSigmoid")
+def hardsigmoid(r: Reader, n: ONode) -> Layer:
+    alpha, beta = n.attr("alpha", 0.2), n.attr("beta", 0.5)
+    if not (abs(alpha - 1 / 6) < 1e-6 and abs(beta - 0.5) < 1e-6):
+        refuse(f"ONNX HardSigmoid node `{n.name}` with alpha={alpha:g}, beta={beta:g}; netc's hardsigmoid is "
+               "torch's (alpha 1/6, beta 1/2)", n)
+    return Layer("hardsigmoid", [n.inputs[0]], n.outputs[0])
+
+
+@rule("HardSwish")
+def hardswish(r: Reader, n: ONode) -> Layer:
+    return Layer("hardswish", [n.inputs[0]], n.outputs[0])

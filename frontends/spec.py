@@ -31,6 +31,12 @@ class Imported:
     onnx_nodes: int  # how many nodes the ONNX graph had
     blocks: dict  # block name -> (uses, copies in all)
 
+    def state_dict(self) -> dict:
+        """The weights as torch tensors, for ``module.load_state_dict`` (strict)."""
+        from netc.runtime.weights import numpy_to_state_dict
+
+        return numpy_to_state_dict(self.weights)
+
     @property
     def lines(self) -> int:
         """Non-comment, non-blank lines of the spec."""
