@@ -3,9 +3,10 @@ back as short specs with their repeated blocks found, the original's parameter c
 the original's outputs in ONNX Runtime when compiled to torch and to NumPy with the imported
 weights. What a spec cannot express is refused naming the ONNX node.
 
-Sizes are small to keep the file fast: 32 x 32 images; ViT is torchvision's
-VisionTransformer class with vit_b_16's 12 layers but width 16 (vit_b_16 itself exports in
-minutes); GPT-2 is GPT2LMHeadModel with 4 layers of width 32.
+Sizes are small to keep the file fast: 32 x 32 images, 10 classes; ViT is torchvision's
+VisionTransformer class with vit_b_16's 12 layers but width 16, 2 heads and 8 x 8 patches
+(vit_b_16's 86M parameters at 224 x 224 would dominate the suite's time); GPT-2 is
+GPT2LMHeadModel with 4 layers of width 32.
 """
 
 from __future__ import annotations
