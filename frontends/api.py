@@ -35,7 +35,10 @@ def import_onnx(model, spec: str | os.PathLike | None = None, weights: str | os.
         except Exception as e:  # noqa: BLE001 -- onnx raises DecodeError, OSError, ...
             raise ImportRefused(f"{os.fspath(model)} is not a readable ONNX model: {e}") from None
     elif isinstance(model, bytes):
-        model = onnx.load_from_string(model)
+        try:
+            model = onnx.load_from_string(model)
+        except Exception as e:  # noqa: BLE001 -- onnx raises DecodeError, ...
+            raise ImportRefused(f"not a readable ONNX model: {e}") from None
     imported = from_onnx(model, name, dynamic)
     if weights is not None:
         save_weights(imported.weights, weights)

@@ -36,7 +36,7 @@ def find(g: OnnxGraph) -> dict[int, Layer]:
     for s in [n for n in g.nodes if n.op == "Softmax"]:
         try:
             layer, region, anchor = _match(g, s)
-        except _NoMatch:
+        except (_NoMatch, LookupError, ValueError, TypeError, AttributeError):  # an odd graph: no match
             continue
         layer.taken = {id(n) for n in region}
         out[id(anchor)] = layer

@@ -103,8 +103,13 @@ def _dtype(type_proto) -> str:
 def read(model) -> OnnxGraph:
     """Fold and index ``model`` (an ``onnx.ModelProto``): shape inference and folding take
     turns until nothing more folds (a folded size lets inference type the next node)."""
+    import onnx
     from onnx import numpy_helper
 
+    try:  # a model ONNX itself rejects (a dangling input, a missing attribute) goes no further
+        onnx.checker.check_model(model)
+    except Exception as e:  # noqa: BLE001 -- ValidationError and friends
+        refuse(f"not a valid ONNX model: {str(e).strip().splitlines()[0]}")
     count = len(model.graph.node)
     consts = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
     weights, origin = set(consts), {}

@@ -5,7 +5,7 @@ rule is refused, naming its op and node: never an approximation."""
 from __future__ import annotations
 
 from . import attention, rules_cnn, rules_seq  # noqa: F401  (rules_cnn registers its rules)
-from .errors import refuse
+from .errors import ImportRefused, refuse
 from .graph import OnnxGraph
 from .layers import Layer
 from .reader import RULES, Reader
@@ -28,7 +28,12 @@ def recognise(g: OnnxGraph) -> list[Layer]:
             fn = RULES.get(node.op)
             if fn is None:
                 refuse(f"ONNX op {node.op} (node `{node.name}`) has no netc equivalent", node)
-            made = fn(r, node)
+            try:
+                made = fn(r, node)
+            except ImportRefused:
+                raise
+            except (LookupError, ValueError, TypeError, AttributeError) as e:  # a node the rule cannot read
+                refuse(f"cannot read ONNX {node.op} node `{node.name}`: {type(e).__name__}: {e}", node)
             made = [] if made is None else made if isinstance(made, list) else [made]
         for layer in made:
             layer.inputs = [r.value(v) for v in layer.inputs]

@@ -82,7 +82,8 @@ def reshape(r: Reader, n: ONode):
 
 @rule("Transpose")
 def transpose(r: Reader, n: ONode):
-    perm = list(n.attr("perm"))
+    rank = len(r.g.shape(n.inputs[0]) or ())
+    perm = list(n.attr("perm", list(range(rank))[::-1]))
     moved = [i for i, p in enumerate(perm) if p != i]
     if not moved:
         r.alias[n.outputs[0]] = n.inputs[0]
@@ -131,7 +132,7 @@ def gelu_tanh(g: OnnxGraph) -> dict[int, Layer]:
     for t in [n for n in g.nodes if n.op == "Tanh"]:
         try:
             lay, nodes, anchor = _gelu_at(g, t)
-        except LookupError:
+        except (LookupError, ValueError, TypeError):  # (float() of a tensor constant, ...): no match
             continue
         lay.taken = {id(m) for m in nodes}
         out[id(anchor)] = lay
@@ -198,7 +199,7 @@ def layernorm_math(g: OnnxGraph) -> dict[int, Layer]:
     for div in [n for n in g.nodes if n.op == "Div"]:
         try:
             lay, nodes, anchor = _layernorm_at(g, div)
-        except LookupError:
+        except (LookupError, ValueError, TypeError, ZeroDivisionError):  # an odd graph: no match
             continue
         lay.taken = {id(m) for m in nodes}
         out[id(anchor)] = lay
@@ -269,7 +270,7 @@ def gelu_erf(g: OnnxGraph) -> dict[int, Layer]:
     for erf in [n for n in g.nodes if n.op == "Erf"]:
         try:
             lay, nodes, anchor = _gelu_erf_at(g, erf)
-        except (LookupError, StopIteration):
+        except (LookupError, StopIteration, ValueError, TypeError):  # an odd graph: no match
             continue
         lay.taken = {id(m) for m in nodes}
         out[id(anchor)] = lay

@@ -162,8 +162,8 @@ def name_weights(text: str, model: str, order: list[Layer]) -> dict:
         try:
             prog = compile_file(path, max_params=10**12)
         except Exception as e:  # noqa: BLE001 -- a spec the importer wrote must compile: say why not
-            raise ImportRefused(f"internal error: the spec the importer wrote does not compile:\n{e}\n{text}") \
-                from None
+            raise ImportRefused(f"the spec written for this model does not pass netc check (does the model "
+                                f"declare output types its nodes do not compute?):\n{e}\n{text}") from None
     params = {lay.written: lay.weights[0] for lay in order if lay.op == "param"}
     weighted = [lay for lay in order if lay.weights and lay.op != "param"]
     out: dict = {}
@@ -185,9 +185,13 @@ def name_weights(text: str, model: str, order: list[Layer]) -> dict:
                 out[name] = np.zeros((), np.int64)
                 continue
             a = arrays.pop(0) if arrays else None
-            if node.op != lay.op or a is None or tuple(a.shape) != tuple(p.shape):
-                raise ImportRefused(f"internal error: weight `{name}` ({node.op}) {p.shape} does not match the "
-                                    f"imported {lay.op} of ONNX node `{lay.source}`")
+            if node.op != lay.op or a is None:
+                raise ImportRefused(f"internal error: netc's layer `{node.id}` ({node.op}) is not the imported "
+                                    f"{lay.op} of ONNX node `{lay.source}`")
+            if tuple(a.shape) != tuple(p.shape):
+                raise ImportRefused(f"ONNX node `{lay.source}`: its weight has shape {list(a.shape)}, but its input "
+                                    f"makes the {lay.op} need {list(p.shape)} (`{name}`): the model's shapes "
+                                    "disagree")
             out[name] = np.array(a, dtype=np.float32)  # a writable copy (torch.from_numpy)
     if queue:
         raise ImportRefused(f"internal error: {len(queue)} imported layers found no netc layer")

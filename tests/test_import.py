@@ -257,8 +257,10 @@ REFUSED = {
         [_t("cond_out", [], TensorProto.BOOL), _t("xo", [1, 4])]))],
         [_t("x", [1, 4]), _t("n", [], TensorProto.INT64)], [_t("y", [1, 4])]), "ONNX Loop node `loopy`"),
     "dynamic reshape": (_model([helper.make_node("Reshape", ["x", "s"], ["y"], name="reshaper")],
-                               [_t("x", [2, 6]), _t("s", [2], TensorProto.INT64)], [_t("y", None)]),
+                               [_t("x", [2, 6]), _t("s", [2], TensorProto.INT64)], [_t("y", [3, 4])]),
                         "dynamic reshape: ONNX Reshape node `reshaper`"),
+    "invalid model": (_model([helper.make_node("Relu", ["nowhere"], ["y"], name="dangling")], [_t("x", [1, 4])],
+                             [_t("y", [1, 4])]), "not a valid ONNX model"),
 }
 
 
