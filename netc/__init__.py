@@ -10,5 +10,20 @@ from netc.compiler.pipeline import UsageError
 from netc.compiler.source import SpecError
 from netc.program import Program, compile_file
 
-__all__ = ["Program", "SpecError", "UsageError", "compile_file"]
+
+def import_onnx(model, spec=None, weights=None, name=None, dynamic=None):
+    """An ONNX model (path, bytes or ModelProto) as a spec: see ``netc.frontends.api``."""
+    from netc.frontends.api import import_onnx as run
+
+    return run(model, spec, weights, name, dynamic)
+
+
+def import_torch(module, example_inputs, spec=None, weights=None, name=None, dynamic=None):
+    """An ``nn.Module`` as a spec, exported to ONNX on ``example_inputs``: see ``netc.frontends.api``."""
+    from netc.frontends.api import import_torch as run
+
+    return run(module, example_inputs, spec, weights, name, dynamic)
+
+
+__all__ = ["Program", "SpecError", "UsageError", "compile_file", "import_onnx", "import_torch"]
 __version__ = "0.1.0"

@@ -123,6 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--mapping", metavar="JSON", help="load by the names of a mapping saved before")
     w.add_argument("--mapping-out", metavar="JSON", help="save the mapping used")
     w.add_argument("--show-mapping", action="store_true", help="print the mapping used")
+
+    from netc.cmd_import import add_parser as add_import  # (imports nothing heavy)
+
+    add_import(sub)
     return p
 
 
@@ -514,8 +518,14 @@ def cmd_weights(args) -> int:
     return run(args, _load(args), _write_output)
 
 
+def cmd_import(args) -> int:
+    from netc.cmd_import import cmd_import as run
+
+    return run(args)
+
+
 COMMANDS = {"check": cmd_check, "summary": cmd_summary, "render": cmd_render, "compile": cmd_compile,
-            "run": cmd_run, "verify": cmd_verify, "weights": cmd_weights}
+            "run": cmd_run, "verify": cmd_verify, "weights": cmd_weights, "import": cmd_import}
 
 
 # What stdout gets for the characters of a summary when its encoding cannot write them

@@ -1,7 +1,8 @@
 """The package's layering reads bottom-up: no two project files import each other (directly or
 through others, counting imports inside functions), the front end (``compiler/``, ``specs/``)
-never imports a backend, the runtime or torch, and the backends never import the compiler's
-driver (``compiler/pipeline.py``, ``compiler/passes``) or the user-facing ``netc`` package."""
+never imports a backend, the runtime or torch, the backends never import the compiler's
+driver (``compiler/pipeline.py``, ``compiler/passes``) or the user-facing ``netc`` package, and
+only the user-facing package imports the importer (``frontends/``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import networkx as nx
 ROOT = Path(__file__).resolve().parents[1]
 # folder in the repository -> the package it installs as (pyproject's package-dir)
 PACKAGES = {"netc": "netc", "compiler": "netc.compiler", "specs": "netc.specs", "backends": "netc.backends",
-            "runtime": "netc.runtime"}
+            "runtime": "netc.runtime", "frontends": "netc.frontends"}
 
 
 def module_name(path: Path) -> str:
@@ -77,6 +78,17 @@ def test_backends_never_import_the_driver():
                    if t.startswith(("netc.compiler.pipeline", "netc.compiler.passes", "netc.compiler.elaborate",
                                     "netc.runtime", "netc.cli", "netc.program")) or t == "netc"]
             assert not bad, f"{name} imports {bad}"
+
+
+def test_only_the_user_facing_package_knows_the_importer():
+    """``frontends/`` (ONNX in, specs out) is a client of the compiler, like the CLI: the
+    compiler, the op catalogue, the backends and the runtime never import it."""
+    g = import_graph()
+    for name in g:
+        if name.startswith(("netc.compiler", "netc.specs", "netc.backends", "netc.runtime")):
+            bad = [t for t in g.successors(name) if t.startswith("netc.frontends")]
+            assert not bad, f"{name} imports {bad}"
+    assert g.has_edge("netc.cmd_import", "netc.frontends.api")
 
 
 def test_the_import_graph_sees_imports_inside_functions():

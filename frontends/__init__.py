@@ -1,0 +1,1 @@
+"""Front ends: existing models in, `.net` specs out (``netc import``)."""
