@@ -37,3 +37,14 @@ def groupnorm(b, node, xs, a):
 @lowering("dropout")
 def dropout(b, node, xs, a):
     return [xs[0]]
+
+
+@lowering("rmsnorm")
+def rmsnorm(b, node, xs, a):
+    """x / sqrt(mean(x²) + eps) * weight over the last dim, written in the form ONNX Runtime
+    fuses into one SimplifiedLayerNormalization (Pow, ReduceMean, Add, Sqrt, Div, Mul)."""
+    x = xs[0]
+    ms = b.add("ReduceMean", [b.add("Pow", [x, b.const(np.float32(2.0), hint="two")]), b.ints([-1], "axes")],
+               keepdims=1)
+    rms = b.add("Sqrt", [b.add("Add", [ms, b.const(np.float32(a.eps), hint="eps")])])
+    return [b.add("Mul", [b.add("Div", [x, rms]), b.param(node, "weight")])]
