@@ -45,7 +45,10 @@ def sdpa(b, q: str, k: str, v: str, rank: int, d, masks: dict | None = None, cau
         s = b.add("Where", [above, b.const(-np.inf, hint="minus_inf"), s])
     for m in keep:
         s = b.add("Where", [m, s, b.const(-np.inf, hint="minus_inf")])
-    return b.add("MatMul", [b.add("Softmax", [s], axis=-1), v])
+    p = b.add("Softmax", [s], axis=-1)
+    if masks:  # a query that no key may attend gets zeros, as torch's (its softmax row is NaN)
+        p = b.add("Where", [b.add("IsNaN", [p]), b.const(0.0, hint="zero"), p])
+    return b.add("MatMul", [p, v])
 
 
 def _repeat_heads(b, x: str, rank: int, groups: int) -> str:
@@ -75,6 +78,15 @@ def rope(b, x: str, rank: int, d: int, base: float) -> str:
     x1, x2 = b.add("Split", [x, b.ints([d // 2, d // 2], "halves")], outputs=2, axis=-1)
     rotated = b.add("Concat", [b.add("Neg", [x2]), x1], axis=-1)
     return b.add("Add", [b.add("Mul", [x, b.add("Cos", [angle])]), b.add("Mul", [rotated, b.add("Sin", [angle])])])
+
+
+@lowering("rotary")
+def rotary(b, node, xs, a):
+    t = b.types[xs[0]]
+    d = t.shape[-1]
+    if not isinstance(d, int):
+        raise LoweringError(f"rotary over a symbolic feature size {d}: the frequency table needs its value")
+    return [rope(b, xs[0], t.rank, d, a.base)]
 
 
 def _tensor(value: float):

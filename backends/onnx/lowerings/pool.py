@@ -1,9 +1,10 @@
 """Pools: ``MaxPool`` / ``AveragePool`` (``ceil_mode`` and ``count_include_pad`` as torch
-has them), ``GlobalAveragePool``, ``adaptive_avgpool2d`` where it is a plain
-pool (the input a multiple of the output), ``upsample`` as ``Resize``."""
+has them), ``GlobalAveragePool``, ``adaptive_avgpool2d`` as a plain pool where
+the input is a multiple of the output, else as two averaging ``MatMul``s, ``upsample`` as ``Resize``."""
 
 from __future__ import annotations
 
+import numpy as np
 from netc.specs.ops._util import pair
 
 from ..table import LoweringError, lowering
@@ -54,13 +55,25 @@ def adaptive_avgpool2d(b, node, xs, a):
     out = pair(a.size)
     if out == (1, 1):
         return [b.add("GlobalAveragePool", xs)]
-    if not all(isinstance(d, int) and d % o == 0 for d, o in zip(size, out)):
+    if not all(isinstance(d, int) for d in size):
         raise LoweringError(f"adaptive_avgpool2d({a.size}) of spatial size {list(map(str, size))} has no "
-                            "ONNX form: ONNX pools only when the input is a known multiple of the output size")
-    k = [d // o for d, o in zip(size, out)]
-    if k == [1, 1]:
-        return [xs[0]]
-    return [b.add("AveragePool", xs, kernel_shape=k, strides=k)]
+                            "ONNX form: ONNX pools only when the input size is known")
+    if all(d % o == 0 for d, o in zip(size, out)):
+        k = [d // o for d, o in zip(size, out)]
+        return [xs[0] if k == [1, 1] else b.add("AveragePool", xs, kernel_shape=k, strides=k)]
+    # torch's windows [floor(i * d / o), ceil((i + 1) * d / o)): a mean over rows, then columns,
+    # each a MatMul with a constant averaging matrix
+    rows, cols = (_averaging(d, o) for d, o in zip(size, out))
+    y = b.add("MatMul", [xs[0], b.const(cols.T, hint="adaptive_cols")])
+    return [b.add("MatMul", [b.const(rows, hint="adaptive_rows"), y])]
+
+
+def _averaging(d: int, o: int) -> np.ndarray:
+    m = np.zeros((o, d), np.float32)
+    for i in range(o):
+        lo, hi = i * d // o, -(-(i + 1) * d // o)
+        m[i, lo:hi] = 1.0 / (hi - lo)
+    return m
 
 
 @lowering("upsample")
