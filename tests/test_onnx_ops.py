@@ -30,6 +30,13 @@ def _weights(graph, rng) -> dict[str, np.ndarray]:
     return out
 
 
+def session(model) -> ort.InferenceSession:
+    """One-thread sessions: a thread pool per small model costs more than the model runs."""
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+    return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+
+
 def _rel(got, want) -> float:
     got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
     return float(np.abs(got - want).max(initial=0) / max(np.abs(want).max(initial=0), 1e-12))
@@ -49,8 +56,7 @@ def test_op_exports_and_matches_numpy(name, xs, attrs):
     inputs = op_inputs(name, graph, np.float32, np.random.default_rng(0))
     want = netc.Program(compiled).to_numpy("OpTest", weights=weights)(*inputs)
     want = want if isinstance(want, tuple) else (want,)
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    got = session.run(None, {n.id: x for n, x in zip(graph.input_nodes(), inputs)})
+    got = session(model).run(None, {n.id: x for n, x in zip(graph.input_nodes(), inputs)})
     for g, w in zip(got, want, strict=True):
         assert g.shape == np.shape(w) and g.dtype.kind == np.asarray(w).dtype.kind, (g.shape, np.shape(w))
         assert _rel(g, w) <= 1e-4, (name, _rel(g, w))
@@ -68,7 +74,7 @@ def test_randn_like_hash_is_bit_exact(seed):
     model.graph.output.extend(onnx.helper.make_tensor_value_info(c.input[0], onnx.TensorProto.INT64, None)
                               for c in casts)
     x = np.zeros((3, 4000), np.float32)
-    z, a, b = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x0": x})
+    z, a, b = session(model).run(None, {"x0": x})
     i = np.arange(x.size, dtype=np.int64)
     s = _lowbias32(np.int64(seed))
     want_a = _lowbias32(_lowbias32((2 * i) & 0xFFFFFFFF) ^ s)

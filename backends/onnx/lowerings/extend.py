@@ -25,9 +25,8 @@ def pad(b, node, xs, a):
     k = len(w) // 2
     axes = [rank - 1 - i for i in range(k)]
     pads = _vector(b, list(w[0::2]) + list(w[1::2]), xs[:1])
-    inputs = [xs[0], pads, b.const(np.float32(a.value), hint="pad_value"), b.ints(axes, "axes")]
-    if a.mode != "constant":
-        inputs[2] = ""
+    value = b.const(np.float32(a.value), hint="pad_value") if a.mode == "constant" else ""
+    inputs = [xs[0], pads, value, b.ints(axes, "axes")]
     return [b.add("Pad", inputs, mode=MODES[a.mode])]
 
 
