@@ -15,12 +15,13 @@ from .dense import affine
 
 
 def sdpa(b, q: str, k: str, v: str, rank: int, d, masks: dict | None = None, causal: bool = False,
-         scale: float | None = None, groups: int = 1) -> str:
+         scale: float | None = None, groups: int = 1, sizes: tuple | None = None) -> str:
     """softmax(q kᵀ * scale + mask) v over the last two dims, with torch's masking
     (``attention_mask`` of the torch prelude): a float ``mask`` is added; the bool ``mask``,
     the ``padding`` mask [N, S] (true: a real key) and causality all must allow a position.
     ``groups`` > 1: k and v have 1/groups of q's heads (dim -3), each serving ``groups`` query
-    heads in turn (grouped-query attention, torch's ``enable_gqa``)."""
+    heads in turn (grouped-query attention, torch's ``enable_gqa``). ``sizes``: the netc
+    sizes (T, S) with the values to read them from, so that layers share one causal mask."""
     masks = masks or {}
     if scale is None:
         if not isinstance(d, int):
@@ -39,16 +40,32 @@ def sdpa(b, q: str, k: str, v: str, rank: int, d, masks: dict | None = None, cau
     if mask is not None and b.types[mask].dtype == "bool":
         keep.append(mask)
     if causal:
-        size = b.add("Concat", [b.dim(s, rank - 2), b.dim(s, -1)], axis=0)
-        ones = b.add("ConstantOfShape", [size], value=_tensor(1.0))
-        above = b.add("Cast", [b.add("Trilu", [ones, b.const(1, np.int64, "one")], upper=1)], to=9)
-        s = b.add("Where", [above, b.const(-np.inf, hint="minus_inf"), s])
+        s = b.add("Add", [s, _causal(b, s, rank, sizes)])
     for m in keep:
         s = b.add("Where", [m, s, b.const(-np.inf, hint="minus_inf")])
     p = b.add("Softmax", [s], axis=-1)
     if masks:  # a query that no key may attend gets zeros, as torch's (its softmax row is NaN)
         p = b.add("Where", [b.add("IsNaN", [p]), b.const(0.0, hint="zero"), p])
     return b.add("MatMul", [p, v])
+
+
+def _causal(b, s: str, rank: int, sizes: tuple | None) -> str:
+    """The additive causal mask [T, S]: -inf above the diagonal (torch's tril, top-left
+    aligned), 0 elsewhere; made once per graph for each (T, S) when ``sizes`` names them."""
+    key = ("causal", *map(str, sizes[:2])) if sizes else None
+    if key in b.cache:
+        return b.cache[key]
+    if sizes:
+        t, n, sources = sizes
+        size = b.add("Concat", [b.size(t, sources), b.size(n, sources)], axis=0)
+    else:
+        size = b.add("Concat", [b.dim(s, rank - 2), b.dim(s, -1)], axis=0)
+    ones = b.add("ConstantOfShape", [size], value=_tensor(1.0))
+    above = b.add("Cast", [b.add("Trilu", [ones, b.const(1, np.int64, "one")], upper=1)], to=9)
+    mask = b.add("Where", [above, b.const(-np.inf, hint="minus_inf"), b.const(0.0, hint="zero")])
+    if key:
+        b.cache[key] = mask
+    return mask
 
 
 def _repeat_heads(b, x: str, rank: int, groups: int) -> str:
@@ -66,18 +83,30 @@ def _repeat_heads(b, x: str, rank: int, groups: int) -> str:
     return b.add("Reshape", [y, shape])
 
 
-def rope(b, x: str, rank: int, d: int, base: float) -> str:
+def rope(b, x: str, rank: int, d: int, base: float, size: tuple | None = None) -> str:
     """Rotary position embedding of x [..., T, d] (the torch prelude's ``rotary``): features i
-    and i + d/2 at position t turn by t * base^(-2i/d)."""
-    freq = (np.float32(1.0) / np.float32(base) ** (np.arange(0, d, 2, dtype=np.float32) / np.float32(d)))
-    t = b.add("Cast", [b.add("Range", [b.const(0, np.int64, "zero"), b.add("Squeeze", [b.dim(x, rank - 2)]),
-                                       b.const(1, np.int64, "one")])], to=1)
-    angle = b.add("Mul", [b.add("Unsqueeze", [t, b.ints([1], "axes")]), b.const(freq.astype(np.float32),
-                                                                                   hint="rope_frequencies")])
-    angle = b.add("Concat", [angle, angle], axis=-1)  # [T, d]
+    and i + d/2 at position t turn by t * base^(-2i/d). ``size``: the netc size T with the
+    values to read it from, so that layers share one cos and sin table."""
+    cos, sin = _rope_tables(b, x, rank, d, base, size)
     x1, x2 = b.add("Split", [x, b.ints([d // 2, d // 2], "halves")], outputs=2, axis=-1)
     rotated = b.add("Concat", [b.add("Neg", [x2]), x1], axis=-1)
-    return b.add("Add", [b.add("Mul", [x, b.add("Cos", [angle])]), b.add("Mul", [rotated, b.add("Sin", [angle])])])
+    return b.add("Add", [b.add("Mul", [x, cos]), b.add("Mul", [rotated, sin])])
+
+
+def _rope_tables(b, x: str, rank: int, d: int, base: float, size: tuple | None) -> tuple[str, str]:
+    key = ("rope", str(size[0]), d, base) if size else None
+    if key in b.cache:
+        return b.cache[key]
+    freq = np.float32(1.0) / np.float32(base) ** (np.arange(0, d, 2, dtype=np.float32) / np.float32(d))
+    n = b.size(size[0], size[1]) if size else b.dim(x, rank - 2)
+    t = b.add("Cast", [b.add("Range", [b.const(0, np.int64, "zero"), b.add("Squeeze", [n]),
+                                       b.const(1, np.int64, "one")])], to=1)
+    angle = b.add("Mul", [b.add("Unsqueeze", [t, b.ints([1], "axes")]), b.const(freq, hint="rope_frequencies")])
+    angle = b.add("Concat", [angle, angle], axis=-1)  # [T, d]
+    tables = b.add("Cos", [angle]), b.add("Sin", [angle])
+    if key:
+        b.cache[key] = tables
+    return tables
 
 
 @lowering("rotary")
@@ -113,7 +142,7 @@ def attention(b, node, xs, a):
     return [sdpa(b, *xs[:3], q.rank, q.shape[-1], _masks(a, xs[3:], names), a.causal, a.scale, groups)]
 
 
-def _heads(b, node, q: str, k: str, v: str, a, d: int, masks: dict, memory: str) -> str:
+def _heads(b, node, q: str, k: str, v: str, a, d: int, masks: dict, node_x: str, memory: str) -> str:
     """Split [N, T, D] into heads [N, H, T, D/H] (k, v into kv_heads), rotate q and k (RoPE),
     attend, merge, project."""
     h, kv = a.heads, a.kv_heads or a.heads
@@ -122,10 +151,13 @@ def _heads(b, node, q: str, k: str, v: str, a, d: int, masks: dict, memory: str)
     k, v = (b.add("Transpose", [b.add("Reshape", [x, b.ints([0, 0, kv, hd], "heads")])], perm=[0, 2, 1, 3])
             for x in (k, v))
     if getattr(a, "rotary", False):
-        q, k = rope(b, q, 4, hd, a.base), rope(b, k, 4, hd, a.base)
+        q = rope(b, q, 4, hd, a.base, (node.type.shape[1], [node_x]))
+        k = rope(b, k, 4, hd, a.base, (b.types[memory].shape[1], [memory]))
     n, s = node.type.shape[0], b.types[memory].shape[1]
     b.types[k] = b.types[v] = TensorType("float", (n, kv, s, hd))
-    y = b.add("Transpose", [sdpa(b, q, k, v, 4, hd, masks, a.causal, groups=h // kv)], perm=[0, 2, 1, 3])
+    sizes = (node.type.shape[1], b.types[memory].shape[1], [node_x, memory])
+    y = b.add("Transpose", [sdpa(b, q, k, v, 4, hd, masks, a.causal, groups=h // kv, sizes=sizes)],
+              perm=[0, 2, 1, 3])
     y = b.add("Reshape", [y, b.ints([0, 0, d], "merged")])
     return affine(b, y, 3, b.param(node, "out_proj.weight"), b.param(node, "out_proj.bias"))
 
@@ -136,7 +168,7 @@ def self_attention(b, node, xs, a):
     kvd = d // a.heads * (a.kv_heads or a.heads)
     qkv = affine(b, xs[0], 3, b.param(node, "in_proj_weight"), b.param(node, "in_proj_bias"))
     q, k, v = b.add("Split", [qkv, b.ints([d, kvd, kvd], "sizes")], outputs=3, axis=-1)
-    return [_heads(b, node, q, k, v, a, d, _masks(a, xs[1:]), xs[0])]
+    return [_heads(b, node, q, k, v, a, d, _masks(a, xs[1:]), xs[0], xs[0])]
 
 
 @lowering("cross_attention")
@@ -149,7 +181,7 @@ def cross_attention(b, node, xs, a):
     bq, bkv = b.add("Split", [bias, sizes], outputs=2, axis=0) if bias else (None, None)
     q = affine(b, xs[0], 3, wq, bq)
     k, v = b.add("Split", [affine(b, xs[1], 3, wkv, bkv), b.ints([kvd, kvd], "sizes")], outputs=2, axis=-1)
-    return [_heads(b, node, q, k, v, a, d, _masks(a, xs[2:]), xs[1])]
+    return [_heads(b, node, q, k, v, a, d, _masks(a, xs[2:]), xs[0], xs[1])]
 
 
 @lowering("positional_encoding")
