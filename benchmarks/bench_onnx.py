@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import statistics
 import sys
 import time
@@ -63,9 +64,10 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, onnxruntime {ort.__version__}, {args.threads} thread(s), "
-          f"median of {args.reps} interleaved rounds (ms)")
+          f"median of {args.reps} interleaved rounds (ms); load average {os.getloadavg()[0]:.1f}")
     for case in cases(args):
         bench(*case, args)
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
 def bench(name: str, prog, model: str, ref, x: np.ndarray, args) -> None:
@@ -92,7 +94,9 @@ def bench(name: str, prog, model: str, ref, x: np.ndarray, args) -> None:
                 times[k].append(time.perf_counter() - t)
     med = {k: statistics.median(v) * 1e3 for k, v in times.items()}
     print(f"{name:28s} " + "  ".join(f"{k} {v:8.1f}" for k, v in med.items())
-          + f"  netc/export {med['netc onnx'] / med['torch.onnx.export']:.2f}")
+          + f"  netc/export {med['netc onnx'] / med['torch.onnx.export']:.2f}"
+          + f"  netc/eager {med['netc onnx'] / med['eager reference']:.2f}"
+          + f"  export/eager {med['torch.onnx.export'] / med['eager reference']:.2f}")
 
 
 if __name__ == "__main__":

@@ -288,3 +288,12 @@ def test_cli_writes_a_model(tmp_path):
     r = subprocess.run([sys.executable, "-m", "netc.cli", "compile", "examples/lenet.net", "--backend", "onnx"],
                        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert r.returncode == 2 and "give -o FILE.onnx" in r.stderr
+
+
+def test_configuration_without_onnx_form_is_a_located_error(tmp_path):
+    path = tmp_path / "rope.net"
+    path.write_text("model Rope(x: float[N, T, D]) -> float[N, T, D] {\n    return x -> rotary\n}\n")
+    with pytest.raises(SpecError) as e:
+        netc.compile_file(path).to_onnx("Rope", weights={})
+    text = str(e.value)
+    assert "rope.net:2:" in text and "rotary over a symbolic feature size D" in text, text

@@ -76,7 +76,5 @@ def shape_tensor(b, dims, sources) -> str:
             unknown += 1
             parts.append(b.ints([-1]))
     if unknown > 1:
-        from .table import LoweringError
-
-        raise LoweringError("cannot compute the target shape at run time (two sizes unknown)")
+        raise SizeError("cannot compute the target shape at run time (two sizes unknown)")
     return parts[0] if len(parts) == 1 else b.add("Concat", parts, axis=0)

@@ -14,6 +14,8 @@ import numpy as np
 from netc.compiler.ir import weight_key
 from onnx import TensorProto, helper, numpy_helper
 
+from . import sizes
+
 LOWERINGS: dict[str, Callable] = {}
 
 # Ops of the catalogue that have no ONNX lowering, with the reason (docs/interop.md lists them):
@@ -134,12 +136,14 @@ class Builder:
     def shape_tensor(self, dims, sources: list[tuple[str, tuple]]) -> str:
         """A 1-d int64 shape tensor for ``dims`` (ints and size expressions), the symbolic
         ones read from the runtime shapes of ``sources`` (value, shape) and the graph's inputs."""
-        from .sizes import shape_tensor
-
-        return shape_tensor(self, dims, [v for v, _ in sources])
+        try:
+            return sizes.shape_tensor(self, dims, [v for v, _ in sources])
+        except sizes.SizeError as e:
+            raise LoweringError(str(e)) from None
 
     def size(self, d, sources=()) -> str:
         """The size ``d`` (an int or a size expression) as a 1-element int64 tensor."""
-        from .sizes import size
-
-        return size(self, d, sources)
+        try:
+            return sizes.size(self, d, sources)
+        except sizes.SizeError as e:
+            raise LoweringError(str(e)) from None
