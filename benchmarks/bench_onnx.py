@@ -1,6 +1,9 @@
 """ONNX Runtime on netc's ONNX export against ONNX Runtime on ``torch.onnx.export`` of the
 hand-written reference (``tests/references.py``), and both against eager torch, in one process.
 
+A second session of the exported reference ("export again") runs as a control: its ratio to
+the first is the noise floor of the machine.
+
 Cases: ResNet-18 (examples/resnet18.net, 224x224) at batch 1 and 8; GPT-2 small
 (examples/gpt2.net, batch 1, T=128; ``--gpt2-layers`` cuts the depth on a slow machine).
 netc's model is exported at ``-O2``; the reference with ``torch.onnx.export(dynamo=False)``
@@ -95,17 +98,19 @@ def bench(name: str, prog, model: str, ref, x: np.ndarray, dynamic: dict, args) 
     fixed = {d: x.shape[axis] for axis, d in dynamic.items()} if args.static else None
     with tempfile.TemporaryDirectory() as tmp:
         netc_ort = session(prog.to_onnx(model, opt=2).SerializeToString(), args.threads, fixed, f"{tmp}/netc.onnx")
-        ref_ort = session(torch_export(ref, torch.from_numpy(x), None if args.static else dynamic), args.threads,
-                          save=f"{tmp}/ref.onnx")
+        exported = torch_export(ref, torch.from_numpy(x), None if args.static else dynamic)
+        ref_ort = session(exported, args.threads, save=f"{tmp}/ref.onnx")
         ops = {k: collections.Counter(n.op_type for n in onnx.load(f"{tmp}/{k}.onnx").graph.node)
                for k in ("netc", "ref")}
     print(f"{name}: ONNX Runtime's optimised graphs, op counts where they differ (netc, export): "
           + (", ".join(f"{op} {ops['netc'][op]}/{ops['ref'][op]}" for op in sorted(ops["netc"] | ops["ref"])
                        if ops["netc"][op] != ops["ref"][op]) or "none"))
-    ref_in = ref_ort.get_inputs()[0].name
+    control = session(exported, args.threads)  # a second session of the same model: the noise floor
+    ref_in, netc_in = ref_ort.get_inputs()[0].name, netc_ort.get_inputs()[0].name
     tx = torch.from_numpy(x)
-    run = {"netc onnx": lambda: netc_ort.run(None, {netc_ort.get_inputs()[0].name: x}),
+    run = {"netc onnx": lambda: netc_ort.run(None, {netc_in: x}),
            "torch.onnx.export": lambda: ref_ort.run(None, {ref_in: x}),
+           "export again": lambda: control.run(None, {ref_in: x}),
            "eager netc -O2": lambda: eager(tx),
            "eager reference": lambda: ref(tx)}
     times = {k: [] for k in run}
@@ -121,6 +126,7 @@ def bench(name: str, prog, model: str, ref, x: np.ndarray, dynamic: dict, args) 
     med = {k: statistics.median(v) * 1e3 for k, v in times.items()}
     print(f"{name:28s} " + "  ".join(f"{k} {v:8.1f}" for k, v in med.items())
           + f"  netc/export {med['netc onnx'] / med['torch.onnx.export']:.2f}"
+          + f"  (export again/export {med['export again'] / med['torch.onnx.export']:.2f})"
           + f"  netc/eager {med['netc onnx'] / med['eager reference']:.2f}"
           + f"  export/eager {med['torch.onnx.export'] / med['eager reference']:.2f}")
 
