@@ -227,10 +227,15 @@ model Attn(x: float[N, T, 16], m: float[N, S, 16]) -> float[N, T, 16] {
     z = transpose(y, 1, 2) -> conv1d(16, 1) -> permute(0, 2, 1) -> mean(dim=-1, keepdim=true)
     return attention(q, m, m) + z + sum(concat(hi, lo, dim=-1), dim=-1, keepdim=true)
 }
+model Pools(x: float[N, 3, T, S]) {
+    y = x -> maxpool2d(3, stride=2, ceil_mode=true) -> avgpool2d(3, stride=2, padding=1, ceil_mode=true,
+                                                                count_include_pad=false)
+    return y + (x -> avgpool2d(2, padding=1, count_include_pad=false) -> adaptive_avgpool2d(1))
+}
 """
 
 
-@pytest.mark.parametrize("model", ["Acts", "Convs", "Seqs", "Attn"])
+@pytest.mark.parametrize("model", ["Acts", "Convs", "Seqs", "Attn", "Pools"])
 def test_lowering_families_match_torch(tmp_path, model):
     path = tmp_path / "families.net"
     path.write_text(FAMILIES)
@@ -245,6 +250,22 @@ def test_lowering_families_match_torch(tmp_path, model):
             inputs = _inputs(prog.graph(model), sizes)
             for g, w in zip(s.run(None, inputs), _torch_run(module, inputs), strict=True):
                 assert g.shape == w.shape and _rel(g, w) <= 1e-4, (opt, sizes, _rel(g, w))
+            inferred = _inferred_outputs(m, sizes)
+            want = [[subs(d, sizes) for d in t.shape] for t in prog.graph(model).output_types()]
+            assert inferred == want, (opt, sizes, inferred, want)
+
+
+def _inferred_outputs(model, sizes: dict) -> list:
+    """The output shapes ONNX's shape inference gives with the inputs' symbolic dims set."""
+    m = _without_weights(model)
+    for vi in m.graph.input:
+        for d in vi.type.tensor_type.shape.dim:
+            if d.dim_param in sizes:
+                d.dim_value = sizes[d.dim_param]
+    for vi in m.graph.output:
+        vi.type.tensor_type.ClearField("shape")
+    inferred = onnx.shape_inference.infer_shapes(m, strict_mode=True, data_prop=True)
+    return [_dims(vi) for vi in inferred.graph.output]
 
 
 def test_nodes_carry_scopes_and_source_lines():
