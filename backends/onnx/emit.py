@@ -38,6 +38,7 @@ def lower_model(graph: Graph, weights: dict[str, np.ndarray], spec: str) -> tupl
         values[(n.id, 0)] = n.id
         b.types[n.id] = n.type
         inputs.append(value_info(n.id, n.type))
+    b.inputs = [n.id for n in graph.input_nodes()]
     lower_nodes(b, graph, values)
     outputs = []
     many = len(graph.outputs) > 1

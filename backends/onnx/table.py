@@ -11,20 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from netc.compiler.ir import weight_key
 from onnx import TensorProto, helper, numpy_helper
+
+from . import sizes
 
 LOWERINGS: dict[str, Callable] = {}
 
-# Ops of the catalogue that have no ONNX lowering, with the reason (docs/interop.md lists them).
-UNSUPPORTED: dict[str, str] = {
-    "randn_like": "its eval-mode draw is a 32-bit integer hash of element indices, which ONNX's integer "
-                  "ops (no unsigned shifts on int64, no wrapping multiply guarantee) cannot write as torch "
-                  "and NumPy do; export the decoder, or a model without sampling",
-}
-# Ops added by issue 12 that the exporter does not write yet: a clear error, not a guess.
-UNSUPPORTED.update({op: "no ONNX lowering yet (issue 13 is open); the torch and NumPy backends run it"
-                    for op in ("broadcast_to", "expand", "index", "pad", "parameter", "repeat", "rmsnorm",
-                               "rotary")})
+# Ops of the catalogue that have no ONNX lowering, with the reason (docs/interop.md lists them):
+# none today. An op added to the catalogue gets a lowering or an entry here.
+UNSUPPORTED: dict[str, str] = {}
 
 ONNX_DTYPES = {"float": TensorProto.FLOAT, "int": TensorProto.INT64, "bool": TensorProto.BOOL}
 NUMPY_DTYPES = {"float": np.float32, "int": np.int64, "bool": np.bool_}
@@ -61,6 +57,8 @@ class Builder:
         self.nodes: list = []
         self.node_names: set[str] = set()  # (ONNX keeps node and value names apart)
         self.current = None  # (IR node id, doc string)
+        self.inputs: list[str] = []  # the graph's input values: where symbolic sizes are read
+        self.cache: dict = {}  # sizes computed once per graph
         self._made = 0  # ONNX nodes made for the current IR node
 
     def fresh(self, hint: str, taken: set[str] | None = None) -> str:
@@ -117,7 +115,7 @@ class Builder:
         """The initialiser of the node's weight ``pname``, or None when it has none."""
         if pname not in node.params:
             return None
-        return self.weight(f"{node.layer or node.id}.{pname}")
+        return self.weight(weight_key(node.layer or node.id, pname))
 
     def derived(self, name: str, array: np.ndarray) -> str:
         """An initialiser computed from weights at export time (an LSTM's stacked gates)."""
@@ -136,21 +134,16 @@ class Builder:
         return self.add("Shape", [x], start=axis, end=axis + 1)
 
     def shape_tensor(self, dims, sources: list[tuple[str, tuple]]) -> str:
-        """A 1-d int64 shape tensor for ``dims`` (ints and symbolic dims): a symbolic dim is
-        read from the runtime shape of a source value that has it; one left over is -1."""
-        parts, unknown = [], 0
-        for d in dims:
-            if isinstance(d, int):
-                parts.append(self.ints([d]))
-                continue
-            where = next(((v, i) for v, shape in sources for i, s in enumerate(shape) if s == d), None)
-            if where is None:
-                unknown += 1
-                parts.append(self.ints([-1]))
-            else:
-                parts.append(self.dim(*where))
-        if unknown > 1:
-            raise LoweringError("cannot compute the target shape at run time (two sizes unknown)")
-        if all(isinstance(d, int) for d in dims):
-            return self.ints(list(dims), "shape")
-        return parts[0] if len(parts) == 1 else self.add("Concat", parts, axis=0)
+        """A 1-d int64 shape tensor for ``dims`` (ints and size expressions), the symbolic
+        ones read from the runtime shapes of ``sources`` (value, shape) and the graph's inputs."""
+        try:
+            return sizes.shape_tensor(self, dims, [v for v, _ in sources])
+        except sizes.SizeError as e:
+            raise LoweringError(str(e)) from None
+
+    def size(self, d, sources=()) -> str:
+        """The size ``d`` (an int or a size expression) as a 1-element int64 tensor."""
+        try:
+            return sizes.size(self, d, sources)
+        except sizes.SizeError as e:
+            raise LoweringError(str(e)) from None

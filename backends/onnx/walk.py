@@ -50,19 +50,26 @@ def lower_nodes(b: Builder, graph: Graph, values: dict) -> None:
             b.types.setdefault(out, t)
 
 
-def lower_cell(b: Builder, graph: Graph, prefix: str, name: str) -> onnx.GraphProto:
+def lower_cell(b: Builder, graph: Graph, prefix: str, name: str, fixed: list[str]) -> onnx.GraphProto:
     """The body of an ONNX ``Scan`` for a cell graph: inputs the states, then x_t; outputs the
-    new states, then the first state again (the scanned output). Weights are the model's,
-    under ``prefix`` (the scan layer's scope)."""
+    new states, then the first state again (the scanned output). The cell's fixed inputs
+    (``memory=enc``) are the outer graph's values ``fixed``, read from the body by name (ONNX
+    subgraphs see the enclosing graph's values). Weights are the model's, under ``prefix``
+    (the scan layer's scope)."""
     inner = Builder(b.weights, b.initializers, b.used, b.prefix + prefix)
     inner.node_names = b.node_names
     nodes = graph.input_nodes()
+    step, outer, states = nodes[0], nodes[1:1 + len(fixed)], nodes[1 + len(fixed):]
     values, inputs = {}, []
-    for n in nodes[1:] + nodes[:1]:
+    for n, v in zip(outer, fixed):
+        values[(n.id, 0)] = v
+        inner.types[v] = n.type
+    for n in states + [step]:
         v = inner.fresh(f"{name}.{n.id}")
         values[(n.id, 0)] = v
         inner.types[v] = n.type
         inputs.append(value_info(v, n.type))
+    inner.inputs = [values[(n.id, 0)] for n in nodes]
     lower_nodes(inner, graph, values)
     infos = []
     refs = [r for _, r in graph.outputs]

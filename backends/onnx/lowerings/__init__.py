@@ -1,3 +1,3 @@
 """The ONNX lowerings, one module per op group (as ``backends/numpy/kernels/``)."""
 
-from . import activation, attention, conv, dense, math, norm, pool, recurrent, shape  # noqa: F401
+from . import activation, attention, conv, dense, extend, index, math, norm, pool, random, recurrent, shape  # noqa: F401

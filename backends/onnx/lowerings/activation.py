@@ -57,7 +57,9 @@ def activate(b, node, y: str, a) -> str:
     act = getattr(a, "activation", None)
     if act is None:
         return y
-    return apply(b, node, y, act, a.activation_slope if get(act).Attrs.model_fields else None)
+    fields = get(act).Attrs.model_fields  # a slope only for an activation of one float (leaky_relu's)
+    one_float = len(fields) == 1 and next(iter(fields.values())).annotation is float
+    return apply(b, node, y, act, a.activation_slope if one_float else None)
 
 
 @lowering("hardsigmoid")

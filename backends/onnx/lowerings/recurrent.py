@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..table import LoweringError, lowering
+from ..table import lowering
 
 ONNX_OP = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
 GATES = {"rnn": [0], "lstm": [0, 3, 1, 2], "gru": [1, 0, 2]}
@@ -57,15 +57,18 @@ def recurrent(b, node, xs, a):
 def scan(b, node, xs, a):
     from ..walk import lower_cell
 
-    if len(xs) != 1:
-        raise LoweringError("scan with fixed inputs or init= has no ONNX lowering yet")
     body = a.cell
-    n = b.dim(xs[0], 0)
-    zeros = b.add("ConstantOfShape", [b.add("Concat", [n, b.ints([a.hidden], "hidden")], axis=0)],
-                  value=_zero())
+    fixed = xs[1:1 + len(body.fixed)]
+    if body.init:
+        inits = xs[len(xs) - body.states:]
+    else:
+        n = b.dim(xs[0], 0)
+        zeros = b.add("ConstantOfShape", [b.add("Concat", [n, b.ints([a.hidden], "hidden")], axis=0)],
+                      value=_zero())
+        inits = [zeros] * body.states
     prefix = (node.layer or node.id) + "."
-    graph = lower_cell(b, body.graph, prefix, f"{node.id}.body")
-    outs = b.add("Scan", [zeros] * body.states + [xs[0]], outputs=body.states + 1, body=graph,
+    graph = lower_cell(b, body.graph, prefix, f"{node.id}.body", fixed)
+    outs = b.add("Scan", [*inits, xs[0]], outputs=body.states + 1, body=graph,
                  num_scan_inputs=1, scan_input_axes=[1], scan_output_axes=[1])
     return [outs[-1]]
 
