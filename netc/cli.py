@@ -116,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
                             f"{DEFAULT_MAX_TIME} s): a model whose multiply-adds cannot be done in what is left "
                             f"even at {sci(MAX_MACS_PER_S)} a second is refused before it runs; past the "
                             "deadline netc stops and exits 1")
+    from netc.fmt import add_arguments as fmt_arguments  # netc fmt: its own module, no heavy imports
+
+    fmt_arguments(sub.add_parser("fmt", help="lay out .net files the one way netc does (in place; --check, --diff)",
+                                 description="lay out .net files the one way netc does (in place; --check, --diff)"))
     return p
 
 
@@ -501,8 +505,14 @@ def _time_bound(args, prog: Program, names: list[str], command: str):
         yield now
 
 
+def cmd_fmt(args) -> int:
+    from netc.fmt import cmd_fmt as run
+
+    return run(args)
+
+
 COMMANDS = {"check": cmd_check, "summary": cmd_summary, "render": cmd_render, "compile": cmd_compile,
-            "run": cmd_run, "verify": cmd_verify}
+            "run": cmd_run, "verify": cmd_verify, "fmt": cmd_fmt}
 
 
 # What stdout gets for the characters of a summary when its encoding cannot write them
