@@ -66,7 +66,7 @@ def _tight(prev: Tok, t: Tok, inner: str) -> bool:
     """No space between ``prev`` and ``t`` (inside a bracket of kind ``inner``; "call" for a
     `defaults` statement's arguments)."""
     p = prev.text
-    return (t.text in (",", ")", "]", ":") or p in ("(", "[")
+    return (t.text in (",", ")", "]") or (t.text == ":" and p != ",") or p in ("(", "[")
             or (t.text == "(" and _is_word(prev))  # a call
             or (t.text == "[" and (_is_word(prev) or p in (")", "]")))  # an index or a tensor type
             or (p == ":" and inner == "index")  # a slice
@@ -102,6 +102,7 @@ class Line:
         n = len(self.toks)
         self.sep, self.depth = [""] * n, [0] * n
         self.inner = [""] * n  # the kind of the innermost open bracket
+        self.skip = [False] * n  # a trailing comma dropped: `f(a, b,)` is `f(a, b)` (not in a tuple)
         stack: list[str] = []  # kinds of the open brackets: params, call, group, index
         prev = prev2 = None
         defaults = bool(self.toks) and self.toks[0].text == "defaults"
@@ -114,6 +115,9 @@ class Line:
             s = "" if prev is None or _tight(prev, t, inner) else " "
             self.sep[i] = s
             if t.kind == "op":
+                if t.text == "," and stack and stack[-1] != "group":
+                    nxt = next((u for u in self.toks[i + 1:] if not u.comment), None)
+                    self.skip[i] = nxt is not None and nxt.text in (")", "]")
                 if t.text == "-":
                     t.unary = not _ends_value(prev)
                 elif t.text == "(":
@@ -139,7 +143,8 @@ class Line:
 
     def _flat(self, i: int, j: int) -> int:
         """The width of tokens i..j-1 on one line, without the space before token i."""
-        return sum(len(self.sep[k]) + len(self.toks[k].text) for k in range(i, j)) - len(self.sep[i])
+        return sum(len(self.sep[k]) + len(self.toks[k].text) for k in range(i, j) if not self.skip[k]) \
+            - len(self.sep[i])
 
     def _run(self, i: int) -> int:
         """The width of the pipeline stage starting at token i (a `->`): up to the next place
@@ -177,6 +182,8 @@ class Line:
         fresh = True  # the line has only its indentation
         stack: list[int] = []  # the column after each open bracket
         for i, t in enumerate(self.toks):
+            if self.skip[i]:
+                continue
             if t.comment:
                 if code is None:  # a comment right after a comment
                     code, fresh = " " * (stack[-1] if stack else self.cont), True
@@ -194,7 +201,7 @@ class Line:
                 if self._breaks_at(i):
                     if self._source_break(i) or len(code) + 1 + self._run(i) > WIDTH:
                         col = stack[-1] if stack else self.cont
-                elif i > 0 and self.toks[i - 1].text == "," and stack and stack[-1] < len(code) \
+                elif i > 0 and self.toks[i - 1].text == "," and not self.skip[i - 1] and stack and stack[-1] < len(code) \
                         and len(code) + len(self.sep[i]) + self._item(i) > WIDTH:
                     col = stack[-1]
                 if col is not None:
