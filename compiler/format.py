@@ -44,6 +44,9 @@ def format_source(text: str, path: str = "<text>") -> str:
     error when it does not parse, :class:`FormatError` when the layout would change its AST
     or its comments."""
     source = SourceFile(path, text)
+    if "\x00" in text:  # as the loader says of a file (lark would take it inside a string)
+        line, col = source.position(text.index("\x00"))
+        raise SpecError([Diagnostic(f"{path} is not a text file (a NUL character)", Span(source, line, col, line, col + 1))])
     before = parse(source)
     if isinstance(before, Diagnostic):
         raise SpecError([before])

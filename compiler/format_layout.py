@@ -66,7 +66,7 @@ def _tight(prev: Tok, t: Tok, inner: str) -> bool:
     """No space between ``prev`` and ``t`` (inside a bracket of kind ``inner``; "call" for a
     `defaults` statement's arguments)."""
     p = prev.text
-    return (t.text in (",", ")", "]") or (t.text == ":" and p != ",") or p in ("(", "[")
+    return (t.text in (",", ")", "]") or (t.text == ":" and p != ",") or p in ("(", "[") or (p, t.text) == ("{", "}")
             or (t.text == "(" and _is_word(prev))  # a call
             or (t.text == "[" and (_is_word(prev) or p in (")", "]")))  # an index or a tensor type
             or (p == ":" and inner == "index")  # a slice
