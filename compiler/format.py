@@ -24,14 +24,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from lark import Tree
-
 from . import ast
-from .format_layout import INDENT, Line, Tok, align_comments, tokens
-from .parse import parse, parser
+from .format_layout import INDENT, Line, Tok, align_comments, next_code, tokens
+from .parse import parse
 from .source import Diagnostic, SourceFile, Span, SpecError
-
-_BIG = ("block_decl", "model_decl", "cell_decl", "pair_decl")
 
 
 class FormatError(SpecError):
@@ -51,26 +47,25 @@ def format_source(text: str, path: str = "<text>") -> str:
     if isinstance(before, Diagnostic):
         raise SpecError([before])
     toks = tokens(text)
-    out = _Layout(toks, _starts(text)).render()
+    out = _Layout(toks, _starts(source, before)).render()
     _check(source, before, toks, out)
     return out
 
 
-def _starts(text: str) -> dict[int, str]:
+def _starts(source: SourceFile, module: ast.Module) -> dict[int, str]:
     """Offset of each declaration, statement and role -> its kind: header (a declaration with a
-    body), small (an import or const), stmt or role."""
-    tree = parser().parse(text, start="start")
-    starts: dict[int, str] = {}
-    for item in tree.children:
-        if not isinstance(item, Tree):
-            continue
-        starts[item.meta.start_pos] = "header" if item.data in _BIG else "small"
-        for child in item.children:
-            if isinstance(child, Tree) and child.data == "body":
-                for stmt in child.children:
-                    starts[stmt.meta.start_pos] = "stmt"
-            elif isinstance(child, Tree) and child.data == "role":
-                starts[child.meta.start_pos] = "role"
+    body), small (an import or const), stmt or role. From the AST's spans: no second parse."""
+
+    def offset(span: Span) -> int:
+        return source.line_starts[span.line - 1] + span.column - 1
+
+    starts: dict[int, str] = {offset(i.span): "small" for i in module.imports}
+    for d in module.decls:
+        starts[offset(d.span)] = "small" if isinstance(d, ast.ConstDecl) else "header"
+        for stmt in getattr(d, "body", ()):
+            starts[offset(stmt.span)] = "stmt"
+        for role in getattr(d, "roles", ()):
+            starts[offset(role.span)] = "role"
     return starts
 
 
@@ -93,12 +88,13 @@ class _Layout:
         cur: _Unit | None = None
         level = 0
         toks = self.toks
+        after = next_code(toks)
         i = 0
         while i < len(toks):
             t = toks[i]
             blanks = max(t.breaks - 1, 0)
             if t.comment:
-                nxt = next((u for u in toks[i + 1:] if not u.comment), None)
+                nxt = toks[after[i]] if after[i] < len(toks) else None
                 if t.breaks == 0 and i > 0:  # after code on its line
                     (cur or units[-1]).toks.append(t)
                 elif cur is not None and nxt is not None and nxt.start not in self.starts and nxt.text != "}":

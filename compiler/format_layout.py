@@ -58,6 +58,17 @@ def tokens(text: str) -> list[Tok]:
     return out
 
 
+def next_code(toks: list[Tok]) -> list[int]:
+    """For each token, the index of the first code token (not a comment) after it, or len(toks)."""
+    out = [len(toks)] * len(toks)
+    nxt = len(toks)
+    for i in range(len(toks) - 1, -1, -1):
+        out[i] = nxt
+        if not toks[i].comment:
+            nxt = i
+    return out
+
+
 def _is_word(t: Tok | None) -> bool:
     return t is not None and t.kind == "name" and t.text not in KEYWORDS
 
@@ -106,6 +117,7 @@ class Line:
         stack: list[str] = []  # kinds of the open brackets: params, call, group, index
         prev = prev2 = None
         defaults = bool(self.toks) and self.toks[0].text == "defaults"
+        after = next_code(self.toks)
         for i, t in enumerate(self.toks):
             self.depth[i] = len(stack)
             self.inner[i] = stack[-1] if stack else ""
@@ -116,8 +128,7 @@ class Line:
             self.sep[i] = s
             if t.kind == "op":
                 if t.text == "," and stack and stack[-1] != "group":
-                    nxt = next((u for u in self.toks[i + 1:] if not u.comment), None)
-                    self.skip[i] = nxt is not None and nxt.text in (")", "]")
+                    self.skip[i] = after[i] < n and self.toks[after[i]].text in (")", "]")
                 if t.text == "-":
                     t.unary = not _ends_value(prev)
                 elif t.text == "(":
