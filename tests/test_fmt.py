@@ -199,7 +199,7 @@ def relaid_specs(draw) -> str:
     return "".join(draw(st.sampled_from(_SPACES)) if t.isspace() else t for t in fuzzing.tokens(text))
 
 
-@settings(max_examples=60, deadline=None, database=None, derandomize=True,
+@settings(max_examples=50, deadline=None, database=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(relaid_specs())
 def test_fuzzer_specs_round_trip(text):
