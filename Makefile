@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # apt-get as root, through sudo otherwise
 APT_GET := $(if $(filter 0,$(shell id -u)),,sudo )env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: venv test demo dot
+.PHONY: venv test demo dot node
 
 venv: $(STAMP)
 
@@ -33,9 +33,23 @@ dot:
 	  $(APT_GET) update && $(APT_GET) install -y graphviz; }
 	@command -v dot >/dev/null 2>&1 || { echo "graphviz 'dot' still not on PATH" >&2; exit 1; }
 
+# The VS Code extension's grammar is tested with npm's vscode-tmgrammar-test
+# (tests/test_editor_grammar.py): node and npm are installed if missing, then the pinned
+# editors/vscode/package-lock.json into editors/vscode/node_modules (ignored).
+NODE_STAMP := editors/vscode/node_modules/.installed
+
+node: $(NODE_STAMP)
+
+$(NODE_STAMP): editors/vscode/package.json editors/vscode/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+	  echo "npm not found; installing nodejs and npm" >&2; \
+	  $(APT_GET) update && $(APT_GET) install -y nodejs npm; }
+	npm ci --prefix editors/vscode --no-audit --no-fund
+	touch $@
+
 # pytest exits 5 when it collected no tests: reported, and a failure like any nonzero code.
 # -n 2: pytest-xdist runs the tests on both cores of the CI machine.
-test: venv dot
+test: venv dot node
 	@$(VPY) -m pytest -n 2 $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; fi; exit $$rc
 

@@ -127,6 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
     from netc.cmd_import import add_parser as add_import  # (imports nothing heavy)
 
     add_import(sub)
+
+    from netc.fmt import add_arguments as fmt_arguments  # netc fmt: its own module, no heavy imports
+
+    fmt_arguments(sub.add_parser("fmt", help="lay out .net files the one way netc does (in place; --check, --diff)",
+                                 description="lay out .net files the one way netc does (in place; --check, --diff)"))
     return p
 
 
@@ -524,8 +529,15 @@ def cmd_import(args) -> int:
     return run(args)
 
 
+def cmd_fmt(args) -> int:
+    from netc.fmt import cmd_fmt as run
+
+    return run(args)
+
+
 COMMANDS = {"check": cmd_check, "summary": cmd_summary, "render": cmd_render, "compile": cmd_compile,
-            "run": cmd_run, "verify": cmd_verify, "weights": cmd_weights, "import": cmd_import}
+            "run": cmd_run, "verify": cmd_verify, "weights": cmd_weights, "import": cmd_import,
+            "fmt": cmd_fmt}
 
 
 # What stdout gets for the characters of a summary when its encoding cannot write them

@@ -125,16 +125,16 @@ class GPT2Block(nn.Module):
 
     def forward(self, x):
         layernorm = self.layernorm(x)  # [N, T, 768]  transformer.net:33
-        # [N, T, 768]  transformer.net:33
+        # [N, T, 768]  transformer.net:34
         self_attention = self.self_attention(layernorm)
-        dropout = self.dropout(self_attention)  # [N, T, 768]  transformer.net:34
+        dropout = self.dropout(self_attention)  # [N, T, 768]  transformer.net:35
         x_1 = x + dropout  # [N, T, 768]  transformer.net:33
-        layernorm_1 = self.layernorm_1(x_1)  # [N, T, 768]  transformer.net:35
-        linear = self.linear(layernorm_1)  # [N, T, 3072]  transformer.net:35
-        gelu = F.gelu(linear, approximate="tanh")  # [N, T, 3072]  transformer.net:35
-        linear_1 = self.linear_1(gelu)  # [N, T, 768]  transformer.net:36
-        dropout_1 = self.dropout_1(linear_1)  # [N, T, 768]  transformer.net:36
-        add_1 = x_1 + dropout_1  # [N, T, 768]  transformer.net:35
+        layernorm_1 = self.layernorm_1(x_1)  # [N, T, 768]  transformer.net:36
+        linear = self.linear(layernorm_1)  # [N, T, 3072]  transformer.net:36
+        gelu = F.gelu(linear, approximate="tanh")  # [N, T, 3072]  transformer.net:36
+        linear_1 = self.linear_1(gelu)  # [N, T, 768]  transformer.net:37
+        dropout_1 = self.dropout_1(linear_1)  # [N, T, 768]  transformer.net:37
+        add_1 = x_1 + dropout_1  # [N, T, 768]  transformer.net:36
         return add_1
 
 
