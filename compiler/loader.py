@@ -132,12 +132,17 @@ def _binary(diags, shown, data: bytes, pos: int, at):
                 at or Span(src, line, col, line, col + 1))
 
 
-def load(path: str, diags: Diagnostics, allow_outside: bool = False) -> Workspace:
+def load(path: str, diags: Diagnostics, allow_outside: bool = False, text: str | None = None) -> Workspace:
+    """Read and parse the spec at ``path`` and the files it imports. ``text``: the spec's
+    text as an editor holds it (the language server), read instead of the file, which
+    need not exist; its imports are read from disk, relative to ``path``."""
     ws = Workspace(home_dir=os.path.dirname(os.path.realpath(path)), allow_outside=allow_outside)
     shown = display_path(path)
     at = Span(SourceFile(shown, ""), 1, 1, 1, 1)
-    opened = _open(path, shown, diags, at)
-    if opened is not None:
+    opened = None if text is not None else _open(path, shown, diags, at)
+    if text is not None:
+        ws.root = _load_text(text, os.path.realpath(path), shown, ws, diags, at)
+    elif opened is not None:
         fd, st = opened
         try:
             ws.root = _load_open(fd, st, _real_path(fd, path) or os.path.realpath(path), shown, ws, diags, [], at,
@@ -147,6 +152,32 @@ def load(path: str, diags: Diagnostics, allow_outside: bool = False) -> Workspac
     for key in ws.modules:
         ws.namespaces[key] = _namespace(key, ws, diags)
     return ws
+
+
+def _load_text(text: str, real: str, shown: str, ws: Workspace, diags, at) -> str | None:
+    """Parse and register the root spec given as text (see :func:`load`), then its imports."""
+    budget = diags.budget
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_FILE_BYTES:
+        diags.error(f"{shown} is larger than {MAX_FILE_BYTES} bytes", at)
+        return None
+    budget.source_bytes += size
+    if "\x00" in text:
+        diags.error(f"{shown} is not a text file (a NUL character)", at)
+        return None
+    module = parse(SourceFile(shown, text))
+    if not isinstance(module, ast.Module):
+        diags.add(module)
+        return None
+    ws.modules[real] = module
+    try:
+        st = os.stat(real)
+        ws.files[(st.st_dev, st.st_ino)] = real
+    except OSError:  # an editor's buffer not saved yet
+        pass
+    for imp in module.imports:
+        _load_import(imp, real, ws, diags, [])
+    return real
 
 
 def _resolve(imp: ast.Import, importer: str) -> str:

@@ -116,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
                             f"{DEFAULT_MAX_TIME} s): a model whose multiply-adds cannot be done in what is left "
                             f"even at {sci(MAX_MACS_PER_S)} a second is refused before it runs; past the "
                             "deadline netc stops and exits 1")
+    ls = sub.add_parser("lsp", help="the language server (LSP over stdin/stdout) for editors",
+                        description="the language server (LSP over stdin/stdout) for editors; see docs/editors.md")
+    ls.add_argument("--stdio", action="store_true", help="talk over stdin/stdout (the default, and the only transport)")
     return p
 
 
@@ -501,8 +504,16 @@ def _time_bound(args, prog: Program, names: list[str], command: str):
         yield now
 
 
+def cmd_lsp(args) -> int:
+    try:
+        from netc.lsp.server import main as serve
+    except ImportError as e:  # pygls is an extra
+        raise UsageError([Diagnostic(f"netc lsp needs pygls: {e}", None, hint="pip install 'netc[lsp]'")]) from None
+    return serve()
+
+
 COMMANDS = {"check": cmd_check, "summary": cmd_summary, "render": cmd_render, "compile": cmd_compile,
-            "run": cmd_run, "verify": cmd_verify}
+            "run": cmd_run, "verify": cmd_verify, "lsp": cmd_lsp}
 
 
 # What stdout gets for the characters of a summary when its encoding cannot write them
