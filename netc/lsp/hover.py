@@ -15,7 +15,7 @@ from netc.compiler.summary import fmt_count
 from netc.specs.catalogue import get as get_op
 
 from .analysis import Analysis, Entry
-from .names import DIM, GLOBAL, KWARG, LET, LOCAL, PARAM, WEIGHT, Index, Occ
+from .names import DIM, KWARG, LET, LOCAL, PARAM, WEIGHT, Index, Occ
 
 MAX_LISTED = 6  # instances listed one by one in a hover
 
@@ -81,8 +81,9 @@ def _kwarg_hover(target, o: Occ) -> str | None:
 
 
 def attr_text(op, name: str) -> str:
-    from netc.specs.opsdoc import _type_name
     from pydantic_core import PydanticUndefined
+
+    from netc.specs.opsdoc import _type_name
 
     f = op.Attrs.model_fields[name]
     if f.default is PydanticUndefined:

@@ -182,7 +182,7 @@ class Index:
         if isinstance(target, Occ):
             return target.span
         if isinstance(target, tuple):
-            decl, p = target
+            p = target[1]
             return _name_span(p.span, p.name)
         if target is not None:
             return decl_name_span(target)

@@ -221,7 +221,7 @@ def _diagnostic(ls: NetcServer, doc: Doc, a: Analysis, d: Diagnostic) -> lsp.Dia
     related = []
     for note, span in d.notes:
         if span is not None and span.source is not None:
-            related.append(lsp.DiagnosticRelatedInformation(_location(ls, a, span), note))
+            related.append(lsp.DiagnosticRelatedInformation(location=_location(ls, a, span), message=note))
         else:
             message += f"\nnote: {note}"
     if d.hint:
@@ -231,7 +231,7 @@ def _diagnostic(ls: NetcServer, doc: Doc, a: Analysis, d: Diagnostic) -> lsp.Dia
         rng = _range(ls, doc, d.span)
     elif d.span is not None and d.span.source is not None:  # in an imported file: shown at its import
         message = f"{d.span}: {message}"
-        related.insert(0, lsp.DiagnosticRelatedInformation(_location(ls, a, d.span), d.message))
+        related.insert(0, lsp.DiagnosticRelatedInformation(location=_location(ls, a, d.span), message=d.message))
         imp = _import_of(a, d.span)
         if imp is not None:
             rng = _range(ls, doc, imp.span)
@@ -253,7 +253,7 @@ def _import_of(a: Analysis, span: Span) -> ast.Import | None:
 # -- positions -----------------------------------------------------------------------------
 
 def _zero() -> lsp.Range:
-    return lsp.Range(lsp.Position(0, 0), lsp.Position(0, 0))
+    return lsp.Range(start=lsp.Position(line=0, character=0), end=lsp.Position(line=0, character=0))
 
 
 def _lines(ls: NetcServer, doc: Doc | None, span: Span) -> list[str]:
@@ -265,8 +265,9 @@ def _lines(ls: NetcServer, doc: Doc | None, span: Span) -> list[str]:
 def _range(ls: NetcServer, doc: Doc | None, span: Span) -> lsp.Range:
     lines = _lines(ls, doc, span)
     codec = ls.workspace.position_codec
-    return lsp.Range(codec.position_to_client_units(lines, lsp.Position(span.line - 1, span.column - 1)),
-                     codec.position_to_client_units(lines, lsp.Position(span.end_line - 1, span.end_column - 1)))
+    start = lsp.Position(line=span.line - 1, character=span.column - 1)
+    end = lsp.Position(line=span.end_line - 1, character=span.end_column - 1)
+    return lsp.Range(start=codec.position_to_client_units(lines, start), end=codec.position_to_client_units(lines, end))
 
 
 def _location(ls: NetcServer, a: Analysis, span: Span, doc: Doc | None = None) -> lsp.Location:
@@ -437,7 +438,7 @@ def on_inlay_hints(ls: NetcServer, params: lsp.InlayHintParams):
     for offset, ty in stage_types(a):
         line, col = a.position(offset)
         if first <= line - 1 <= last:
-            pos = codec.position_to_client_units(lines, lsp.Position(line - 1, col - 1))
+            pos = codec.position_to_client_units(lines, lsp.Position(line=line - 1, character=col - 1))
             out.append(lsp.InlayHint(position=pos, label=f": {ty}", kind=lsp.InlayHintKind.Type,
                                      padding_left=False, padding_right=True))
     return out
@@ -460,8 +461,8 @@ def on_formatting(ls: NetcServer, params: lsp.DocumentFormattingParams):
         return []
     if formatted == td.source:
         return []
-    end = lsp.Position(len(td.lines), 0)
-    return [lsp.TextEdit(range=lsp.Range(lsp.Position(0, 0), end), new_text=formatted)]
+    whole = lsp.Range(start=lsp.Position(line=0, character=0), end=lsp.Position(line=len(td.lines), character=0))
+    return [lsp.TextEdit(range=whole, new_text=formatted)]
 
 
 def main() -> int:
