@@ -78,7 +78,7 @@ class Client:
         while time.monotonic() < end:
             got = [p for p in self.published.get(uri, []) if p.version == want]
             if got:
-                return got[-1].diagnostics
+                return list(got[-1].diagnostics)
             self.pump(0.002)
         raise TimeoutError(f"no diagnostics for {uri} version {want}; logs: {self.logs}")
 
@@ -92,26 +92,26 @@ class Client:
             text_document=lsp.TextDocumentIdentifier(uri=uri), position=lsp.Position(line=line, character=char))))
 
     def references(self, uri: str, line: int, char: int, declaration: bool = True):
-        return self.run(self.lc.text_document_references_async(lsp.ReferenceParams(
+        return _listed(self.run(self.lc.text_document_references_async(lsp.ReferenceParams(
             text_document=lsp.TextDocumentIdentifier(uri=uri), position=lsp.Position(line=line, character=char),
-            context=lsp.ReferenceContext(include_declaration=declaration))))
+            context=lsp.ReferenceContext(include_declaration=declaration)))))
 
     def completion(self, uri: str, line: int, char: int):
         return self.run(self.lc.text_document_completion_async(lsp.CompletionParams(
             text_document=lsp.TextDocumentIdentifier(uri=uri), position=lsp.Position(line=line, character=char))))
 
     def symbols(self, uri: str):
-        return self.run(self.lc.text_document_document_symbol_async(lsp.DocumentSymbolParams(
-            text_document=lsp.TextDocumentIdentifier(uri=uri))))
+        return _listed(self.run(self.lc.text_document_document_symbol_async(lsp.DocumentSymbolParams(
+            text_document=lsp.TextDocumentIdentifier(uri=uri)))))
 
     def inlay_hints(self, uri: str, lines: int):
-        return self.run(self.lc.text_document_inlay_hint_async(lsp.InlayHintParams(
+        return _listed(self.run(self.lc.text_document_inlay_hint_async(lsp.InlayHintParams(
             text_document=lsp.TextDocumentIdentifier(uri=uri),
-            range=lsp.Range(start=lsp.Position(line=0, character=0), end=lsp.Position(line=lines, character=0)))))
+            range=lsp.Range(start=lsp.Position(line=0, character=0), end=lsp.Position(line=lines, character=0))))))
 
     def formatting(self, uri: str):
-        return self.run(self.lc.text_document_formatting_async(lsp.DocumentFormattingParams(
-            text_document=lsp.TextDocumentIdentifier(uri=uri), options=lsp.FormattingOptions(tab_size=4, insert_spaces=True))))
+        return _listed(self.run(self.lc.text_document_formatting_async(lsp.DocumentFormattingParams(
+            text_document=lsp.TextDocumentIdentifier(uri=uri), options=lsp.FormattingOptions(tab_size=4, insert_spaces=True)))))
 
     def configure(self, settings: dict) -> None:
         self.lc.workspace_did_change_configuration(lsp.DidChangeConfigurationParams(settings=settings))
@@ -127,3 +127,8 @@ class Client:
             self.run(self.lc.stop(), timeout=10)
             self.loop.close()
         return self.process.returncode
+
+
+def _listed(x):
+    """A sequence the protocol decoded as a tuple, as a list (None stays None)."""
+    return list(x) if isinstance(x, tuple) else x

@@ -47,7 +47,7 @@ def completions(text: str, offset: int, index: Index | None, key: str, module: a
         items += [Item(k, "keyword", "keyword", sort="9") for k in sorted(KEYWORDS)]
     out, seen = [], set()
     for it in items:
-        if it.label.startswith(prefix) and (it.label, it.kind) not in seen:
+        if it.label.lower().startswith(prefix.lower()) and (it.label, it.kind) not in seen:
             seen.add((it.label, it.kind))
             out.append(it)
     return out
