@@ -12,8 +12,10 @@ that resolves outside), is refused unless the caller allows it (``--allow-import
 
 from __future__ import annotations
 
+import collections
 import os
 import stat
+import threading
 from dataclasses import dataclass, field
 from importlib import resources
 
@@ -197,7 +199,7 @@ def _load_open(fd: int, st: os.stat_result, real: str, shown: str, ws: Workspace
     source = _read(fd, st, shown, diags, at, what)
     if source is None:
         return None
-    module = parse(source)
+    module = _parse_import(source) if stack else parse(source)
     if not isinstance(module, ast.Module):
         diags.add(module)
         return None
@@ -206,6 +208,29 @@ def _load_open(fd: int, st: os.stat_result, real: str, shown: str, ws: Workspace
     for imp in module.imports:
         _load_import(imp, key, ws, diags, stack)
     return key
+
+
+_PARSED: collections.OrderedDict[SourceFile, ast.Module] = collections.OrderedDict()  # imported files' ASTs
+_PARSED_LOCK = threading.Lock()
+PARSED_FILES, PARSED_BYTES = 16, 256 * 1024  # the most files kept, and the largest file kept
+
+
+def _parse_import(source: SourceFile):
+    """The AST of an imported file, kept for the last PARSED_FILES files of text the same to
+    the character (ASTs are immutable): a language server compiles the same ``std/`` files on
+    every keystroke, and parsing them was a third of its check of examples/gpt2.net."""
+    with _PARSED_LOCK:
+        module = _PARSED.get(source)
+        if module is not None:
+            _PARSED.move_to_end(source)
+            return module
+    module = parse(source)
+    if isinstance(module, ast.Module) and len(source.text) <= PARSED_BYTES:
+        with _PARSED_LOCK:
+            _PARSED[source] = module
+            while len(_PARSED) > PARSED_FILES:
+                _PARSED.popitem(last=False)
+    return module
 
 
 def _outside(imp: ast.Import, key: str, target: str, ws: Workspace) -> str | None:

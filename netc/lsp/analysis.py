@@ -23,6 +23,8 @@ from netc.compiler.pipeline import Compiled, compile_spec
 from netc.compiler.source import Diagnostic, SourceFile, Span, SpecError
 from netc.compiler.summary import Row, summarize
 
+from .names import Index
+
 Pos = tuple[int, int]  # (line, column), both from 1, in characters: as a Span counts
 
 
@@ -74,6 +76,11 @@ class Analysis:
             for key, module in self.workspace.modules.items():
                 out[module.span.source.path] = key
         return out
+
+    @functools.cached_property
+    def index(self) -> Index | None:
+        """Where each name of the spec and its imports is declared and used."""
+        return Index(self.workspace) if self.workspace is not None else None
 
     @functools.cached_property
     def rows(self) -> dict[str, dict[str, Row]]:

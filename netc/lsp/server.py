@@ -14,6 +14,7 @@ Settings (``initializationOptions``, or ``workspace/didChangeConfiguration`` und
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import traceback
@@ -48,9 +49,8 @@ class Doc:
     path: str
     latest: Analysis | None = None  # of the newest text compiled
     good: Analysis | None = None  # the last one with graphs
-    latest_index: Index | None = None
-    good_index: Index | None = None
     timer: asyncio.TimerHandle | None = None
+    changed: float = float("-inf")  # the event loop's time of the last change
     running: bool = False
     again: bool = False
 
@@ -161,11 +161,16 @@ def did_close(ls: NetcServer, params: lsp.DidCloseTextDocumentParams):
 
 
 def _schedule(ls: NetcServer, doc: Doc, now: bool = False) -> None:
-    """Check the document once the changes pause (debounced; one check at a time)."""
+    """Check the document: at once after a pause in the changes (a first keystroke is checked
+    without waiting), else once they pause for ``debounce`` seconds; one check at a time, of
+    the newest text."""
+    loop = asyncio.get_running_loop()
+    quiet = loop.time() - doc.changed >= ls.debounce
+    doc.changed = loop.time()
     if doc.timer is not None:
         doc.timer.cancel()
-    loop = asyncio.get_running_loop()
-    doc.timer = loop.call_later(0 if now else ls.debounce, lambda: loop.create_task(_check(ls, doc)))
+    delay = 0 if now or (quiet and not doc.running) else ls.debounce
+    doc.timer = loop.call_later(delay, lambda: loop.create_task(_check(ls, doc)))
 
 
 async def _check(ls: NetcServer, doc: Doc) -> None:
@@ -176,33 +181,33 @@ async def _check(ls: NetcServer, doc: Doc) -> None:
     if ls.docs.get(doc.uri) is not doc:
         return
     doc.running = True
+    loop = asyncio.get_running_loop()
     try:
-        text = ls.workspace.get_text_document(doc.uri).source
-        version = ls.workspace.get_text_document(doc.uri).version
-        a = await asyncio.get_running_loop().run_in_executor(ls.pool, _analyse, doc.path, text)
+        td = ls.workspace.get_text_document(doc.uri)
+        text, version = td.source, td.version
+        a = await loop.run_in_executor(ls.pool, analyse, doc.path, text)
         if a.failure:
             ls.log(f"netc lsp: {a.failure}", lsp.MessageType.Error)
-        doc.latest, doc.latest_index = a, (Index(a.workspace) if a.workspace is not None else None)
+        doc.latest = a
         if a.graphs or doc.good is None:
-            doc.good, doc.good_index = a, doc.latest_index
+            doc.good = a
         ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
             uri=doc.uri, version=version, diagnostics=_diagnostics(ls, doc, a)))
+        # then what hover needs, made now rather than at the first hover (a request that
+        # comes first makes what it needs itself)
+        await loop.run_in_executor(ls.pool, _warm, a)
     except Exception as e:  # noqa: BLE001
         _report(ls, _check, e)
     finally:
         doc.running = False
         if doc.again:
             doc.again = False
-            _schedule(ls, doc)
+            _schedule(ls, doc, now=True)
 
 
-def _analyse(path: str, text: str) -> Analysis:
-    a = analyse(path, text)
-    try:  # what hover needs, made here rather than at the first hover
-        a.entries, a.rows, a.files  # noqa: B018
-    except Exception as e:  # noqa: BLE001
-        a.failure = a.failure or f"internal error while indexing: {type(e).__name__}: {e}"
-    return a
+def _warm(a: Analysis) -> None:
+    with contextlib.suppress(Exception):  # the request that needs it then reports it
+        a.entries, a.rows, a.files, a.index  # noqa: B018
 
 
 def _diagnostics(ls: NetcServer, doc: Doc, a: Analysis) -> list[lsp.Diagnostic]:
@@ -286,9 +291,9 @@ def _views(doc: Doc) -> list[tuple[Analysis, Index | None]]:
     """The analyses to answer from: the latest, then the last with graphs."""
     out = []
     if doc.latest is not None:
-        out.append((doc.latest, doc.latest_index))
+        out.append((doc.latest, doc.latest.index))
     if doc.good is not None and doc.good is not doc.latest:
-        out.append((doc.good, doc.good_index))
+        out.append((doc.good, doc.good.index))
     return out
 
 
