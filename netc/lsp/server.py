@@ -382,7 +382,8 @@ def on_completion(ls: NetcServer, params: lsp.CompletionParams):
     line, col = _cursor(ls, doc.uri, params.position)
     offset = sum(len(x) for x in td.lines[: line - 1]) + col - 1
     views = _views(doc)
-    a, index = next(((a, i) for a, i in views if i is not None), (None, None))
+    # the newest analysis that parsed (a half-written line does not): its names are in scope
+    a, index = next(((a, i) for a, i in views if i is not None and a.key in i.ws.namespaces), (None, None))
     items = completions(td.source, offset, index, a.key if a else os.path.realpath(doc.path),
                         a.module if a else None)
     return lsp.CompletionList(is_incomplete=False, items=[
