@@ -67,6 +67,28 @@ def test_a_diagnostic_at_its_range_then_none_once_fixed(client, tmp_path):
     client.close(uri)
 
 
+def test_an_error_in_an_imported_file_is_shown_at_its_import(client, tmp_path):
+    (tmp_path / "blocks.net").write_text("block Head(x: [N, F]) {\n    return x -> linaer(10)\n}\n")
+    text = 'import "blocks.net"\n\nmodel M(x: float[N, 4]) -> float[N, 10] {\n    return x -> Head\n}\n'
+    uri = client.open(tmp_path / "main.net", text)  # the editor's buffer: not on disk
+    (d,) = client.diagnostics(uri)
+    assert (d.range.start.line, d.range.start.character, d.range.end.character) == (0, 0, len(text.splitlines()[0]))
+    first = d.message.split("\n")[0]
+    assert f"blocks.net:2:{len('    return x -> ') + 1}: " in first and "`linaer`" in first
+    where = d.related_information[0].location
+    assert where.uri == (tmp_path / "blocks.net").resolve().as_uri()
+    assert (where.range.start.line, where.range.start.character) == (1, len("    return x -> "))
+
+
+def test_positions_count_utf16_code_units(client, tmp_path):
+    text = 'import "😀é.net"\n'  # 😀 is two UTF-16 code units
+    uri = client.open(tmp_path / "emoji.net", text)
+    (d,) = client.diagnostics(uri)
+    assert "no such file" in d.message
+    line = text.splitlines()[0]
+    assert d.range.end == lsp.Position(line=0, character=len(line.encode("utf-16-le")) // 2) != len(line)
+
+
 def test_hover_over_a_layer_gives_its_type_params_and_doc(client):
     text = LENET.read_text()
     uri = client.open(LENET)
