@@ -10,8 +10,8 @@ rounds, times from the client's side:
   diagnostics of that version (the debounce, ``--debounce-ms``, included);
 * ``diagnostics (error)``: the same for an edit that breaks the spec (a misspelt op), to
   receiving its error;
-* ``compile in-process``: for reference, the same texts compiled in this process
-  (``netc.lsp.analysis.analyse``, what the server runs for a check), the floor of the two above.
+* ``check in-process``: for reference, the same texts checked in this process
+  (``netc.lsp.analysis.analyse``, what the server runs for a check): the floor of the two above.
 
 Usage: ``python benchmarks/bench_lsp.py [--spec examples/gpt2.net] [--rounds 30] [--debounce-ms 25]``
 """
@@ -91,12 +91,12 @@ def main() -> int:
     client.stop()
     from netc.lsp.analysis import analyse
 
-    floor = []
+    floor: dict[str, list[float]] = {"ok": [], "error": []}
     for r in range(args.rounds):
-        for t in (text + "\n" * (r % 2 + 1), bad):
+        for kind, t in (("ok", text + "\n" * (r % 2 + 1)), ("error", bad)):
             start = time.perf_counter()
             analyse(str(spec), t)
-            floor.append(time.perf_counter() - start)
+            floor[kind].append(time.perf_counter() - start)
     print(f"spec {spec.relative_to(ROOT) if spec.is_relative_to(ROOT) else spec}, {len(text.splitlines())} lines; "
           f"debounce {args.debounce_ms:g} ms; server start + initialize {started * 1e3:.0f} ms; "
           f"open -> first diagnostics {first_check * 1e3:.0f} ms")
@@ -104,7 +104,8 @@ def main() -> int:
     print(summary("hover", hovers))
     print(summary("diagnostics (ok)", ok))
     print(summary("diagnostics (error)", err))
-    print(summary("compile in-process", floor))
+    print(summary("check in-process (ok)", floor["ok"]))
+    print(summary("check in-process (error)", floor["error"]))
     return 0
 
 

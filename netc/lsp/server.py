@@ -182,6 +182,7 @@ async def _check(ls: NetcServer, doc: Doc) -> None:
         return
     doc.running = True
     loop = asyncio.get_running_loop()
+    a = None
     try:
         td = ls.workspace.get_text_document(doc.uri)
         text, version = td.source, td.version
@@ -193,9 +194,6 @@ async def _check(ls: NetcServer, doc: Doc) -> None:
             doc.good = a
         ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
             uri=doc.uri, version=version, diagnostics=_diagnostics(ls, doc, a)))
-        # then what hover needs, made now rather than at the first hover (a request that
-        # comes first makes what it needs itself)
-        await loop.run_in_executor(ls.pool, _warm, a)
     except Exception as e:  # noqa: BLE001
         _report(ls, _check, e)
     finally:
@@ -203,6 +201,10 @@ async def _check(ls: NetcServer, doc: Doc) -> None:
         if doc.again:
             doc.again = False
             _schedule(ls, doc, now=True)
+    if a is not None and doc.timer is None:
+        # what hover needs, made now rather than at the first hover, unless a newer text waits
+        # to be checked (a request that comes first makes what it needs itself)
+        await loop.run_in_executor(ls.pool, _warm, a)
 
 
 def _warm(a: Analysis) -> None:
