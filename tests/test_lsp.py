@@ -105,6 +105,9 @@ def test_hover_over_a_layer_gives_its_type_params_and_doc(client):
     assert "linear(out, bias=true)" in value  # the catalogue's signature ...
     assert "Affine map" in value  # ... and doc
     assert (h.range.start.line, h.range.start.character) == (line, char - 3)
+    # a keyword argument: the op's attribute
+    value = client.hover(uri, *_pos(text, "padding=1", into=2)).contents.value
+    assert "attribute of `conv2d`" in value and "padding: " in value
     # a name: the tensor it holds
     line, char = _pos(text, "features -> flatten")
     assert "float[N, 64, 7, 7]" in client.hover(uri, line, char + 2).contents.value
@@ -133,6 +136,9 @@ def test_definition_and_references_of_a_std_block(client):
     client.diagnostics(guri)
     loc = client.definition(guri, *_pos(g, "unembed(wte)", into=len("unembed(")))
     assert loc.uri == guri and (loc.range.start.line, loc.range.start.character) == _pos(g, "wte = embedding")
+    refs = client.references(guri, *_pos(g, "-> wte", into=4))
+    assert sorted((r.range.start.line, r.range.start.character) for r in refs) == sorted(
+        _pos(g, w) for w in ("wte = embedding", "wte) +", "wte)\n"))
     # an import: the file
     loc = client.definition(uri, *_pos(text, '"std/resnet.net"', into=3))
     assert loc.uri == STD_RESNET.resolve().as_uri()
