@@ -19,7 +19,6 @@ import functools
 import os
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 from lsprotocol import types as lsp
@@ -28,12 +27,11 @@ from pygls.uris import to_fs_path
 
 from netc import __version__
 from netc.compiler import ast
-from netc.compiler.source import Diagnostic, Span, more_errors
 
 from .analysis import Analysis, analyse
 from .complete import completions
+from .documents import Doc, cursor, diagnostics, location, to_range, views, zero_range
 from .hover import hover, stage_types
-from .names import Index
 
 _KINDS = {"op": lsp.CompletionItemKind.Function, "block": lsp.CompletionItemKind.Class,
           "cell": lsp.CompletionItemKind.Class, "model": lsp.CompletionItemKind.Module,
@@ -41,18 +39,6 @@ _KINDS = {"op": lsp.CompletionItemKind.Function, "block": lsp.CompletionItemKind
           "const": lsp.CompletionItemKind.Constant, "keyword": lsp.CompletionItemKind.Keyword,
           "kwarg": lsp.CompletionItemKind.Property}
 _SYMBOLS = {"model": lsp.SymbolKind.Class, "block": lsp.SymbolKind.Function, "cell": lsp.SymbolKind.Function}
-
-
-@dataclass
-class Doc:
-    uri: str
-    path: str
-    latest: Analysis | None = None  # of the newest text compiled
-    good: Analysis | None = None  # the last one with graphs
-    timer: asyncio.TimerHandle | None = None
-    changed: float = float("-inf")  # the event loop's time of the last change
-    running: bool = False
-    again: bool = False
 
 
 class NetcServer(LanguageServer):
@@ -193,7 +179,7 @@ async def _check(ls: NetcServer, doc: Doc) -> None:
         if a.graphs or doc.good is None:
             doc.good = a
         ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
-            uri=doc.uri, version=version, diagnostics=_diagnostics(ls, doc, a)))
+            uri=doc.uri, version=version, diagnostics=diagnostics(ls, doc, a)))
     except Exception as e:  # noqa: BLE001
         _report(ls, _check, e)
     finally:
@@ -212,93 +198,6 @@ def _warm(a: Analysis) -> None:
         a.entries, a.rows, a.files, a.index  # noqa: B018
 
 
-def _diagnostics(ls: NetcServer, doc: Doc, a: Analysis) -> list[lsp.Diagnostic]:
-    out = []
-    for d in a.diagnostics:
-        out.append(_diagnostic(ls, doc, a, d))
-    tail = more_errors(a.more, a.stopped)
-    if tail:
-        out.append(lsp.Diagnostic(range=_zero(), message=tail, severity=lsp.DiagnosticSeverity.Information,
-                                  source="netc"))
-    return out
-
-
-def _diagnostic(ls: NetcServer, doc: Doc, a: Analysis, d: Diagnostic) -> lsp.Diagnostic:
-    message = d.message
-    related = []
-    for note, span in d.notes:
-        if span is not None and span.source is not None:
-            related.append(lsp.DiagnosticRelatedInformation(location=_location(ls, a, span), message=note))
-        else:
-            message += f"\nnote: {note}"
-    if d.hint:
-        message += f"\nhint: {d.hint}"
-    rng = _zero()
-    if d.span is not None and d.span.path == a.source.path:
-        rng = _range(ls, doc, d.span)
-    elif d.span is not None and d.span.source is not None:  # in an imported file: shown at its import
-        message = f"{d.span}: {message}"
-        related.insert(0, lsp.DiagnosticRelatedInformation(location=_location(ls, a, d.span), message=d.message))
-        imp = _import_of(a, d.span)
-        if imp is not None:
-            rng = _range(ls, doc, imp.span)
-    severity = lsp.DiagnosticSeverity.Error if d.severity == "error" else lsp.DiagnosticSeverity.Warning
-    return lsp.Diagnostic(range=rng, message=message, severity=severity, source="netc",
-                          related_information=related or None)
-
-
-def _import_of(a: Analysis, span: Span) -> ast.Import | None:
-    ws, key = a.workspace, a.files.get(span.path)
-    if ws is None or a.module is None:
-        return None
-    for imp in a.module.imports:
-        if key is not None and ws.targets.get(id(imp)) == key:
-            return imp
-    return a.module.imports[0] if a.module.imports else None
-
-
-# -- positions -----------------------------------------------------------------------------
-
-def _zero() -> lsp.Range:
-    return lsp.Range(start=lsp.Position(line=0, character=0), end=lsp.Position(line=0, character=0))
-
-
-def _lines(ls: NetcServer, doc: Doc | None, span: Span) -> list[str]:
-    if doc is not None and span.path == (doc.latest or doc.good).source.path:
-        return ls.workspace.get_text_document(doc.uri).lines
-    return span.source.lines
-
-
-def _range(ls: NetcServer, doc: Doc | None, span: Span) -> lsp.Range:
-    lines = _lines(ls, doc, span)
-    codec = ls.workspace.position_codec
-    start = lsp.Position(line=span.line - 1, character=span.column - 1)
-    end = lsp.Position(line=span.end_line - 1, character=span.end_column - 1)
-    return lsp.Range(start=codec.position_to_client_units(lines, start), end=codec.position_to_client_units(lines, end))
-
-
-def _location(ls: NetcServer, a: Analysis, span: Span, doc: Doc | None = None) -> lsp.Location:
-    real = a.files.get(span.path) or os.path.realpath(span.path)
-    return lsp.Location(uri=Path(real).as_uri(), range=_range(ls, doc, span))
-
-
-def _cursor(ls: NetcServer, uri: str, position: lsp.Position) -> tuple[int, int]:
-    """An LSP position as (line, column) from 1, in characters."""
-    td = ls.workspace.get_text_document(uri)
-    p = ls.workspace.position_codec.position_from_client_units(td.lines, position)
-    return p.line + 1, p.character + 1
-
-
-def _views(doc: Doc) -> list[tuple[Analysis, Index | None]]:
-    """The analyses to answer from: the latest, then the last with graphs."""
-    out = []
-    if doc.latest is not None:
-        out.append((doc.latest, doc.latest.index))
-    if doc.good is not None and doc.good is not doc.latest:
-        out.append((doc.good, doc.good.index))
-    return out
-
-
 # -- features ------------------------------------------------------------------------------
 
 @server.feature(lsp.TEXT_DOCUMENT_HOVER)
@@ -307,14 +206,14 @@ def on_hover(ls: NetcServer, params: lsp.HoverParams):
     doc = ls.docs.get(params.text_document.uri)
     if doc is None:
         return None
-    line, col = _cursor(ls, doc.uri, params.position)
-    for a, index in _views(doc):
+    line, col = cursor(ls, doc.uri, params.position)
+    for a, index in views(doc):
         found = hover(a, index, line, col)
         if found is not None:
             text, (start, end) = found
             span = a.source.span(start, end)
             return lsp.Hover(contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=text),
-                             range=_range(ls, doc, span) if a is doc.latest else None)
+                             range=to_range(ls, doc, span) if a is doc.latest else None)
     return None
 
 
@@ -322,8 +221,8 @@ def _occ(ls: NetcServer, uri: str, position: lsp.Position):
     doc = ls.docs.get(uri)
     if doc is None:
         return None
-    line, col = _cursor(ls, uri, position)
-    for a, index in _views(doc):
+    line, col = cursor(ls, uri, position)
+    for a, index in views(doc):
         if index is None:
             continue
         o = index.at(a.key, line, col)
@@ -353,11 +252,11 @@ def on_definition(ls: NetcServer, params: lsp.DefinitionParams):
     doc, a, index, o = found
     if isinstance(o, ast.Import):
         target = a.workspace.targets.get(id(o)) if a.workspace is not None else None
-        return lsp.Location(uri=Path(target).as_uri(), range=_zero()) if target else None
+        return lsp.Location(uri=Path(target).as_uri(), range=zero_range()) if target else None
     span = index.target_span(index.resolve(a.key, o))
     if span is None:
         return None
-    return _location(ls, a, span, doc if a is doc.latest else None)
+    return location(ls, a, span, doc if a is doc.latest else None)
 
 
 @server.feature(lsp.TEXT_DOCUMENT_REFERENCES)
@@ -371,7 +270,7 @@ def on_references(ls: NetcServer, params: lsp.ReferenceParams):
     if not params.context.include_declaration:
         head = index.target_span(index.resolve(a.key, o))
         spans = [s for s in spans if s != head]
-    return [_location(ls, a, s, doc if a is doc.latest else None) for s in spans]
+    return [location(ls, a, s, doc if a is doc.latest else None) for s in spans]
 
 
 @server.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=[">", "(", ",", " "]))
@@ -381,11 +280,11 @@ def on_completion(ls: NetcServer, params: lsp.CompletionParams):
     if doc is None:
         return None
     td = ls.workspace.get_text_document(doc.uri)
-    line, col = _cursor(ls, doc.uri, params.position)
+    line, col = cursor(ls, doc.uri, params.position)
     offset = sum(len(x) for x in td.lines[: line - 1]) + col - 1
-    views = _views(doc)
+    known = views(doc)
     # the newest analysis that parsed (a half-written line does not): its names are in scope
-    a, index = next(((a, i) for a, i in views if i is not None and a.key in i.ws.namespaces), (None, None))
+    a, index = next(((a, i) for a, i in known if i is not None and a.key in i.ws.namespaces), (None, None))
     items = completions(td.source, offset, index, a.key if a else os.path.realpath(doc.path),
                         a.module if a else None)
     return lsp.CompletionList(is_incomplete=False, items=[
@@ -402,7 +301,7 @@ def on_symbols(ls: NetcServer, params: lsp.DocumentSymbolParams):
     doc = ls.docs.get(params.text_document.uri)
     if doc is None:
         return None
-    a = next((a for a, _ in _views(doc) if a.module is not None), None)
+    a = next((a for a, _ in views(doc) if a.module is not None), None)
     if a is None:
         return []
     fresh = doc if a is doc.latest else None
@@ -417,15 +316,15 @@ def on_symbols(ls: NetcServer, params: lsp.DocumentSymbolParams):
                 if isinstance(stmt, (ast.Let, ast.ParamStmt)):
                     what = lsp.SymbolKind.Field if isinstance(stmt, ast.Let) else lsp.SymbolKind.Variable
                     children.append(lsp.DocumentSymbol(
-                        name=stmt.name.id, kind=what, range=_range(ls, fresh, stmt.span),
-                        selection_range=_range(ls, fresh, stmt.name.span),
+                        name=stmt.name.id, kind=what, range=to_range(ls, fresh, stmt.span),
+                        selection_range=to_range(ls, fresh, stmt.name.span),
                         detail="let" if isinstance(stmt, ast.Let) else "param"))
         elif isinstance(d, ast.PairDecl):
             kind, detail = lsp.SymbolKind.Struct, "pair"
         else:
             kind, detail = lsp.SymbolKind.Constant, "const"
-        out.append(lsp.DocumentSymbol(name=d.name, kind=kind, detail=detail, range=_range(ls, fresh, d.span),
-                                      selection_range=_range(ls, fresh, decl_name_span(d)),
+        out.append(lsp.DocumentSymbol(name=d.name, kind=kind, detail=detail, range=to_range(ls, fresh, d.span),
+                                      selection_range=to_range(ls, fresh, decl_name_span(d)),
                                       children=children or None))
     return out
 
