@@ -12,8 +12,10 @@ that resolves outside), is refused unless the caller allows it (``--allow-import
 
 from __future__ import annotations
 
+import collections
 import os
 import stat
+import threading
 from dataclasses import dataclass, field
 from importlib import resources
 
@@ -132,12 +134,17 @@ def _binary(diags, shown, data: bytes, pos: int, at):
                 at or Span(src, line, col, line, col + 1))
 
 
-def load(path: str, diags: Diagnostics, allow_outside: bool = False) -> Workspace:
+def load(path: str, diags: Diagnostics, allow_outside: bool = False, text: str | None = None) -> Workspace:
+    """Read and parse the spec at ``path`` and the files it imports. ``text``: the spec's
+    text as an editor holds it (the language server), read instead of the file, which
+    need not exist; its imports are read from disk, relative to ``path``."""
     ws = Workspace(home_dir=os.path.dirname(os.path.realpath(path)), allow_outside=allow_outside)
     shown = display_path(path)
     at = Span(SourceFile(shown, ""), 1, 1, 1, 1)
-    opened = _open(path, shown, diags, at)
-    if opened is not None:
+    opened = None if text is not None else _open(path, shown, diags, at)
+    if text is not None:
+        ws.root = _load_text(text, os.path.realpath(path), shown, ws, diags, at)
+    elif opened is not None:
         fd, st = opened
         try:
             ws.root = _load_open(fd, st, _real_path(fd, path) or os.path.realpath(path), shown, ws, diags, [], at,
@@ -147,6 +154,32 @@ def load(path: str, diags: Diagnostics, allow_outside: bool = False) -> Workspac
     for key in ws.modules:
         ws.namespaces[key] = _namespace(key, ws, diags)
     return ws
+
+
+def _load_text(text: str, real: str, shown: str, ws: Workspace, diags, at) -> str | None:
+    """Parse and register the root spec given as text (see :func:`load`), then its imports."""
+    budget = diags.budget
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_FILE_BYTES:
+        diags.error(f"{shown} is larger than {MAX_FILE_BYTES} bytes", at)
+        return None
+    budget.source_bytes += size
+    if "\x00" in text:
+        diags.error(f"{shown} is not a text file (a NUL character)", at)
+        return None
+    module = parse(SourceFile(shown, text))
+    if not isinstance(module, ast.Module):
+        diags.add(module)
+        return None
+    ws.modules[real] = module
+    try:
+        st = os.stat(real)
+        ws.files[(st.st_dev, st.st_ino)] = real
+    except OSError:  # an editor's buffer not saved yet
+        pass
+    for imp in module.imports:
+        _load_import(imp, real, ws, diags, [])
+    return real
 
 
 def _resolve(imp: ast.Import, importer: str) -> str:
@@ -166,7 +199,7 @@ def _load_open(fd: int, st: os.stat_result, real: str, shown: str, ws: Workspace
     source = _read(fd, st, shown, diags, at, what)
     if source is None:
         return None
-    module = parse(source)
+    module = _parse_import(source) if stack else parse(source)
     if not isinstance(module, ast.Module):
         diags.add(module)
         return None
@@ -175,6 +208,29 @@ def _load_open(fd: int, st: os.stat_result, real: str, shown: str, ws: Workspace
     for imp in module.imports:
         _load_import(imp, key, ws, diags, stack)
     return key
+
+
+_PARSED: collections.OrderedDict[SourceFile, ast.Module] = collections.OrderedDict()  # imported files' ASTs
+_PARSED_LOCK = threading.Lock()
+PARSED_FILES, PARSED_BYTES = 16, 256 * 1024  # the most files kept, and the largest file kept
+
+
+def _parse_import(source: SourceFile):
+    """The AST of an imported file, kept for the last PARSED_FILES files of text the same to
+    the character (ASTs are immutable): a language server compiles the same ``std/`` files on
+    every keystroke, and parsing them was a third of its check of examples/gpt2.net."""
+    with _PARSED_LOCK:
+        module = _PARSED.get(source)
+        if module is not None:
+            _PARSED.move_to_end(source)
+            return module
+    module = parse(source)
+    if isinstance(module, ast.Module) and len(source.text) <= PARSED_BYTES:
+        with _PARSED_LOCK:
+            _PARSED[source] = module
+            while len(_PARSED) > PARSED_FILES:
+                _PARSED.popitem(last=False)
+    return module
 
 
 def _outside(imp: ast.Import, key: str, target: str, ws: Workspace) -> str | None:

@@ -164,15 +164,21 @@ def _literal(raw: str, src: SourceFile, col: int, diags: list):
 
 @gc_paused
 def compile_spec(path: str, defines: dict | None = None, models: list[str] | None = None, *,
-                 max_params: int = DEFAULT_MAX_PARAMS, allow_imports_outside: bool = False) -> Compiled:
+                 max_params: int = DEFAULT_MAX_PARAMS, allow_imports_outside: bool = False,
+                 text: str | None = None, on_load=None) -> Compiled:
     """``max_params``: the most parameters a model may have (checked on the graph, before any
-    weights exist). ``allow_imports_outside``: accept imports outside the spec's folder."""
+    weights exist). ``allow_imports_outside``: accept imports outside the spec's folder.
+    ``text``: the spec's text, compiled instead of the file's (an editor's buffer; imports are
+    still read from disk). ``on_load``: called before elaboration with the loader's Workspace
+    (the parsed files and their namespaces) and the Compiled that elaboration then fills, so
+    that a caller keeps both even when the spec has errors (the language server navigates
+    with them and shows the models that did elaborate)."""
     values, bad = parse_defines(defines)
     if bad:
         raise UsageError(bad)
     diags = Diagnostics()
     try:
-        return _compile(path, diags, values, models, max_params, allow_imports_outside)
+        return _compile(path, diags, values, models, max_params, allow_imports_outside, text, on_load)
     except TooManyErrors:  # MAX_ERRORS found: the rest of the spec is not searched
         usage = [d for d in diags.items if d.span and d.span.path == "<command line>"]
         if usage:
@@ -182,11 +188,13 @@ def compile_spec(path: str, defines: dict | None = None, models: list[str] | Non
 
 
 def _compile(path: str, diags: Diagnostics, values: dict, models: list[str] | None, max_params: int,
-             allow_imports_outside: bool) -> Compiled:
-    ws = load(path, diags, allow_imports_outside)
+             allow_imports_outside: bool, text: str | None = None, on_load=None) -> Compiled:
+    ws = load(path, diags, allow_imports_outside, text)
     out = Compiled(path, defines={name: value for name, (value, _span) in values.items()},
                    models=list(models) if models else None, max_params=max_params,
                    allow_imports_outside=allow_imports_outside, sources=tuple(ws.modules))
+    if on_load is not None:
+        on_load(ws, out)
     if ws.root is None or ws.root not in ws.modules:
         diags.raise_if_any()
         return out

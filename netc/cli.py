@@ -132,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     fmt_arguments(sub.add_parser("fmt", help="lay out .net files the one way netc does (in place; --check, --diff)",
                                  description="lay out .net files the one way netc does (in place; --check, --diff)"))
+    ls = sub.add_parser("lsp", help="the language server (LSP over stdin/stdout) for editors",
+                        description="the language server (LSP over stdin/stdout) for editors; see docs/editors.md")
+    ls.add_argument("--stdio", action="store_true", help="talk over stdin/stdout (the default, and the only transport)")
     return p
 
 
@@ -535,9 +538,17 @@ def cmd_fmt(args) -> int:
     return run(args)
 
 
+def cmd_lsp(args) -> int:
+    try:
+        from netc.lsp.server import main as serve
+    except ImportError as e:  # pygls is an extra
+        raise UsageError([Diagnostic(f"netc lsp needs pygls: {e}", None, hint="pip install 'netc[lsp]'")]) from None
+    return serve()
+
+
 COMMANDS = {"check": cmd_check, "summary": cmd_summary, "render": cmd_render, "compile": cmd_compile,
             "run": cmd_run, "verify": cmd_verify, "weights": cmd_weights, "import": cmd_import,
-            "fmt": cmd_fmt}
+            "fmt": cmd_fmt, "lsp": cmd_lsp}
 
 
 # What stdout gets for the characters of a summary when its encoding cannot write them
