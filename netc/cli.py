@@ -17,7 +17,7 @@ import threading
 import time
 
 from netc.backends.emit_kit import write_atomic
-from netc.backends.render import FORMATS, RANKDIRS, RenderError, format_for, to_bytes
+from netc.backends.render import FORMATS, RANKDIRS, RenderError, draw, format_for
 from netc.compiler.limits import (
     DEFAULT_MAX_PARAMS,
     DEFAULT_MAX_TIME,
@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--print-after", action="append", default=[], metavar="PASS",
                    help="print the graph after this pass (stderr)")
     c.add_argument("--disable", action="append", default=[], metavar="PASS", help="skip this pass")
-    r = spec_command("render", "draw the architecture (graphviz): svg, png, pdf or dot source")
+    r = spec_command("render", "draw the architecture (graphviz): svg, png, pdf, dot source, or html "
+                               "(the interactive explorer)")
     r.add_argument("-o", "--output", required=True, metavar="FILE", help="where to write ('-': stdout)")
     r.add_argument("--format", choices=FORMATS, help="default: from the -o extension, else svg")
     r.add_argument("--model", action="append", help="model or pair to draw (default: all)")
@@ -332,11 +333,17 @@ def cmd_render(args) -> int:
         if name not in prog.models:
             raise UsageError([Diagnostic(f"--model {name}: no such model or pair; the spec has "
                                          f"{', '.join(prog.models) or 'none'}", None)])
-    if args.optimized:
-        prog = prog.optimized(2)
-    fmt = format_for(args.output, args.format)
     try:
-        data = to_bytes(prog.diagram(args.model, args.depth, args.rankdir), fmt, deadline)
+        fmt = format_for(args.output, args.format)
+        if fmt == "html":  # the interactive explorer (backends/render/explore)
+            data = prog.explore(args.model).html.encode()
+        else:
+            if args.optimized:
+                prog = prog.optimized(2)
+            graphs, pairs = prog._drawn(args.model)
+            data, note = draw(graphs, fmt, pairs, args.depth, args.rankdir, deadline)
+            if note:
+                print(f"netc: note: {note}", file=sys.stderr)
     except RenderError as e:
         print(f"netc: error: {e}", file=sys.stderr)
         return 2
