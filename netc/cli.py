@@ -88,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: every block open, one copy of each repeated stack)")
     r.add_argument("--optimized", action="store_true", help="draw the -O2 graph (fused nodes marked)")
     r.add_argument("--rankdir", choices=RANKDIRS, default="TB", help="top-to-bottom or left-to-right")
+    w = spec_command("view", "serve the interactive explorer on localhost; the page reloads when the spec changes")
+    w.add_argument("--model", action="append", help="model or pair to show (default: all)")
+    w.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000; 0: any free port)")
+    w.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    w.add_argument("--open", action="store_true", help="open the page in the default browser")
     x = spec_command("run", "run models on seeded random inputs (eval mode); print each output's "
                             "shape, dtype and mean, std, min, max")
     x.add_argument("--backend", choices=["torch", "numpy"], required=True,
@@ -354,6 +359,14 @@ def cmd_render(args) -> int:
     return 0
 
 
+def cmd_view(args) -> int:
+    from netc.cmd_view import serve
+
+    if not os.path.isfile(args.spec):
+        raise UsageError([Diagnostic(f"{args.spec}: no such file", None)])
+    return serve(args, _defines(args.defines))
+
+
 def _run_setup(args) -> tuple[Program, list[str], dict[str, int]]:
     """The program, the models or pairs to run (default: every model) and the --size values."""
     prog = _load(args)
@@ -509,7 +522,7 @@ def _time_bound(args, prog: Program, names: list[str], command: str):
 
 
 COMMANDS = {"check": cmd_check, "summary": cmd_summary, "render": cmd_render, "compile": cmd_compile,
-            "run": cmd_run, "verify": cmd_verify}
+            "run": cmd_run, "verify": cmd_verify, "view": cmd_view}
 
 
 # What stdout gets for the characters of a summary when its encoding cannot write them

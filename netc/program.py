@@ -269,11 +269,12 @@ class Program:
         graphs, pairs = self._drawn(name)
         return render(graphs, path, pairs, format, depth, rankdir)
 
-    def explore(self, name: str | list[str] | None = None, opt: int = 2):
+    def explore(self, name: str | list[str] | None = None, opt: int = 2, live: bool = False):
         """The interactive explorer of a model, a pair, a list of names or (None) everything:
         an ``Explorer`` whose ``.html`` is one self-contained page (``.save(path)``; a notebook
         shows it inline). It holds the -O0 graphs and the -O``opt`` ones, with what each pass
         changed. Needs graphviz's ``dot`` (the layout is made now, not in the browser).
+        ``live``: the page polls the server that sent it and reloads on change (``netc view``).
 
         Example:
             >>> import netc
@@ -293,7 +294,7 @@ class Program:
                            for p, r in optimized.reports[m]] for m in graphs}
         names = [name] if isinstance(name, str) else list(name or [])
         title = ", ".join(names) or self.path
-        return Explorer(explorer_html(levels, pairs, reports, self.path), title)
+        return Explorer(explorer_html(levels, pairs, reports, self.path, live), title)
 
     def model(self, name: str) -> ModelView:
         """One model, shown as its diagram in a notebook."""

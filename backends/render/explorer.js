@@ -210,7 +210,8 @@ function pin(M, key) {
 function changed(M, key) {
   if (state.level === "0" || !key.startsWith("n:")) return false;
   const base = DATA.levels["0"].models[M.name], it = M.items[key], old = base && base.items[key];
-  return !old || old.op !== it.op || old.lines[0].join(" ") !== it.lines[0].join(" ");
+  return !old || old.op !== it.op || JSON.stringify(old.attrs) !== JSON.stringify(it.attrs) ||
+    old.lines[0].join(" ") !== it.lines[0].join(" ");
 }
 
 // -- open and fold ---------------------------------------------------------------------------------
@@ -219,8 +220,15 @@ function toggle(m, key) {
   if (state.open.has(k)) {
     for (const o of [...state.open]) if (o === k || o.startsWith(m + "|" + key + ".")) state.open.delete(o);
   } else state.open.add(k);
-  save();
+  const before = placed[k];  // keep the block's top left corner where it is on the screen
   draw();
+  const after = placed[k];
+  if (before && after) {
+    state.t.x += (before.x - before.w / 2 - (after.x - after.w / 2)) * state.t.k;
+    state.t.y += (before.y - before.h / 2 - (after.y - after.h / 2)) * state.t.k;
+    applyTransform();
+  }
+  save();
 }
 function startOpen() {  // open plain blocks, outermost first, while the picture stays small
   for (const name of view().models) {
