@@ -42,10 +42,10 @@ class Site:
         with self.lock:
             v = self.version()
             if self.built is None or self.built[0] != v:
-                self.built = (v, self._build().encode())
+                self.built = (v, self._build(v).encode())
             return self.built[1]
 
-    def _build(self) -> str:
+    def _build(self, version: str) -> str:
         from netc.backends.render import RenderError
         from netc.backends.render.explore import error_html
 
@@ -56,13 +56,13 @@ class Site:
                     raise RenderError(f"--model {name}: no such model or pair; the spec has "
                                       f"{', '.join(prog.models) or 'none'}")
             self.watched = tuple(dict.fromkeys((self.spec, *prog.sources)))
-            return prog.explore(self.models, live=True).html
+            return prog.explore(self.models, live=version).html
         except SpecError as e:
             text = "\n".join(d.render(False) for d in sorted(e.diagnostics, key=lambda d: d.sort_key()))
             tail = more_errors(e.more, e.stopped)
-            return error_html(self.spec, text + ("\n" + tail if tail else ""))
+            return error_html(self.spec, text + ("\n" + tail if tail else ""), version)
         except (RenderError, OSError) as e:
-            return error_html(self.spec, f"netc: error: {e}")
+            return error_html(self.spec, f"netc: error: {e}", version)
 
 
 def handler(site: Site):

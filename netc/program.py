@@ -269,12 +269,13 @@ class Program:
         graphs, pairs = self._drawn(name)
         return render(graphs, path, pairs, format, depth, rankdir)
 
-    def explore(self, name: str | list[str] | None = None, opt: int = 2, live: bool = False):
+    def explore(self, name: str | list[str] | None = None, opt: int = 2, live: str | None = None):
         """The interactive explorer of a model, a pair, a list of names or (None) everything:
         an ``Explorer`` whose ``.html`` is one self-contained page (``.save(path)``; a notebook
         shows it inline). It holds the -O0 graphs and the -O``opt`` ones, with what each pass
         changed. Needs graphviz's ``dot`` (the layout is made now, not in the browser).
-        ``live``: the page polls the server that sent it and reloads on change (``netc view``).
+        ``live``: the version of the files the page was built from (``netc view``): the page
+        polls the server that sent it and reloads when the version there is another.
 
         Example:
             >>> import netc

@@ -6,6 +6,10 @@ leaving the page. Screenshots for docs/render.md (NETC_SCREENSHOTS=1 writes them
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -180,3 +184,36 @@ def test_pair_side_by_side_with_the_handoff_and_the_notebook_page(browser, tmp_p
     page.click("#zoom-in")
     assert "scale(" in page.locator("#vp").get_attribute("transform")
     assert_clean(w, path.as_uri())
+
+
+def test_view_serves_the_page_reloads_on_edit_and_shows_diagnostics(browser, tmp_path):
+    spec = tmp_path / "m.net"
+    spec.write_text("model M(x: float[N, 4]) -> float[N, 8] {\n    return x -> linear(8)\n}\n")
+    proc = subprocess.Popen([sys.executable, "-m", "netc", "view", str(spec), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        line = proc.stdout.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+/", line).group(0)
+        w = open_page(browser, url, allow=url)
+        page = w.page
+        page.wait_for_selector("body[data-ready='1']", timeout=5000)
+        assert box(page, "linear").count() == 1 and box(page, "relu").count() == 0
+
+        time.sleep(0.05)  # a new modification time, even on a coarse clock
+        spec.write_text("model M(x: float[N, 4]) -> float[N, 8] {\n    return x -> linear(8) -> relu\n}\n")
+        page.wait_for_selector("g.box[data-path='relu']", timeout=5000)
+
+        spec.write_text("model M(x: float[N, 4]) -> float[N, 8] {\n    return x -> linear(8) -> nosuchop\n}\n")
+        page.wait_for_selector("#error:not([hidden])", timeout=5000)
+        text = page.locator("#error").inner_text()
+        assert re.match(r"m\.net:2:\d+: error: unknown op or block `nosuchop`", text), text
+        assert "Traceback" not in text
+
+        spec.write_text("model M(x: float[N, 4]) -> float[N, 8] {\n    return x -> linear(8) -> tanh\n}\n")
+        page.wait_for_selector("g.box[data-path='tanh']", timeout=5000)
+        assert w.errors == [] and w.aborted == []
+        assert {u.split("?")[0] for u in w.requests} == {url, url + "version"}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert proc.stderr.read() == ""

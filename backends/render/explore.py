@@ -60,11 +60,12 @@ class Explorer:
 
 
 def explorer_html(levels: dict[int, dict[str, Graph]], pairs=(), reports: dict | None = None,
-                  spec: str = "", live: bool = False) -> str:
+                  spec: str = "", live: str | None = None) -> str:
     """The page for ``levels`` ({0: {model: graph}, 2: {model: optimised graph}}), the ``pairs``
     among them (``compiler.pipeline.Pair``), and ``reports`` ({model: [(pass, level, purpose,
-    [(what, where)])]}: what each pass of the highest level did). ``live``: the page polls
-    ``/version`` of the server that sent it and reloads when it changes (``netc view``)."""
+    [(what, where)])]}: what each pass of the highest level did). ``live``: the version of the
+    spec's files the page is built from (``netc view``): the page polls ``/version`` of the
+    server that sent it and reloads when that is another."""
     total = sum(len(g) for gs in levels.values() for g in gs.values())
     if total > MAX_EXPLORED_NODES:
         raise RenderError(f"the explorer would hold {total:,} nodes; it opens quickly up to {MAX_EXPLORED_NODES:,}: "
@@ -83,9 +84,9 @@ def explorer_html(levels: dict[int, dict[str, Graph]], pairs=(), reports: dict |
     return page(data, title)
 
 
-def error_html(spec: str, diagnostics: str) -> str:
+def error_html(spec: str, diagnostics: str, live: str) -> str:
     """The page of a spec with errors (``netc view``): its diagnostics, and the same polling."""
-    return page({"spec": spec, "levels": {}, "views": [], "files": {}, "error": diagnostics, "live": True},
+    return page({"spec": spec, "levels": {}, "views": [], "files": {}, "error": diagnostics, "live": live},
                 f"{spec}: errors")
 
 

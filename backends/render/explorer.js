@@ -373,11 +373,10 @@ function restore() {
     return true;
   } catch (e) { return false; }
 }
-function live() {
-  let seen = null;
+function live() {  // netc view: DATA.live is the version of the files this page was built from
   setInterval(() => {
     fetch("/version", {cache: "no-store"}).then((r) => r.text()).then((v) => {
-      if (seen === null) seen = v; else if (v !== seen) { save(); location.reload(); }
+      if (v !== DATA.live) { save(); location.reload(); }
     }).catch(() => {});
   }, 400);
 }
