@@ -167,8 +167,8 @@ def _box_attrs(b: Box) -> dict[str, str]:
 
 
 def _cluster_attrs(c: Cluster) -> dict[str, str]:
-    head = [_bold(c.path + ":"), _esc(c.block)] + ([_bold(f"×{c.repeat}")] if c.repeat else [])
-    sub = [f"{c.params:,} params" if c.params else ""]
+    head = [_bold(c.block + (f" ×{c.repeat}" if c.repeat else ""))]  # one run a line: see FONT
+    sub = [c.path + (f" · {c.params:,} params" if c.params else "")]
     if c.one_copy:
         sub.append(f"one of {c.repeat} copies drawn")
     if c.shares:
