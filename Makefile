@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # apt-get as root, through sudo otherwise
 APT_GET := $(if $(filter 0,$(shell id -u)),,sudo )env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: venv test demo dot
+.PHONY: venv test demo dot chromium
 
 venv: $(STAMP)
 
@@ -33,9 +33,17 @@ dot:
 	  $(APT_GET) update && $(APT_GET) install -y graphviz; }
 	@command -v dot >/dev/null 2>&1 || { echo "graphviz 'dot' still not on PATH" >&2; exit 1; }
 
+# Debian's Chromium runs the browser tests (the explorer, SVG text in a browser), driven by
+# Playwright through its executable path (never `playwright install`): installed if missing.
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  echo "/usr/bin/chromium not found; installing chromium" >&2; \
+	  $(APT_GET) update && $(APT_GET) install -y chromium; }
+	@test -x /usr/bin/chromium || { echo "/usr/bin/chromium still missing" >&2; exit 1; }
+
 # pytest exits 5 when it collected no tests: reported, and a failure like any nonzero code.
 # -n 2: pytest-xdist runs the tests on both cores of the CI machine.
-test: venv dot
+test: venv dot chromium
 	@$(VPY) -m pytest -n 2 $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; fi; exit $$rc
 

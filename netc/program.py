@@ -284,6 +284,7 @@ class Program:
             True
         """
         from netc.backends.render.explore import Explorer, explorer_html
+        from netc.compiler.loader import display_path
 
         graphs, pairs = self._drawn(name)
         levels = {0: graphs}
@@ -294,8 +295,9 @@ class Program:
             reports = {m: [(p.name, p.level, p.purpose, [(c.what, str(c.span) if c.span else "") for c in r.rewrites])
                            for p, r in optimized.reports[m]] for m in graphs}
         names = [name] if isinstance(name, str) else list(name or [])
-        title = ", ".join(names) or self.path
-        return Explorer(explorer_html(levels, pairs, reports, self.path, live), title)
+        spec = display_path(self.path)
+        title = ", ".join(names) or spec
+        return Explorer(explorer_html(levels, pairs, reports, spec, live), title)
 
     def model(self, name: str) -> ModelView:
         """One model, shown as its diagram in a notebook."""

@@ -69,9 +69,18 @@ def source_line(span) -> str:
     return span.source.line(span.line).strip()
 
 
-def shot(page, name: str, tmp: Path) -> None:
-    """A screenshot of the page: to docs/ with NETC_SCREENSHOTS=1, else to ``tmp``; checked to be
-    a real picture."""
+def shot(page, name: str, tmp: Path, path: str) -> None:
+    """A screenshot of the page zoomed in on box ``path``, pinned, its tooltip showing: to docs/
+    with NETC_SCREENSHOTS=1, else to ``tmp``; checked to be a real picture."""
+    page.click("#fit")
+    b = box(page, path).bounding_box()
+    page.mouse.move(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2)
+    page.mouse.wheel(0, -700)
+    page.wait_for_timeout(50)
+    box(page, path).click()
+    assert "pinned" in box(page, path).get_attribute("class")
+    box(page, path).hover()
+    page.locator("#tip").wait_for(state="visible")
     target = (DOCS if os.environ.get("NETC_SCREENSHOTS") == "1" else tmp) / name
     page.screenshot(path=str(target))
     data = target.read_bytes()
@@ -104,7 +113,7 @@ def test_gpt2_stack_opens_in_place_with_tooltips_search_and_levels(browser, page
     assert "1,536" in text  # its parameters
     edge = page.locator("g.edge[data-to='gpt2_block.3.layernorm_1']")
     assert g.type_of(node.inputs[0]).shape_str() in tooltip_of(page, edge)
-    shot(page, "explorer_gpt2.png", tmp_path)
+    shot(page, "explorer_gpt2.png", tmp_path, node.id)
 
     page.fill("#search", "layernorm")
     want = sorted(n.id for n in g.nodes() if "layernorm" in n.id or n.op == "layernorm")
@@ -147,11 +156,11 @@ def test_resnet_stage_opens_and_o2_shows_the_fused_nodes(browser, pages, tmp_pat
     page.click("#fit")
     folded.click()  # the header folds it again
     assert box(page, "basic.1.add").count() == 0 and box(page, "basic.1").count() == 1
-    shot(page, "explorer_resnet18.png", tmp_path)
 
     page.click("#O2")
     click(page, "basic.1")
     click(page, "basic.1.conv_bn")
+    shot(page, "explorer_resnet18.png", tmp_path, "basic.1.relu_1")
     changed = page.locator("g.box.changed")
     assert changed.count() >= 2
     fused = box(page, "basic.1.relu_1")  # add + relu fused into one node

@@ -172,7 +172,7 @@ function rows(pairs) { return "<table>" + pairs.filter((p) => p[1] !== "" && p[1
 function source(src) {
   if (!src) return "";
   const [file, line, col] = src, text = (DATA.files[file] || [])[line - 1] || "";
-  return `<div class="where">${esc(file)}:${line}:${col}</div><pre class="src">${esc(text)}</pre>`;
+  return `<div class="where">${esc(file)}:${line}:${col}</div><pre class="src">${esc(text.trim())}</pre>`;
 }
 function details(M, key) {
   const it = M.items[key];
