@@ -18,9 +18,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from browser import close, launch  # noqa: E402
+from browser import close, launch
 
-import netc  # noqa: E402
+import netc
 
 
 def main() -> None:
@@ -28,7 +28,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=7)
     args = ap.parse_args()
     pw, browser = launch()
-    print("| model | build (s) | page (KB) | open to ready, median of %d (s) |" % args.reps)
+    print(f"| model | build (s) | page (KB) | open to ready, median of {args.reps} (s) |")
     print("|---|---|---|---|")
     try:
         with tempfile.TemporaryDirectory() as tmp:
