@@ -84,7 +84,7 @@ def handler(site: Site):
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format, *args):  # quiet: a poll every 0.4 s would fill the terminal
+        def log_message(self, format, *args):  # quiet: a poll every 0.25 s would fill the terminal
             pass
 
     return Handler

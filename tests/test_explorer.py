@@ -13,20 +13,13 @@ import time
 from pathlib import Path
 
 import pytest
-from browser import close, launch, open_page
+from browser import open_page
 
 import netc
 from netc.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    pw, b = launch()
-    yield b
-    close(pw, b)
 
 
 @pytest.fixture(scope="module")

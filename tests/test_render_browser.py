@@ -9,7 +9,6 @@ import functools
 from pathlib import Path
 
 import pytest
-from browser import close, launch
 from netc.backends.render import to_bytes
 
 import netc
@@ -48,14 +47,13 @@ MEASURE = """() => {
 
 
 @pytest.fixture(scope="module")
-def page():
-    pw, b = launch()
-    p = b.new_page()
+def page(browser):
+    p = browser.new_page()
     errors = []
     p.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     yield p
     assert errors == []
-    close(pw, b)
+    p.close()
 
 
 @functools.cache

@@ -378,7 +378,7 @@ function live() {  // netc view: DATA.live is the version of the files this page
     fetch("/version", {cache: "no-store"}).then((r) => r.text()).then((v) => {
       if (v !== DATA.live) { save(); location.reload(); }
     }).catch(() => {});
-  }, 400);
+  }, 250);
 }
 
 function main() {
