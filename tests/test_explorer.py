@@ -219,3 +219,21 @@ def test_view_serves_the_page_reloads_on_edit_and_shows_diagnostics(browser, tmp
         proc.terminate()
         proc.wait(timeout=10)
     assert proc.stderr.read() == ""
+
+
+def test_spec_text_cannot_break_out_of_the_page(browser, tmp_path):
+    """Source lines go into the page: a comment holding markup and the template's placeholders
+    stays text (shown in the tooltip), runs nothing; Program.render(.html) writes the same page."""
+    spec = tmp_path / "h.net"
+    evil = "# </script><script>alert(1)</script> <!-- {{js}} {{data}} & <b>x</b>"
+    spec.write_text(f"model M(x: float[N, 4]) -> float[N, 4] {{\n    return x -> relu  {evil}\n}}\n")
+    prog = netc.compile_file(spec)
+    path = Path(prog.render("M", str(tmp_path / "h.html")))
+    assert path.read_text() == prog.explore("M").html
+    w = opened(browser, path)
+    dialogs = []
+    w.page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    text = tooltip_of(w.page, box(w.page, "relu"))
+    assert evil in text
+    assert dialogs == [] and w.page.locator("script").count() == 2
+    assert_clean(w, path.as_uri())

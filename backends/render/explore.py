@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import shutil
 import subprocess
 from importlib import resources
@@ -93,10 +94,11 @@ def error_html(spec: str, diagnostics: str, live: str) -> str:
 def page(data: dict, title: str) -> str:
     """The HTML: the template with the styles, the script and the data inline."""
     here = resources.files(__package__)
-    text = (here / "explorer.html").read_text()
-    blob = json.dumps(data, separators=(",", ":"), ensure_ascii=False).replace("</", "<\\/")
-    return (text.replace("{{title}}", html.escape(title)).replace("{{css}}", (here / "explorer.css").read_text())
-            .replace("{{data}}", blob).replace("{{js}}", (here / "explorer.js").read_text()))
+    parts = {"title": html.escape(title), "css": (here / "explorer.css").read_text(),
+             "data": json.dumps(data, separators=(",", ":"), ensure_ascii=False).replace("<", "\\u003c"),
+             "js": (here / "explorer.js").read_text()}
+    # one pass over the template: what is put in (a spec's text) is never read for placeholders
+    return re.sub(r"\{\{(title|css|data|js)\}\}", lambda m: parts[m.group(1)], (here / "explorer.html").read_text())
 
 
 def _views(graphs: dict[str, Graph], pairs) -> list[dict]:
