@@ -341,6 +341,11 @@ def cmd_render(args) -> int:
     try:
         fmt = format_for(args.output, args.format)
         if fmt == "html":  # the interactive explorer (backends/render/explore)
+            unused = [o for o, on in (("--depth", args.depth is not None), ("--rankdir", args.rankdir != "TB"),
+                                      ("--optimized", args.optimized)) if on]
+            if unused:
+                print(f"netc: note: {', '.join(unused)} not used: the explorer opens and folds blocks itself and "
+                      "holds both the -O0 and the -O2 graph", file=sys.stderr)
             data = prog.explore(args.model).html.encode()
         else:
             if args.optimized:

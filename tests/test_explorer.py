@@ -106,6 +106,8 @@ def test_gpt2_stack_opens_in_place_with_tooltips_search_and_levels(browser, page
     assert "1,536" in text  # its parameters
     edge = page.locator("g.edge[data-to='gpt2_block.3.layernorm_1']")
     assert g.type_of(node.inputs[0]).shape_str() in tooltip_of(page, edge)
+    edge.locator("path.hit").click()  # pinned in the side panel
+    assert "gpt2_block.3.add" in page.locator("#details").inner_text()
     shot(page, "explorer_gpt2.png", tmp_path, node.id)
 
     page.fill("#search", "layernorm")

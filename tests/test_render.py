@@ -5,6 +5,7 @@ errors."""
 from __future__ import annotations
 
 import functools
+import re
 import shutil
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -307,3 +308,13 @@ def test_a_png_too_large_even_folded_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "larger than graphviz's bitmap limit" in err and "write SVG or PDF" in err
     assert not out.exists()
+
+
+def test_html_is_the_explorer_and_says_which_options_it_does_not_use(tmp_path, capsys):
+    out = tmp_path / "m.html"
+    assert main(["render", str(FIX / "lenet.net"), "-o", str(out), "--depth", "1", "--optimized"]) == 0
+    assert "--depth, --optimized not used" in capsys.readouterr().err
+    text = out.read_text()
+    assert text.startswith("<!DOCTYPE html>") and '"LeNet"' in text
+    assert set(re.findall(r"https?://[^\"' ]+", text)) == {"http://www.w3.org/2000/svg"}  # a namespace, not a fetch
+    assert "<script src" not in text and "<link" not in text

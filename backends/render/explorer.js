@@ -164,7 +164,10 @@ function edge(parent, a, b, label, cls, info) {
   el("path", {class: "line", d, "marker-end": cls.includes("hand") ? "url(#arrow-hand)" : "url(#arrow)"}, g);
   el("path", {class: "hit", d}, g);
   if (cls.includes("hand")) el("text", {x: (x1 + x2) / 2 + 6, y: (y1 + y2) / 2, fill: "#c62828"}, g).textContent = label;
-  hover(g, () => `<b>edge</b> ${esc(info.from)} → ${esc(info.to)}<br><table><tr><td>type</td><td>${esc(info.type)}</td></tr></table>`);
+  const text = () => `<h3>edge</h3>` + rows([["from", `<code>${esc(info.from)}</code>`], ["to", `<code>${esc(info.to)}</code>`],
+    ["type", esc(info.type)]]);
+  hover(g, text);
+  g.addEventListener("click", (e) => { e.stopPropagation(); $("details").innerHTML = text(); });
 }
 
 // -- details ---------------------------------------------------------------------------------------
