@@ -77,12 +77,15 @@ def handler(site: Site):
                 self.send_error(404)
 
         def _send(self, body: bytes, kind: str) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the page went away (it reloads while a poll is under way): nothing to say
 
         def log_message(self, format, *args):  # quiet: a poll every 0.25 s would fill the terminal
             pass
@@ -90,14 +93,22 @@ def handler(site: Site):
     return Handler
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        """A client that hung up is no error; anything else is printed as http.server does."""
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)):
+            super().handle_error(request, client_address)
+
+
 def serve(args, defines: dict) -> int:
     site = Site(args.spec, defines, args.model, args.max_params, args.allow_imports_outside)
     try:
-        server = http.server.ThreadingHTTPServer((args.host, args.port), handler(site))
+        server = _Server((args.host, args.port), handler(site))
     except OSError as e:
         print(f"netc: error: cannot listen on {args.host}:{args.port}: {e.strerror or e}", file=sys.stderr)
         return 2
-    server.daemon_threads = True
     host, port = server.server_address[:2]
     url = f"http://{host}:{port}/"
     print(f"netc view: serving {args.spec} at {url} (Ctrl-C stops)", flush=True)
