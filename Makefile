@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # apt-get as root, through sudo otherwise
 APT_GET := $(if $(filter 0,$(shell id -u)),,sudo )env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: venv test demo dot node
+.PHONY: venv test demo dot node chromium
 
 venv: $(STAMP)
 
@@ -47,9 +47,17 @@ $(NODE_STAMP): editors/vscode/package.json editors/vscode/package-lock.json
 	npm ci --prefix editors/vscode --no-audit --no-fund
 	touch $@
 
+# Debian's Chromium runs the browser tests (the explorer, SVG text in a browser), driven by
+# Playwright through its executable path (never `playwright install`): installed if missing.
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  echo "/usr/bin/chromium not found; installing chromium" >&2; \
+	  $(APT_GET) update && $(APT_GET) install -y chromium; }
+	@test -x /usr/bin/chromium || { echo "/usr/bin/chromium still missing" >&2; exit 1; }
+
 # pytest exits 5 when it collected no tests: reported, and a failure like any nonzero code.
 # -n 2: pytest-xdist runs the tests on both cores of the CI machine.
-test: venv dot node
+test: venv dot node chromium
 	@$(VPY) -m pytest -n 2 $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; fi; exit $$rc
 

@@ -17,7 +17,7 @@ import threading
 import time
 
 from netc.backends.emit_kit import write_atomic
-from netc.backends.render import FORMATS, RANKDIRS, RenderError, format_for, to_bytes
+from netc.backends.render import FORMATS, RANKDIRS, RenderError, draw, format_for
 from netc.compiler.limits import (
     DEFAULT_MAX_PARAMS,
     DEFAULT_MAX_TIME,
@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--print-after", action="append", default=[], metavar="PASS",
                    help="print the graph after this pass (stderr)")
     c.add_argument("--disable", action="append", default=[], metavar="PASS", help="skip this pass")
-    r = spec_command("render", "draw the architecture (graphviz): svg, png, pdf or dot source")
+    r = spec_command("render", "draw the architecture (graphviz): svg, png, pdf, dot source, or html "
+                               "(the interactive explorer)")
     r.add_argument("-o", "--output", required=True, metavar="FILE", help="where to write ('-': stdout)")
     r.add_argument("--format", choices=FORMATS, help="default: from the -o extension, else svg")
     r.add_argument("--model", action="append", help="model or pair to draw (default: all)")
@@ -87,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: every block open, one copy of each repeated stack)")
     r.add_argument("--optimized", action="store_true", help="draw the -O2 graph (fused nodes marked)")
     r.add_argument("--rankdir", choices=RANKDIRS, default="TB", help="top-to-bottom or left-to-right")
+    w = spec_command("view", "serve the interactive explorer on localhost; the page reloads when the spec changes")
+    w.add_argument("--model", action="append", help="model or pair to show (default: all)")
+    w.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000; 0: any free port)")
+    w.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    w.add_argument("--open", action="store_true", help="open the page in the default browser")
     x = spec_command("run", "run models on seeded random inputs (eval mode); print each output's "
                             "shape, dtype and mean, std, min, max")
     x.add_argument("--backend", choices=["torch", "numpy"], required=True,
@@ -351,11 +357,22 @@ def cmd_render(args) -> int:
         if name not in prog.models:
             raise UsageError([Diagnostic(f"--model {name}: no such model or pair; the spec has "
                                          f"{', '.join(prog.models) or 'none'}", None)])
-    if args.optimized:
-        prog = prog.optimized(2)
-    fmt = format_for(args.output, args.format)
     try:
-        data = to_bytes(prog.diagram(args.model, args.depth, args.rankdir), fmt, deadline)
+        fmt = format_for(args.output, args.format)
+        if fmt == "html":  # the interactive explorer (backends/render/explore)
+            unused = [o for o, on in (("--depth", args.depth is not None), ("--rankdir", args.rankdir != "TB"),
+                                      ("--optimized", args.optimized)) if on]
+            if unused:
+                print(f"netc: note: {', '.join(unused)} not used: the explorer opens and folds blocks itself and "
+                      "holds both the -O0 and the -O2 graph", file=sys.stderr)
+            data = prog.explore(args.model).html.encode()
+        else:
+            if args.optimized:
+                prog = prog.optimized(2)
+            graphs, pairs = prog._drawn(args.model)
+            data, note = draw(graphs, fmt, pairs, args.depth, args.rankdir, deadline)
+            if note:
+                print(f"netc: note: {note}", file=sys.stderr)
     except RenderError as e:
         print(f"netc: error: {e}", file=sys.stderr)
         return 2
@@ -364,6 +381,14 @@ def cmd_render(args) -> int:
         return 0
     _write_output(prog, args.output, data)
     return 0
+
+
+def cmd_view(args) -> int:
+    from netc.cmd_view import serve
+
+    if not os.path.isfile(args.spec):
+        raise UsageError([Diagnostic(f"{args.spec}: no such file", None)])
+    return serve(args, _defines(args.defines))
 
 
 def _run_setup(args) -> tuple[Program, list[str], dict[str, int]]:
@@ -548,7 +573,8 @@ def cmd_lsp(args) -> int:
 
 COMMANDS = {"check": cmd_check, "summary": cmd_summary, "render": cmd_render, "compile": cmd_compile,
             "run": cmd_run, "verify": cmd_verify, "weights": cmd_weights, "import": cmd_import,
-            "fmt": cmd_fmt, "lsp": cmd_lsp}
+            "fmt": cmd_fmt, "lsp": cmd_lsp,
+            "view": cmd_view}
 
 
 # What stdout gets for the characters of a summary when its encoding cannot write them

@@ -283,10 +283,42 @@ class Program:
             >>> prog.render("LeNet", "/tmp/lenet.svg")
             '/tmp/lenet.svg'
         """
-        from netc.backends.render import render
+        from netc.backends.render import format_for, render
 
+        if format_for(path, format) == "html":
+            return self.explore(name).save(path)
         graphs, pairs = self._drawn(name)
         return render(graphs, path, pairs, format, depth, rankdir)
+
+    def explore(self, name: str | list[str] | None = None, opt: int = 2, live: str | None = None):
+        """The interactive explorer of a model, a pair, a list of names or (None) everything:
+        an ``Explorer`` whose ``.html`` is one self-contained page (``.save(path)``; a notebook
+        shows it inline). It holds the -O0 graphs and the -O``opt`` ones, with what each pass
+        changed. Needs graphviz's ``dot`` (the layout is made now, not in the browser).
+        ``live``: the version of the files the page was built from (``netc view``): the page
+        polls the server that sent it and reloads when the version there is another.
+
+        Example:
+            >>> import netc
+            >>> page = netc.compile_file("examples/gpt2.net").explore("GPT2")
+            >>> "GPT2Block" in page.html
+            True
+        """
+        from netc.backends.render.explore import Explorer, explorer_html
+        from netc.compiler.loader import display_path
+
+        graphs, pairs = self._drawn(name)
+        levels = {0: graphs}
+        reports = {}
+        if opt:
+            optimized = self.optimized(opt)
+            levels[opt] = {m: optimized.graph(m) for m in graphs}
+            reports = {m: [(p.name, p.level, p.purpose, [(c.what, str(c.span) if c.span else "") for c in r.rewrites])
+                           for p, r in optimized.reports[m]] for m in graphs}
+        names = [name] if isinstance(name, str) else list(name or [])
+        spec = display_path(self.path)
+        title = ", ".join(names) or spec
+        return Explorer(explorer_html(levels, pairs, reports, spec, live), title)
 
     def model(self, name: str) -> ModelView:
         """One model, shown as its diagram in a notebook."""

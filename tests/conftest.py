@@ -8,4 +8,16 @@ invariant fails the test that ran it with an ``IRError`` naming the pass.
 
 import os
 
+import pytest
+
 os.environ["NETC_VERIFY_IR"] = "1"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium (tests/browser.py) for every browser test a worker runs."""
+    from browser import close, launch
+
+    pw, b = launch()
+    yield b
+    close(pw, b)

@@ -5,6 +5,7 @@ errors."""
 from __future__ import annotations
 
 import functools
+import re
 import shutil
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -263,3 +264,57 @@ def test_notebook_reprs_are_svg():
     assert m._repr_svg_() == to_bytes(prog.diagram("Generator"), "svg").decode()
     with pytest.raises(KeyError):
         prog.model("DCGAN")
+
+
+@pytest.mark.parametrize("name", ["x.jpg", "x.jpeg", "x.webp", "x.txt"])
+def test_unsupported_suffix_is_an_error_listing_the_formats(tmp_path, capsys, name):
+    out = tmp_path / name
+    assert main(["render", str(FIX / "lenet.net"), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write {out.suffix} files; the formats are .svg, .png, .pdf, .dot, .gv, .html, .htm" in err
+    assert "Traceback" not in err
+    assert not out.exists()
+    with pytest.raises(RenderError, match="formats are"):
+        program(FIX / "lenet.net").render("LeNet", str(out))
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_a_png_past_graphviz_s_limit_is_folded_with_a_note_never_shrunk(tmp_path, capsys):
+    """30 applications of a 20-op block: about 50,000 px tall at -O0's full depth. dot would
+    scale it down to 32,767 px; netc draws it folded (--depth 1) and says so."""
+    spec = tmp_path / "tall.net"
+    spec.write_text("block B(x: [N, 4]) {\n    return x" + " -> relu -> tanh" * 10 + "\n}\n"
+                    "model Tall(x: float[N, 4]) -> float[N, 4] {\n    return x" + " -> B" * 30 + "\n}\n")
+    out = tmp_path / "tall.png"
+    assert main(["render", str(spec), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "larger than graphviz's bitmap limit (32,767 px a side)" in err
+    assert "drew it with blocks folded instead (--depth 1)" in err
+    w, h = png_size(out.read_bytes())
+    assert max(w, h) < 32767
+    assert main(["render", str(spec), "-o", str(tmp_path / "tall.svg")]) == 0  # SVG has no such limit
+    assert capsys.readouterr().err == ""
+
+
+def test_a_png_too_large_even_folded_is_refused(tmp_path, capsys):
+    spec = tmp_path / "chain.net"
+    spec.write_text("model Chain(x: float[N, 4]) -> float[N, 4] {\n    return x" + " -> relu" * 600 + "\n}\n")
+    out = tmp_path / "chain.png"
+    assert main(["render", str(spec), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "larger than graphviz's bitmap limit" in err and "write SVG or PDF" in err
+    assert not out.exists()
+
+
+def test_html_is_the_explorer_and_says_which_options_it_does_not_use(tmp_path, capsys):
+    out = tmp_path / "m.html"
+    assert main(["render", str(FIX / "lenet.net"), "-o", str(out), "--depth", "1", "--optimized"]) == 0
+    assert "--depth, --optimized not used" in capsys.readouterr().err
+    text = out.read_text()
+    assert text.startswith("<!DOCTYPE html>") and '"LeNet"' in text
+    assert set(re.findall(r"https?://[^\"' ]+", text)) == {"http://www.w3.org/2000/svg"}  # a namespace, not a fetch
+    assert "<script src" not in text and "<link" not in text

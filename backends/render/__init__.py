@@ -21,21 +21,29 @@ from netc.compiler.ir import Graph
 from netc.compiler.limits import MAX_DRAWN_BOXES
 
 from ..emit_kit import write_atomic
-from .errors import RenderError
+from .errors import RenderError, RenderWarning, TooLarge
 from .fold import Depth, fold
 
-FORMATS = ("svg", "png", "pdf", "dot")
+FORMATS = ("svg", "png", "pdf", "dot", "html")
 RANKDIRS = ("TB", "LR")
+SUFFIXES = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot", ".html": "html",
+            ".htm": "html"}
 
 
 def format_for(path: str, fmt: str | None = None) -> str:
-    """The format asked for, else the one the file name ends with, else svg."""
+    """The format asked for, else the one the file name ends with, else svg (no suffix, or
+    ``-``). Another suffix is a ``RenderError`` listing the formats (never SVG in a .jpg)."""
     if fmt is not None:
         if fmt not in FORMATS:
             raise ValueError(f"format must be one of {', '.join(FORMATS)}; got {fmt!r}")
         return fmt
-    ext = os.path.splitext(str(path))[1].lower().lstrip(".")
-    return "dot" if ext == "gv" else ext if ext in FORMATS else "svg"
+    ext = os.path.splitext(os.path.basename(str(path)))[1].lower()
+    if not ext:
+        return "svg"
+    if ext not in SUFFIXES:
+        raise RenderError(f"cannot write {ext} files; the formats are {', '.join(SUFFIXES)} "
+                          f"(or name one with --format {'|'.join(FORMATS)})")
+    return SUFFIXES[ext]
 
 
 def diagram(graphs: dict[str, Graph], pairs: Iterable = (), depth: int | str | None = None,
@@ -75,10 +83,44 @@ def to_bytes(g, fmt: str, deadline=None) -> bytes:
     return _dot().pipe(g, format_for("", fmt), deadline)
 
 
+def draw(graphs: dict[str, Graph], fmt: str, pairs: Iterable = (), depth: int | str | None = None,
+         rankdir: str = "TB", deadline=None) -> tuple[bytes, str | None]:
+    """The drawing in ``fmt`` and a note (None, or what was folded to keep it within graphviz's
+    limits). A PNG that dot would shrink to fit its bitmap limit is drawn again with blocks
+    folded (--depth K, deepest first); if even the top-level blocks folded are too large, a
+    ``TooLarge`` error says to write SVG or PDF, or to draw less."""
+    pairs = list(pairs)
+    try:
+        return to_bytes(diagram(graphs, pairs, depth, rankdir), fmt, deadline), None
+    except TooLarge as e:
+        first = e
+    levels = max((len(g.chain(p)) for g in graphs.values() for p in g.blocks), default=0)
+    start = levels if depth in (None, "all") else min(levels, int(depth) - 1)
+    for k in range(start, 0, -1):
+        try:
+            data = to_bytes(diagram(graphs, pairs, k, rankdir), fmt, deadline)
+        except TooLarge:
+            continue
+        return data, f"{first}; drew it with blocks folded instead (--depth {k})"
+    raise TooLarge(f"{first}{', even with every block folded' if levels else ''}: write SVG or PDF "
+                   "(no size limit), or draw less (--model, --depth K)")
+
+
 def render(graphs: dict[str, Graph], path: str, pairs: Iterable = (), fmt: str | None = None,
            depth: int | str | None = None, rankdir: str = "TB") -> str:
-    """Draw and write ``path``; nothing is written when drawing fails. Returns ``path``."""
-    data = to_bytes(diagram(graphs, pairs, depth, rankdir), format_for(path, fmt))
+    """Draw and write ``path``; nothing is written when drawing fails. Returns ``path``.
+    A note on folding (see :func:`draw`) is a ``RenderWarning``."""
+    fmt = format_for(path, fmt)
+    if fmt == "html":
+        from .explore import explorer_html
+
+        data = explorer_html({0: graphs}, pairs).encode()  # (Program.render adds the -O2 graphs)
+    else:
+        data, note = draw(graphs, fmt, pairs, depth, rankdir)
+        if note:
+            import warnings
+
+            warnings.warn(note, RenderWarning, stacklevel=2)
     write_atomic(str(path), data)
     return str(path)
 
@@ -103,4 +145,5 @@ def _dot():
     return dot
 
 
-__all__ = ["FORMATS", "Depth", "RenderError", "diagram", "format_for", "render", "to_bytes"]
+__all__ = ["FORMATS", "Depth", "RenderError", "RenderWarning", "TooLarge", "diagram", "draw", "format_for", "render",
+           "to_bytes"]

@@ -16,10 +16,17 @@ import subprocess
 import graphviz
 from netc.compiler.limits import DOT_TIMEOUT, Deadline
 
-from .errors import RenderError
+from .errors import RenderError, TooLarge
 from .fold import Box, Cluster, View
 
-FONT = "Helvetica,Arial,sans-serif"
+# Liberation Sans is metric-compatible with Arial and Helvetica: graphviz (pango) measures the
+# text with it here, and a browser draws it with Liberation Sans, Arial or Helvetica at the same
+# widths. Each line of a label is a table row, each run of text a cell of its own: runs never
+# rely on a space character (SVG drops leading spaces) and CELLSPACING puts real room between
+# them, across as well as down.
+FONT = "Liberation Sans,Arial,Helvetica,sans-serif"
+BITMAP_LIMIT = 32767  # cairo's largest bitmap side, in pixels: dot scales a larger PNG down
+GAP = 3  # points between two runs of text in a label (table CELLSPACING)
 
 # One fill per op family (the catalogue's `group`), pale enough for black text.
 FAMILY_FILL = {
@@ -62,7 +69,8 @@ def digraph(views: list[View], handoffs: list[tuple[str, str, str]], roles: dict
         with _cluster(g, f"cluster_{v.model}") as sub:
             role = roles.get(v.model)
             head = _bold(f"{role}: {v.model}" if role else v.model)
-            sub.attr(label=_html(head + _small(v.title.partition(" · ")[2], left=True) + '<BR ALIGN="LEFT"/>'),
+            rest = v.title.partition(" · ")[2]
+            sub.attr(label=_table([[head]] + ([[_small(rest)]] if rest else []), align="LEFT"),
                      style="rounded", color=IO_FILL, penwidth="1.4", labeljust="l", margin="14")
             _emit_view(sub, v)
     for src, dst, shape in handoffs:
@@ -97,9 +105,12 @@ def pipe(g: graphviz.Digraph, fmt: str, deadline: Deadline | None = None) -> byt
         raise RenderError(f"{limit}; draw less: fold blocks with --depth K, or pick one model with --model") from None
     except OSError as e:
         raise RenderError(f"cannot run dot: {e.strerror or e}") from None
+    err = done.stderr.decode(errors="replace").strip()
     if done.returncode != 0:
-        err = done.stderr.decode(errors="replace").strip()
         raise RenderError(f"dot failed: {err or f'exit status {done.returncode}'}")
+    if "too large for cairo-renderer bitmaps" in err:  # dot scaled the picture down to fit
+        raise TooLarge(f"the drawing is larger than graphviz's bitmap limit ({BITMAP_LIMIT:,} px a side) "
+                       f"and dot would shrink it ({err.splitlines()[-1].removeprefix('dot: ')})")
     return _undated(done.stdout) if fmt == "pdf" else done.stdout
 
 
@@ -141,8 +152,8 @@ def _id(v: View, key: str) -> str:
 
 def _box_attrs(b: Box) -> dict[str, str]:
     io = b.kind in ("input", "output")
-    first = _bold(b.title) + (" " + _esc(b.detail) if b.detail else "")
-    label = _html(first + "".join(_small(n, IO_NOTE if io else NOTE) for n in b.notes))
+    first = [_bold(b.title)] + ([_esc(b.detail)] if b.detail else [])
+    label = _table([first] + [[_small(n, IO_NOTE if io else NOTE)] for n in b.notes if n])
     if io:
         return dict(label=label, shape="invhouse" if b.kind == "input" else "house", style="filled",
                     fillcolor=IO_FILL, fontcolor="white", color=IO_FILL, margin="0.1,0.04",
@@ -156,14 +167,13 @@ def _box_attrs(b: Box) -> dict[str, str]:
 
 
 def _cluster_attrs(c: Cluster) -> dict[str, str]:
-    head = _bold(c.path) + ": " + _esc(c.block) + (_bold(f" ×{c.repeat}") if c.repeat else "")
-    sub = [f"{c.params:,} params" if c.params else ""]
+    head = [_bold(c.block + (f" ×{c.repeat}" if c.repeat else ""))]  # one run a line: see FONT
+    sub = [c.path + (f" · {c.params:,} params" if c.params else "")]
     if c.one_copy:
         sub.append(f"one of {c.repeat} copies drawn")
     if c.shares:
         sub.append(f"shares the weights of {c.shares}")
-    lines = "".join(_small(s, left=True) for s in sub if s)
-    attrs = {"label": _html(head + lines + '<BR ALIGN="LEFT"/>'), "labeljust": "l",
+    attrs = {"label": _table([head] + [[_small(s)] for s in sub if s], align="LEFT"), "labeljust": "l",
              "style": "rounded,filled", "fillcolor": CLUSTER_FILL[min(c.level, len(CLUSTER_FILL) - 1)],
              "color": "#9aa5b1", "fontsize": "10", "margin": "10"}
     if c.repeat:
@@ -173,10 +183,10 @@ def _cluster_attrs(c: Cluster) -> dict[str, str]:
 
 def _title(views: list[View], title: str | None) -> str:
     if title:
-        return _html(_bold(title))
+        return _table([[_bold(title)]])
     if len(views) == 1:
         head, _, rest = views[0].title.partition(" · ")
-        return _html(_bold(head) + _small(rest))
+        return _table([[_bold(head)]] + ([[_small(rest)]] if rest else []))
     return ""
 
 
@@ -189,11 +199,21 @@ def _bold(text: str) -> str:
     return f"<B>{_esc(text)}</B>" if text else ""
 
 
-def _small(text: str, colour: str = NOTE, left: bool = False) -> str:
-    """A line break (ending the line before it; ``left``-aligned) and a line of small text."""
-    br = '<BR ALIGN="LEFT"/>' if left else "<BR/>"
-    return f'{br}<FONT POINT-SIZE="9" COLOR="{colour}">{_esc(text)}</FONT>' if text else ""
+def _small(text: str, colour: str = NOTE) -> str:
+    """A run of small text."""
+    return f'<FONT POINT-SIZE="9" COLOR="{colour}">{_esc(text)}</FONT>' if text else ""
 
 
-def _html(inner: str) -> str:
-    return f"<{inner}>"
+def _table(rows: list[list[str]], align: str = "CENTER") -> str:
+    """An HTML-like label: one row per line, one cell per run of text, GAP points apart.
+    A row with fewer cells than the widest spans it (its last cell takes the rest)."""
+    rows = [[c for c in r if c] for r in rows]
+    rows = [r for r in rows if r]
+    width = max(len(r) for r in rows)
+    out = []
+    for r in rows:
+        cells = [f'<TD ALIGN="{align}">{c}</TD>' for c in r[:-1]]
+        span = f' COLSPAN="{width - len(r) + 1}"' if len(r) < width else ""
+        cells.append(f'<TD ALIGN="{align}"{span}>{r[-1]}</TD>')
+        out.append("<TR>" + "".join(cells) + "</TR>")
+    return f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="{GAP}" CELLPADDING="0">{"".join(out)}</TABLE>>'
