@@ -11,6 +11,7 @@ on every example (made small), with ``convert_weights``.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -222,10 +223,18 @@ def double(sd: dict) -> dict:
     return {k: v.double() if v.is_floating_point() else v for k, v in sd.items()}
 
 
-def check_numerics(prog: netc.Program, name: str, opt: netc.Program, sizes: dict | None = None,
-                   convert: bool = False) -> None:
-    """The model of ``opt`` gives the numbers of ``prog``'s, with ``prog``'s weights
-    (converted to the fused layout when ``convert``)."""
+@dataclass
+class Baseline:
+    """``prog``'s model at -O0: its seeded weights and its numbers on seeded inputs."""
+
+    sd: dict
+    xs64: list
+    want64: object
+    xs32: list
+    want32: tuple
+
+
+def baseline(prog: netc.Program, name: str, sizes: dict | None = None) -> Baseline:
     torch.manual_seed(0)
     module = prog.to_torch(name).eval()
     for key, b in module.named_buffers():  # batch-norm statistics other than the identity
@@ -234,16 +243,25 @@ def check_numerics(prog: netc.Program, name: str, opt: netc.Program, sizes: dict
         elif key.endswith("running_mean"):
             b.normal_(0.0, 0.1)
     sd = module.state_dict()
+    g = prog.graph(name)
+    xs64 = list(random_inputs(g, sizes, seed=1, dtype=np.float64).values())
+    xs32 = list(random_inputs(g, sizes, seed=1).values())
+    return Baseline(sd, xs64, prog.to_numpy(name, weights=double(sd))(*xs64), xs32, run_torch(module, xs32))
+
+
+def check_numerics(prog: netc.Program, name: str, opt: netc.Program, sizes: dict | None = None,
+                   convert: bool = False, base: Baseline | None = None) -> None:
+    """The model of ``opt`` gives the numbers of ``prog``'s, with ``prog``'s weights
+    (converted to the fused layout when ``convert``). ``base``: ``baseline(prog, name,
+    sizes)``, when the caller checks several programs against the same one."""
+    base = base or baseline(prog, name, sizes)
+    sd = base.sd
     fused_sd = prog.convert_weights(name, sd, 2) if convert else sd
     fused64 = prog.convert_weights(name, double(sd), 2) if convert else double(sd)  # folded in float64
-    g = prog.graph(name)
-    xs = list(random_inputs(g, sizes, seed=1, dtype=np.float64).values())
-    want = prog.to_numpy(name, weights=double(sd))(*xs)
-    assert_same(opt.to_numpy(name, weights=fused64)(*xs), want, 1e-10, f"{name} numpy float64")
-    xs = list(random_inputs(g, sizes, seed=1).values())
+    assert_same(opt.to_numpy(name, weights=fused64)(*base.xs64), base.want64, 1e-10, f"{name} numpy float64")
     fused = opt.to_torch(name).eval()
     fused.load_state_dict(fused_sd)
-    assert_same(run_torch(fused, xs), run_torch(module, xs), 1e-5, f"{name} torch float32")
+    assert_same(run_torch(fused, base.xs32), base.want32, 1e-5, f"{name} torch float32")
 
 
 SMALL_SIZES = {"N": 3, "T": 5, "S": 6}
@@ -374,8 +392,9 @@ def test_example_numerics(spec, model):
     """The fusions alone (with -O1 before them), and the whole -O2 pipeline."""
     prog = compile_example(spec)
     others = tuple(p.name for p in all_passes() if p.level == 2 and p.name not in FUSIONS)
-    check_numerics(prog, model, prog.optimized(2, disable=others), SIZES.get(spec))
-    check_numerics(prog, model, prog.optimized(2), SIZES.get(spec), convert=True)
+    base = baseline(prog, model, SIZES.get(spec))  # -O0's numbers, computed once for both
+    check_numerics(prog, model, prog.optimized(2, disable=others), base=base)
+    check_numerics(prog, model, prog.optimized(2), convert=True, base=base)
 
 
 def test_pipeline_verifies_after_every_pass(prog):
