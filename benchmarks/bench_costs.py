@@ -5,12 +5,12 @@ count, and the time of converting a tensor to channels-last; written to
 
 A *shape class* is what the pass can tell from a convolution's attributes and types: the op
 (conv2d, conv_transpose2d), the kernel kind (``pointwise`` 1×1, ``depthwise``, ``small``
-k ≤ 3, ``large`` k ≥ 4), strided or not, and the input-channel width (``stem`` < 16,
-``narrow`` ≤ 128, ``wide`` > 128). Each class is timed on one representative shape
+k ≤ 3, ``large`` k ≥ 4), strided or not, the input-channel width (``stem`` < 16,
+``narrow`` ≤ 128, ``wide`` > 128) and the output's side (``tiny`` ≤ 8, ``mid`` ≤ 32, ``big``). Each class is timed on one representative shape
 (``SHAPES``) with ``F.conv2d`` / ``F.conv_transpose2d`` on an input already in the layout
 (the weight keeps its layout, as in the emitted module), eval, ``torch.no_grad()``: the
 median over ``--reps`` rounds in which both layouts run, in alternating order, each a loop of
-as many calls as take about 4 ms (after two warm-up calls). The
+as many calls as take about 4 ms (after a warm-up call). The
 table stores nanoseconds per multiply-accumulate for each layout, so the pass can weigh a
 model's convolutions by their MACs.
 
@@ -36,29 +36,30 @@ CLOCK = [time.perf_counter]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "compiler", "passes", "costs", "conv_layout.json")
 
-# class -> (op, C_in, C_out, kernel, stride, groups, H): one representative shape per class
+# class -> (op, C_in, C_out, kernel, stride, groups, H_in): one representative shape per class
+SIDES = {"tiny": 6, "mid": 16, "big": 48}  # output side of each spatial bucket (≤ 8, ≤ 32, larger)
 SHAPES = {}
-for width, (c, h) in {"stem": (3, 64), "narrow": (64, 28), "wide": (256, 14)}.items():
-    co = 64 if width == "stem" else c
-    SHAPES[f"conv2d/pointwise/s1/{width}"] = ("conv2d", c, co, 1, 1, 1, h)
-    SHAPES[f"conv2d/pointwise/s2/{width}"] = ("conv2d", c, co * 2 if width != "stem" else co, 1, 2, 1, h)
-    SHAPES[f"conv2d/small/s1/{width}"] = ("conv2d", c, co, 3, 1, 1, h)
-    SHAPES[f"conv2d/small/s2/{width}"] = ("conv2d", c, co * 2 if width != "stem" else co, 3, 2, 1, h)
-    SHAPES[f"conv2d/large/s1/{width}"] = ("conv2d", c, co, 7 if width == "stem" else 4, 1, 1, h)
-    SHAPES[f"conv2d/large/s2/{width}"] = ("conv2d", c, co * 2 if width != "stem" else co, 4, 2, 1, h * 2)
-    SHAPES[f"conv_transpose2d/small/s1/{width}"] = ("conv_transpose2d", c, co, 3, 1, 1, h // 2)
-    SHAPES[f"conv_transpose2d/large/s1/{width}"] = ("conv_transpose2d", c, co, 4, 1, 1, h // 2)
-    SHAPES[f"conv_transpose2d/small/s2/{width}"] = ("conv_transpose2d", c, max(co // 2, 3), 2, 2, 1, h // 2)
-    SHAPES[f"conv_transpose2d/large/s2/{width}"] = ("conv_transpose2d", c, max(co // 2, 3), 4, 2, 1, h // 2)
-    if width != "stem":
-        SHAPES[f"conv2d/depthwise/s1/{width}"] = ("conv2d", c * 2, c * 2, 3, 1, c * 2, h)
-        SHAPES[f"conv2d/depthwise/s2/{width}"] = ("conv2d", c * 2, c * 2, 3, 2, c * 2, h)
+for op in ("conv2d", "conv_transpose2d"):
+    for kind in ("pointwise", "depthwise", "small", "large"):
+        if op == "conv_transpose2d" and kind in ("pointwise", "depthwise"):
+            continue
+        for s in (1, 2):
+            for width, c in {"stem": 3, "narrow": 64, "wide": 256}.items():
+                if kind == "depthwise" and width == "stem":
+                    continue
+                for side, out in SIDES.items():
+                    k = {"pointwise": 1, "depthwise": 3, "small": 3, "large": 7 if width == "stem" else 4}[kind]
+                    cin = c * 3 // 2 if kind == "depthwise" else c
+                    cout = cin if kind == "depthwise" else 64 if width == "stem" else c * s if op == "conv2d" else c // s
+                    groups = cin if kind == "depthwise" else 1
+                    h = out * s if op == "conv2d" else max(out // s, 1)
+                    SHAPES[f"{op}/{kind}/s{s}/{width}/{side}"] = (op, cin, cout, k, s, groups, h)
 
 
 def _run(op, x, w, stride, groups, k):
     if op == "conv2d":
-        return F.conv2d(x, w, None, stride, k // 2, 1, groups)
-    return F.conv_transpose2d(x, w, None, stride, (k - stride) // 2 if stride > 1 else 0)
+        return F.conv2d(x, w, None, stride, (k - 1) // 2, 1, groups)
+    return F.conv_transpose2d(x, w, None, stride, max(k - stride, 0) // 2)
 
 
 def measure(cls: str, batch: int, reps: int) -> dict:
@@ -70,8 +71,8 @@ def measure(cls: str, batch: int, reps: int) -> dict:
     macs = y.numel() * (c // groups) * k * k if op == "conv2d" else x.numel() * co * k * k
     torch.testing.assert_close(_run(op, x_cl, w, s, groups, k), y, atol=1e-3, rtol=1e-3)
     calls = {"nchw": lambda: _run(op, x, w, s, groups, k), "nhwc": lambda: _run(op, x_cl, w, s, groups, k)}
-    for f in calls.values():  # warm up (oneDNN makes its primitives on the first calls)
-        f(), f()
+    for f in calls.values():  # warm up (oneDNN makes its primitives on the first call)
+        f()
     t0 = CLOCK[0]()
     calls["nchw"]()
     n = max(1, min(200, int(0.004 / max(CLOCK[0]() - t0, 1e-7))))  # calls per sample: ~4 ms

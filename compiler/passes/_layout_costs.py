@@ -9,8 +9,8 @@ measured nanoseconds per element), and compares the two totals. Between measured
 the ratio is interpolated in log2(batch). Sizes other than the batch that are symbolic take
 :data:`ASSUMED` (stated in the report).
 
-    >>> classify("conv2d", kernel=4, stride=2, groups=1, channels=64)
-    'conv2d/large/s2/narrow'
+    >>> classify("conv2d", kernel=4, stride=2, groups=1, channels=256, side=4)
+    'conv2d/large/s2/wide/tiny'
 """
 
 from __future__ import annotations
@@ -41,8 +41,9 @@ def _read(path: str) -> dict:
         return json.load(f)
 
 
-def classify(op: str, kernel: int, stride: int, groups: int, channels: int) -> str:
-    """A convolution's shape class in the table: op / kernel kind / strided / channel width."""
+def classify(op: str, kernel: int, stride: int, groups: int, channels: int, side: int) -> str:
+    """A convolution's shape class in the table: op / kernel kind / strided / input-channel
+    width / the output's side."""
     if groups > 1 and groups == channels:
         kind = "depthwise"
     elif kernel == 1:
@@ -54,7 +55,8 @@ def classify(op: str, kernel: int, stride: int, groups: int, channels: int) -> s
         width = "narrow"
     if op == "conv_transpose2d" and kind in ("pointwise", "depthwise"):
         kind = "small"
-    return f"{op}/{kind}/s{1 if stride == 1 else 2}/{width}"
+    size = "tiny" if side <= 8 else "mid" if side <= 32 else "big"
+    return f"{op}/{kind}/s{1 if stride == 1 else 2}/{width}/{size}"
 
 
 def _first(v) -> int:
@@ -74,9 +76,9 @@ class Site:
 
 def site(node, x, env: dict) -> Site:
     a = node.attrs
-    channels = x.shape[1]
+    channels, side = x.shape[1], subs(node.type.shape[2], env)
     cls = classify(node.op, _first(a.kernel), _first(a.stride), getattr(a, "groups", 1),
-                   channels if isinstance(channels, int) else ASSUMED)
+                   channels if isinstance(channels, int) else ASSUMED, side if isinstance(side, int) else ASSUMED)
     return Site(node.id, cls, subs(node.macs, env), subs(x.numel(), env))
 
 

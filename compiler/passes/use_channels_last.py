@@ -104,9 +104,14 @@ def decide(g: Graph, convs: list[Node], result: PassResult) -> int | None:
                      for s in symbols(d)} - {batch_symbol})
     env = {s: costs.ASSUMED for s in others}
     sites = [costs.site(n, g.type_of(n.inputs[0]), env) for n in convs]
+    key, entry = costs.threads_entry()
+    unmeasured = sorted({s.cls for s in sites} - set(entry["classes"]))
+    if unmeasured:
+        result.note(f"not applied: the cost table has no measurement for {', '.join(unmeasured)} "
+                    "(benchmarks/bench_costs.py measures every class)", span)
+        return None
     converted, back = _plan(g)
     moved = [subs(g.type_of(r).numel(), env) for r in converted + back]
-    key, entry = costs.threads_entry()
     batches = sorted(int(b) for b in next(iter(entry["classes"].values())))
     ratio = {b: costs.predict(sites, moved, batch_symbol, b)[0] for b in batches}
     assumed = f"; assumed {', '.join(f'{s}={costs.ASSUMED}' for s in others)}" if others else ""
