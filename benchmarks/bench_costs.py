@@ -37,7 +37,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "compiler", "passes", "costs", "conv_layout.json")
 
 # class -> (op, C_in, C_out, kernel, stride, groups, H_in): one representative shape per class
-SIDES = {"tiny": 6, "mid": 16, "big": 48}  # output side of each spatial bucket (≤ 8, ≤ 32, larger)
+SIDES = {"tiny": 6, "mid": 16, "big": 40}  # output side of each spatial bucket (≤ 8, ≤ 32, larger)
 SHAPES = {}
 for op in ("conv2d", "conv_transpose2d"):
     for kind in ("pointwise", "depthwise", "small", "large"):
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--threads", type=int, nargs="+", default=[1])
-    ap.add_argument("--batches", type=int, nargs="+", default=[1, 2, 16, 64])
+    ap.add_argument("--batches", type=int, nargs="+", default=[1, 2, 8, 16])
     ap.add_argument("--out", default=OUT)
     ap.add_argument("--clock", choices=["wall", "cpu"], default="cpu",
                     help="cpu: the calling thread's CPU time (one thread only; what other load on "
