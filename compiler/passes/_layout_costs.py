@@ -25,8 +25,10 @@ from ..dims import subs
 
 TABLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "costs", "conv_layout.json")
 ASSUMED = 224  # a symbolic size other than the batch (an image's H, W), for the prediction
-MARGIN = 0.97  # channels-last must be predicted this much faster: the ops between the
-#                convolutions (activations, pooling, adds) are not in the model
+MARGIN = 0.99  # channels-last must be predicted at least 1% faster. The ops between the
+#                convolutions (activations, pooling, adds) are not in the model; on the
+#                examples they gain with the layout more often than they lose (ResNet-18 at
+#                batch 8: predicted 0.98, measured 0.85), so a wider margin gives up gains
 
 
 def table() -> dict:

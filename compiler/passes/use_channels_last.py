@@ -16,7 +16,7 @@ Often is not always: small batches and some kernels (DCGAN's 4×4 stride-2 convo
 batch 2) run slower channels-last. So the pass first predicts, with the cost model of
 ``_layout_costs`` (times measured per shape class, batch and thread count, checked in under
 ``costs/``), the model's convolution time in each layout plus the conversions, at each
-measured batch. It rewrites only when channels-last is predicted to win by 3% or more: at
+measured batch. It rewrites only when channels-last is predicted to win by 1% or more: at
 every batch (a fixed batch: at that batch), or from a batch on, which the conversions then
 check at run time (``min_batch``: below it the value keeps its layout, and the conversion
 back is a no-op). ``--report`` gives each convolution's class and predicted ratios, the
