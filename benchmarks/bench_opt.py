@@ -19,6 +19,7 @@ rounds (no other process took more than 5% of the CPUs). Eval mode, ``torch.no_g
     python benchmarks/bench_opt.py                   # resnet18, 2 threads, 20 rounds
     python benchmarks/bench_opt.py --reps 40 --threads 4
     python benchmarks/bench_opt.py --channels-last   # also both modules in torch.channels_last
+    python benchmarks/bench_opt.py --clock cpu --threads 1   # on a busy machine
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import os
 import platform
 import statistics
 import sys
+import time
 from collections.abc import Callable
 
 import torch
@@ -40,7 +42,7 @@ from bench_torch import QUIET, ResNet18, bench, copy_in_order
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CASES = {"resnet18": "examples/resnet18.net, eval, batch 8, 3x224x224"}
-TARGET = 0.90  # -O2 / hand-written
+TARGET = 0.85  # -O2 / hand-written (issue 18)
 
 
 def randomized(name: str, v: torch.Tensor) -> torch.Tensor:
@@ -109,7 +111,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--channels-last", action="store_true", help="also time both modules in channels_last")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="cpu: the calling thread's CPU time, with --threads 1 (what a busy machine disturbs least)")
     args = ap.parse_args(argv)
+    if args.clock == "cpu" and args.threads != 1:
+        ap.error("--clock cpu times the calling thread: use --threads 1")
+    clock = time.thread_time if args.clock == "cpu" else time.perf_counter
 
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
@@ -119,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
         with torch.no_grad():
             calls = resnet18_calls(args.channels_last)
             diff = agreement(calls)
-            times, quiet = bench(calls, args.warmup, args.reps)
+            times, quiet = bench(calls, args.warmup, args.reps, clock=clock)
         print(f"{name}  ({CASES[name]}; outputs agree to {diff:.1e} of their scale)")
         ratio = report(times, quiet)
         print(f"  -O2 / hand-written {ratio:.3f}: target <= {TARGET:.2f} {'met' if ratio <= TARGET else 'MISSED'}")

@@ -31,11 +31,38 @@ def _check_name(tok: Token) -> Token:
     return tok
 
 
+
+
 @lru_cache(maxsize=1)
 def parser() -> Lark:
+    """The LALR parser. Building its tables takes longer than checking a spec, so lark keeps
+    the built parser (``cache=``) in the user's cache folder, under a name that hashes the
+    grammar and the lark version; lark checks the grammar's hash on loading and rebuilds a
+    missing, stale or unreadable cache, and a folder that cannot be written to only costs the
+    build."""
     grammar = resources.files("netc.specs").joinpath("grammar.lark").read_text()
     return Lark(grammar, parser="lalr", start=["start", "expr"], propagate_positions=True, maybe_placeholders=True,
-                lexer_callbacks={"NAME": _check_name})
+                lexer_callbacks={"NAME": _check_name}, cache=_cache_path(grammar))
+
+
+def _cache_path(grammar: str) -> str | bool:
+    """Where lark keeps the built parser (``NETC_CACHE_DIR``, else ``$XDG_CACHE_HOME/netc``
+    or ``~/.cache/netc``), or False (no cache) when that folder cannot be made."""
+    import hashlib
+    import os
+
+    import lark
+
+    base = os.environ.get("NETC_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "netc")
+    try:
+        os.makedirs(base, mode=0o700, exist_ok=True)
+    except OSError:
+        return False
+    if not os.access(base, os.W_OK | os.R_OK):
+        return False
+    key = hashlib.sha256(f"{grammar}\0{lark.__version__}".encode()).hexdigest()[:24]
+    return os.path.join(base, f"parser-{key}.lark")
 
 
 def parse(source: SourceFile, start: str = "start"):

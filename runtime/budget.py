@@ -22,7 +22,8 @@ A run that fits that bound may still be slower (memory-bound ops, Python overhea
 
 from __future__ import annotations
 
-import numpy as np
+import math
+
 from netc.compiler.dims import Expr, subs, symbols
 from netc.compiler.ir import Graph
 from netc.compiler.limits import MAX_MACS_PER_S
@@ -70,7 +71,7 @@ def _numel(shape, env: dict[str, int]) -> int | None:
 def estimate(graph: Graph, env: dict[str, int], itemsize: int):
     """(weight bytes, activation bytes, the node needing the most, its bytes) for one run of
     ``graph`` at ``env``."""
-    held = sum(int(np.prod(p.shape, dtype=object)) for p in graph.weights().values()) * itemsize
+    held = sum(math.prod(int(d) for d in p.shape) for p in graph.weights().values()) * itemsize
     total, top, top_bytes = 0, None, -1
     for node in graph.nodes():
         need = 0
@@ -164,6 +165,8 @@ def is_out_of_memory(error: BaseException) -> bool:
 def bind_from_inputs(graph: Graph, inputs) -> dict[str, int]:
     """The symbol sizes the actual input arrays give: a dim that is a plain symbol takes the
     array's size there."""
+    import numpy as np  # here: the check path does not load NumPy
+
     env: dict[str, int] = {}
     for node, x in zip(graph.input_nodes(), inputs):
         shape = np.shape(x)

@@ -18,7 +18,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict
 class Attrs(BaseModel):
     """Base of every attribute schema: immutable, strict about unknown names."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, arbitrary_types_allowed=True,
+                              defer_build=True)  # schemas are built on first use: `check` pays for the ops it meets
 
 
 class NoAttrs(Attrs):

@@ -22,7 +22,6 @@ from netc.compiler.limits import MAX_DRAWN_BOXES
 
 from ..emit_kit import write_atomic
 from .errors import RenderError, RenderWarning, TooLarge
-from .fold import Depth, fold
 
 FORMATS = ("svg", "png", "pdf", "dot", "html")
 RANKDIRS = ("TB", "LR")
@@ -57,6 +56,8 @@ def diagram(graphs: dict[str, Graph], pairs: Iterable = (), depth: int | str | N
     """
     if rankdir not in RANKDIRS:
         raise ValueError(f"rankdir must be one of {', '.join(RANKDIRS)}; got {rankdir!r}")
+    from .fold import Depth, fold  # here: `netc check` and `summary` load no drawing code
+
     dot = _dot()
     d = Depth.of(depth)
     views = [fold(g, d) for g in graphs.values()]
@@ -143,6 +144,14 @@ def _dot():
             raise
         raise RenderError("diagrams need the graphviz Python package: pip install 'netc[render]'") from None
     return dot
+
+
+def __getattr__(name: str):
+    if name == "Depth":  # loaded when asked for: `netc check` and `summary` load no drawing code
+        from .fold import Depth
+
+        return Depth
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["FORMATS", "Depth", "RenderError", "RenderWarning", "TooLarge", "diagram", "draw", "format_for", "render",

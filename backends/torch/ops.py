@@ -382,7 +382,9 @@ def memory_format(node, xs):
     # miscomputes (oneDNN issue 6035; torch 2.13 segfaults), so training keeps the standard
     # layout.
     if node.attrs.format == "channels_last":
-        return _fn(Code("{x0} if torch.is_grad_enabled() else {x0}.contiguous(memory_format=torch.channels_last)"))
+        small = f" or {{x0}}.shape[0] < {node.attrs.min_batch}" if node.attrs.min_batch > 1 else ""  # use_channels_last's cost model
+        return _fn(Code("{x0} if torch.is_grad_enabled()" + small
+                        + " else {x0}.contiguous(memory_format=torch.channels_last)"))
     return _fn(Code("{x0}.contiguous()"))
 
 

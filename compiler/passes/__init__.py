@@ -111,6 +111,7 @@ def format_report(report: list[tuple[Pass, PassResult]]) -> str:
     for p, r in report:
         lines.append(f"{p.name} (-O{p.level}): {p.purpose}: "
                      + (f"{len(r.rewrites)} rewrite(s)" if r.changed else "no change"))
+        lines += [f"  decided {c}" for c in r.notes]
         lines += [f"  rewrote {c}" for c in r.rewrites]
         lines += [f"  skipped {c}" for c in r.skipped]
     return "\n".join(lines)

@@ -38,11 +38,11 @@ def why_not_private(g: Graph, inner: list[Node], anchor: Node) -> str | None:
     reader, a result, another module), or None when they can."""
     ids = {n.id for n in inner} | {anchor.id}
     for n in inner:
-        if g.is_exposed(n.id):
-            return f"`{n.id}` is a result of a model or block"
         others = [u.id for u in g.users(n.id) if u.id not in ids]
         if others:
             return f"`{n.id}` is also read by `{others[0]}`"
+        if g.is_exposed(n.id):
+            return f"`{n.id}` is a result of a model or block"
         if n.block != anchor.block:
             return f"`{n.id}` and `{anchor.id}` are in different blocks"
     return None

@@ -29,6 +29,7 @@ class PassResult:
     changed: bool = False
     rewrites: list[Change] = field(default_factory=list)
     skipped: list[Change] = field(default_factory=list)
+    notes: list[Change] = field(default_factory=list)  # why a pass decided as it did (a cost model)
 
     def rewrote(self, what: str, span: Span | None = None) -> None:
         self.changed = True
@@ -36,6 +37,9 @@ class PassResult:
 
     def skip(self, what: str, span: Span | None = None) -> None:
         self.skipped.append(Change(what, span))
+
+    def note(self, what: str, span: Span | None = None) -> None:
+        self.notes.append(Change(what, span))
 
 
 @dataclass

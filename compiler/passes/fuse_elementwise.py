@@ -104,11 +104,11 @@ def link(g: Graph, n: Node, result: PassResult) -> Node | None:
     if not readers:
         return None
     nxt = readers[0]
-    why = None
-    if g.is_exposed(n.id):
-        why = f"`{n.id}` is a result of a model or block"
-    elif len(users) > 1:
+    why = None  # another reader first: a value read twice does not fuse, whatever its scope
+    if len(users) > 1:
         why = f"`{n.id}` is also read by `{next(u.id for u in users if u is not nxt)}`"
+    elif g.is_exposed(n.id):
+        why = f"`{n.id}` is a result of a model or block"
     elif n.block != nxt.block:
         why = f"`{n.id}` and `{nxt.id}` are in different blocks"
     if why:

@@ -12,7 +12,7 @@ from netc.compiler.types import ShapeError, TensorType, normalize_axis
 from netc.specs import opdef
 from netc.specs.opdef import Op, register
 
-from ._util import fmt_shape, is_int
+from ._util import check_min, fmt_shape, is_int
 
 DimAttr = int | Expr
 
@@ -29,14 +29,16 @@ class MemoryFormat(_Shape):
     # fastest on. The NumPy executor treats it as the identity.
 
     name = "memory_format"
-    signature = 'memory_format(format="contiguous")'
+    signature = 'memory_format(format="contiguous", min_batch=1)'
 
     class Attrs(opdef.Attrs):
         format: Literal["contiguous", "channels_last"] = "contiguous"
+        min_batch: int = 1  # channels_last from this batch (dim 0) on; below it the layout is kept
 
     @classmethod
     def shape(cls, xs, a):
         x = xs[0]
+        check_min(1, min_batch=a.min_batch)
         if a.format == "channels_last" and x.rank != 4:
             raise ShapeError(f"channels_last needs a 4-d input [N, C, H, W]; got {x}")
         return x

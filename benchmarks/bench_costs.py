@@ -1,0 +1,141 @@
+"""Measure what ``use_channels_last`` decides with: the time of one convolution per shape
+class, in the standard layout (NCHW) and channels-last (NHWC), at each batch and thread
+count, and the time of converting a tensor to channels-last; written to
+``compiler/passes/costs/conv_layout.json``, which the pass reads.
+
+A *shape class* is what the pass can tell from a convolution's attributes and types: the op
+(conv2d, conv_transpose2d), the kernel kind (``pointwise`` 1×1, ``depthwise``, ``small``
+k ≤ 3, ``large`` k ≥ 4), strided or not, the input-channel width (``stem`` < 16,
+``narrow`` ≤ 128, ``wide`` > 128) and the output's side (``tiny`` ≤ 8, ``mid`` ≤ 32, ``big``). Each class is timed on one representative shape
+(``SHAPES``) with ``F.conv2d`` / ``F.conv_transpose2d`` on an input already in the layout
+(the weight keeps its layout, as in the emitted module), eval, ``torch.no_grad()``: the
+median over ``--reps`` rounds in which both layouts run, in alternating order, each a loop of
+as many calls as take about 4 ms (after a warm-up call). The
+table stores nanoseconds per multiply-accumulate for each layout, so the pass can weigh a
+model's convolutions by their MACs.
+
+    python benchmarks/bench_costs.py                      # writes the table
+    python benchmarks/bench_costs.py --clock wall --reps 9 --threads 1 2 --batches 1 2 16 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+CLOCK = [time.perf_counter]
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "compiler", "passes", "costs", "conv_layout.json")
+
+# class -> (op, C_in, C_out, kernel, stride, groups, H_in): one representative shape per class
+SIDES = {"tiny": 6, "mid": 16, "big": 40}  # output side of each spatial bucket (≤ 8, ≤ 32, larger)
+SHAPES = {}
+for op in ("conv2d", "conv_transpose2d"):
+    for kind in ("pointwise", "depthwise", "small", "large"):
+        if op == "conv_transpose2d" and kind in ("pointwise", "depthwise"):
+            continue
+        for s in (1, 2):
+            for width, c in {"stem": 3, "narrow": 64, "wide": 256}.items():
+                if kind == "depthwise" and width == "stem":
+                    continue
+                for side, out in SIDES.items():
+                    k = {"pointwise": 1, "depthwise": 3, "small": 3, "large": 7 if width == "stem" else 4}[kind]
+                    cin = c * 3 // 2 if kind == "depthwise" else c
+                    cout = cin if kind == "depthwise" else 64 if width == "stem" else c * s if op == "conv2d" else c // s
+                    groups = cin if kind == "depthwise" else 1
+                    h = out * s if op == "conv2d" else max(out // s, 1)
+                    SHAPES[f"{op}/{kind}/s{s}/{width}/{side}"] = (op, cin, cout, k, s, groups, h)
+
+
+def _run(op, x, w, stride, groups, k):
+    if op == "conv2d":
+        return F.conv2d(x, w, None, stride, (k - 1) // 2, 1, groups)
+    return F.conv_transpose2d(x, w, None, stride, max(k - stride, 0) // 2)
+
+
+def measure(cls: str, batch: int, reps: int) -> dict:
+    op, c, co, k, s, groups, h = SHAPES[cls]
+    x = torch.randn(batch, c, h, h)
+    w = torch.randn(co, c // groups, k, k) if op == "conv2d" else torch.randn(c, co, k, k)
+    x_cl = x.contiguous(memory_format=torch.channels_last)
+    y = _run(op, x, w, s, groups, k)
+    macs = y.numel() * (c // groups) * k * k if op == "conv2d" else x.numel() * co * k * k
+    torch.testing.assert_close(_run(op, x_cl, w, s, groups, k), y, atol=1e-3, rtol=1e-3)
+    calls = {"nchw": lambda: _run(op, x, w, s, groups, k), "nhwc": lambda: _run(op, x_cl, w, s, groups, k)}
+    for f in calls.values():  # warm up (oneDNN makes its primitives on the first call)
+        f()
+    t0 = CLOCK[0]()
+    calls["nchw"]()
+    n = max(1, min(200, int(0.004 / max(CLOCK[0]() - t0, 1e-7))))  # calls per sample: ~4 ms
+    t = {"nchw": [], "nhwc": []}
+    for r in range(reps):
+        for key in (("nchw", "nhwc") if r % 2 else ("nhwc", "nchw")):
+            t0 = CLOCK[0]()
+            for _ in range(n):
+                calls[key]()
+            t[key].append((CLOCK[0]() - t0) / n)
+    return {"ns_per_mac": {key: round(statistics.median(v) * 1e9 / macs, 5) for key, v in t.items()},
+            "shape": [op, c, co, k, s, groups, h], "macs": macs}
+
+
+def convert_cost(batch: int, reps: int) -> float:
+    """Nanoseconds per element of converting an NCHW tensor to channels-last."""
+    x = torch.randn(batch, 64, 56, 56)
+    ts = []
+    for _ in range(reps):
+        t0 = CLOCK[0]()
+        x.contiguous(memory_format=torch.channels_last)
+        ts.append(CLOCK[0]() - t0)
+    return round(statistics.median(ts) * 1e9 / x.numel(), 5)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--threads", type=int, nargs="+", default=[1])
+    ap.add_argument("--batches", type=int, nargs="+", default=[1, 2, 8, 16])
+    ap.add_argument("--out", default=OUT)
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="cpu",
+                    help="cpu: the calling thread's CPU time (one thread only; what other load on "
+                         "the machine disturbs least); wall: elapsed time")
+    args = ap.parse_args(argv)
+    if args.clock == "cpu" and args.threads != [1]:
+        ap.error("--clock cpu measures the calling thread: use --threads 1")
+    CLOCK[0] = time.thread_time if args.clock == "cpu" else time.perf_counter
+    torch.manual_seed(0)
+    table = {"threads": {}, "clock": args.clock}
+    load = os.getloadavg()[0]
+    with torch.no_grad():
+        for th in args.threads:
+            torch.set_num_threads(th)
+            per = table["threads"][str(th)] = {"convert_ns_per_element": {}, "classes": {}}
+            for b in args.batches:
+                per["convert_ns_per_element"][str(b)] = convert_cost(b, args.reps)
+                for cls in SHAPES:
+                    per["classes"].setdefault(cls, {})[str(b)] = measure(cls, b, args.reps)["ns_per_mac"]
+                print(f"threads {th} batch {b}: done", file=sys.stderr)
+    table["measured"] = (f"{datetime.date.today()}: torch {torch.__version__}, {platform.machine()}, "
+                         f"{os.cpu_count()} CPUs, load average {load:.1f} -> {os.getloadavg()[0]:.1f}, "
+                         f"median of {args.reps} rounds; by benchmarks/bench_costs.py")
+    table["shapes"] = {k: list(v) for k, v in SHAPES.items()}
+    with open(args.out, "w") as f:
+        json.dump(table, f, indent=1, sort_keys=True)
+        f.write("\n")
+    for th, per in table["threads"].items():
+        print(f"\nthreads {th}: channels-last / standard time per class and batch")
+        print(f"{'class':<38}" + "".join(f"{b:>8}" for b in args.batches))
+        for cls, by_b in per["classes"].items():
+            print(f"{cls:<38}" + "".join(f"{by_b[str(b)]['nhwc'] / by_b[str(b)]['nchw']:8.2f}" for b in args.batches))
+
+
+if __name__ == "__main__":
+    main()

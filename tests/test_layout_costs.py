@@ -1,0 +1,150 @@
+"""use_channels_last decides with a cost model: the decisions on given shapes and tables, what
+--report says, the run-time batch check it emits, and that the module computes the -O0
+numbers on either side of that check. Cheap: small specs, fixed tables (tests/fixtures), one
+process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from netc.compiler.passes import _layout_costs as costs
+from netc.compiler.passes import format_report
+
+import netc
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+SPEC = """
+model Net(x: float[N, 3, 16, 16]) -> float[N, 4] {
+    return x -> conv2d(8, 3, padding=1) -> batchnorm -> relu
+             -> conv2d(8, 4, stride=2, padding=1) -> leaky_relu(0.2) -> global_avgpool -> linear(4)
+}
+model Fixed(x: float[2, 3, 16, 16]) -> float[2, 8, 16, 16] {
+    return x -> conv2d(8, 3, padding=1) -> relu
+}
+model Sized(x: float[N, 3, H, W]) -> float[N, 8, H, W] {
+    return x -> conv2d(8, 3, padding=1) -> relu
+}
+"""
+
+
+@pytest.fixture
+def table(monkeypatch):
+    def use(name: str | None):
+        if name is None:
+            monkeypatch.delenv("NETC_LAYOUT_COSTS")  # the checked-in, measured table
+        else:
+            monkeypatch.setenv("NETC_LAYOUT_COSTS", str(FIXTURES / f"layout_costs_{name}.json"))
+    return use
+
+
+def compiled(tmp_path, text: str = SPEC) -> netc.Program:
+    spec = tmp_path / "m.net"
+    spec.write_text(text)
+    return netc.compile_file(spec)  # a fresh program: optimised graphs are cached per program
+
+
+def layout_lines(prog: netc.Program, model: str) -> list[str]:
+    report = format_report(prog.optimized(2).reports[model])
+    block = report.split("use_channels_last")[1].split("eliminate_dead_code")[0]
+    return block.splitlines()
+
+
+def conversions(prog: netc.Program, model: str) -> list:
+    return [n.attrs for n in prog.optimized(2).graph(model).nodes() if n.op == "memory_format"]
+
+
+def test_classify_reads_the_attributes_the_pass_sees():
+    assert costs.classify("conv2d", 4, 2, 1, 256, 4) == "conv2d/large/s2/wide/tiny"
+    assert costs.classify("conv2d", 1, 1, 1, 64, 56) == "conv2d/pointwise/s1/narrow/big"
+    assert costs.classify("conv2d", 3, 2, 96, 96, 16) == "conv2d/depthwise/s2/narrow/mid"
+    assert costs.classify("conv2d", 7, 2, 1, 3, 112) == "conv2d/large/s2/stem/big"
+    assert costs.classify("conv_transpose2d", 2, 2, 1, 512, 28) == "conv_transpose2d/small/s2/wide/mid"
+
+
+def test_the_checked_in_table_covers_every_class_it_names():
+    data = costs._read(costs.TABLE)
+    assert data["measured"] and set(data["threads"])
+    for entry in data["threads"].values():
+        assert set(entry["classes"]) == set(data["shapes"])
+        for per_batch in entry["classes"].values():
+            assert set(per_batch) == set(entry["convert_ns_per_element"])
+            assert all(v["nchw"] > 0 and v["nhwc"] > 0 for v in per_batch.values())
+
+
+def test_the_threshold_is_interpolated_between_measured_batches():
+    ratio = {1: 1.5, 2: 1.2, 16: 0.8, 64: 0.8}
+    start = costs.threshold(ratio.__getitem__, list(ratio))
+    assert 2 < start < 16  # 1.2 -> 0.8 over log2 2..16: 0.99 is crossed at 2 ** (1 + 3 * 0.525) = 5.96
+    assert start == 6
+    assert costs.threshold({1: 0.5, 2: 0.5}.__getitem__, [1, 2]) == 1
+    assert costs.threshold({1: 0.5, 2: 1.5}.__getitem__, [1, 2]) is None  # loses at the largest
+
+
+def test_always_faster_applies_at_every_batch(tmp_path, table):
+    table("always")
+    prog = compiled(tmp_path)
+    assert [a.format for a in conversions(prog, "Net")] == ["channels_last"]
+    assert conversions(prog, "Net")[0].min_batch == 1
+    lines = layout_lines(prog, "Net")
+    assert any("decided" in s and "applied at every batch" in s and "N = 1: 0.50" in s for s in lines), lines
+    assert any("[conv2d/large/s2/stem/tiny]" in s and "0.50/0.50/0.50/0.50" in s for s in lines), lines
+
+
+def test_never_faster_leaves_the_model_alone_and_says_why(tmp_path, table):
+    table("never")
+    prog = compiled(tmp_path)
+    assert conversions(prog, "Net") == []
+    lines = layout_lines(prog, "Net")
+    assert ": no change" in lines[0]
+    assert any("not applied: predicted channels-last / standard time by batch N = 1: 1.20, 2: 1.10, "
+               "16: 1.05, 64: 1.00 (wins at ≤ 0.99)" in s for s in lines), lines
+
+
+def test_fixed_batch_and_assumed_sizes_are_stated(tmp_path, table):
+    table("from_batch")
+    prog = compiled(tmp_path)
+    assert conversions(prog, "Fixed") == []  # batch 2: 1.2
+    assert any("not applied" in s and "at its batch 2" in s for s in layout_lines(prog, "Fixed"))
+    sized = layout_lines(prog, "Sized")
+    assert any("applied for N ≥ 6" in s and "assumed H=224, W=224" in s for s in sized), sized
+
+
+def test_from_a_batch_on_is_checked_at_run_time_and_keeps_the_numbers(tmp_path, table):
+    table("from_batch")
+    prog = compiled(tmp_path)
+    (fmt,) = conversions(prog, "Net")
+    assert fmt.format == "channels_last" and fmt.min_batch == 6
+    src = " ".join(prog.optimized(2).torch_source("Net").split())  # black may wrap the line
+    assert "x if torch.is_grad_enabled() or x.shape[0] < 6 else x.contiguous( memory_format=torch.channels_last" in src
+    torch.manual_seed(0)
+    m0 = prog.to_torch("Net").eval()
+    m2 = prog.to_torch("Net", opt=2).eval()
+    m2.load_state_dict(prog.convert_weights("Net", m0.state_dict(), 2))
+    seen = []
+    for m in m2.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            m.register_forward_pre_hook(lambda _, xs: seen.append(xs[0].is_contiguous(memory_format=torch.channels_last)))
+    for n, layout in ((2, False), (16, True)):
+        x = torch.randn(n, 3, 16, 16)
+        seen.clear()
+        with torch.no_grad():
+            torch.testing.assert_close(m2(x), m0(x), atol=1e-5, rtol=1e-5)
+        assert seen == [layout, layout], (n, seen)
+    xs = np.random.default_rng(0).standard_normal((3, 3, 16, 16)).astype(np.float32)
+    w = prog.convert_weights("Net", {k: v.numpy() for k, v in m0.state_dict().items()}, 2)
+    np.testing.assert_allclose(prog.to_numpy("Net", weights=w, opt=2)(xs), m0(torch.from_numpy(xs)).detach().numpy(),
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_the_measured_table_keeps_dcgans_discriminator_standard_at_batch_2(table):
+    """The case of issue 18: DCGAN's 4x4 stride-2 convolutions ran 1.88x slower channels-last at
+    batch 2. With the measured table, batch 2 keeps the standard layout."""
+    table(None)
+    prog = netc.compile_file(Path(__file__).resolve().parents[1] / "examples" / "dcgan.net")
+    convs = conversions(prog, "Discriminator")
+    assert not convs or all(a.min_batch > 2 for a in convs if a.format == "channels_last")
+    assert any("decided" in s for s in layout_lines(prog, "Discriminator"))
