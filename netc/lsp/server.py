@@ -356,14 +356,12 @@ def on_inlay_hints(ls: NetcServer, params: lsp.InlayHintParams):
 def on_formatting(ls: NetcServer, params: lsp.DocumentFormattingParams):
     doc = _doc(ls, params.text_document.uri)
     td = ls.workspace.get_text_document(doc.uri)
-    try:
-        from netc.fmt import format_source
-    except ImportError as e:
-        ls.log(f"netc lsp: formatting is not available ({e})", lsp.MessageType.Warning)
-        return []
+    from netc.compiler.source import SpecError
+    from netc.fmt import format_source
+
     try:
         formatted = format_source(td.source, doc.path)
-    except Exception as e:  # noqa: BLE001 -- a spec that does not parse is left as it is
+    except SpecError as e:  # a spec that does not parse (or would not keep its AST) is left as it is
         ls.log(f"netc lsp: not formatted: {e}", lsp.MessageType.Info)
         return []
     if formatted == td.source:
