@@ -39,7 +39,6 @@ ROLES = {"weight": "weight", "gamma": "weight", "scale": "weight", "kernel": "we
          "in_proj_weight": "weight", "bias": "bias", "beta": "bias", "b": "bias", "in_proj_bias": "bias",
          "running_mean": "running_mean", "moving_mean": "running_mean", "running_var": "running_var",
          "moving_var": "running_var", "moving_variance": "running_var"}
-UNTRANSPOSED_OPS = ("embedding", "parameter")  # their 2-d weights are tables, not [out, in] matrices
 _TAGGED = re.compile(r"^(weight|bias)_(.+)$")
 _QKV = re.compile(r"^(?:to_|w_?)?(q|query|k|key|v|value)(?:_proj|_lin)?$")
 MAX_STEPS = 100_000  # search steps before giving up (a checkpoint of another model fails fast anyway)
@@ -73,7 +72,15 @@ class Unit:
     counter: str | None = None
 
     def transposable(self, k: int) -> bool:
-        return len(self.shapes[k]) == 2 and self.op not in UNTRANSPOSED_OPS
+        return len(self.shapes[k]) == 2 and not _is_table(self.op)
+
+
+def _is_table(op: str) -> bool:
+    """A 2-d weight of ``op`` is a lookup table (embedding, parameter), never transposed."""
+    from netc.specs import catalogue
+
+    d = catalogue.get(op)
+    return bool(d and d.weight_is_table)
 
 
 def netc_units(graph: Graph) -> list[Unit]:

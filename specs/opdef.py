@@ -100,7 +100,8 @@ class Op:
 
     Other facts are class attributes, below: ``param_names`` (every weight name ``params``
     may give), ``output_names`` (what generated code adds to a node's variable name for each
-    output), ``weight_out_axis`` (for ``layer``), and ``scalar``, ``symbol`` and ``neutral``
+    output), ``weight_out_axis`` (for ``layer``), ``weight_is_table`` (a 2-d weight that is
+    a lookup table, not an [out, in] matrix: checkpoints never store it transposed), and ``scalar``, ``symbol`` and ``neutral``
     (arithmetic: constant folding).
     """
 
@@ -129,6 +130,7 @@ class Op:
     output_names: ClassVar[tuple[str, ...]] = ()
     # A ``layer``'s weight dim that holds its output features (1 for a transposed convolution).
     weight_out_axis: ClassVar[int] = 0
+    weight_is_table: ClassVar[bool] = False  # a 2-d weight that is a table (rows looked up), not [out, in]
     # Arithmetic on Python numbers, for constant folding: the op on scalar values (None: the
     # op does not fold), its infix symbol ("+") and its neutral operand with the positions it
     # may take (add: (0, (0, 1)), as 0 + x and x + 0; sub: (0, (1,)), only x - 0).

@@ -291,6 +291,7 @@ ALLOWED = {
     ("backends/onnx/lowerings/math.py", "BINARY"): "the ONNX op of each arithmetic operator",
     ("backends/onnx/lowerings/recurrent.py", "ONNX_OP"): "the ONNX op of each recurrent layer",
     ("backends/onnx/lowerings/recurrent.py", "GATES"): "torch's gate blocks in ONNX's order, per layer kind",
+    ("runtime/checkpoints.py", "CONVERSIONS"): "a weight mapping file's conversion names (transpose, concat, split: not ops)",
 }
 SCANNED = ("compiler", "backends", "runtime", "netc")
 

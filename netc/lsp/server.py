@@ -164,8 +164,8 @@ async def _check(ls: NetcServer, doc: Doc) -> None:
     if doc.running:
         doc.again = True
         return
-    if ls.docs.get(doc.uri) is not doc:
-        return
+    if ls.docs.get(doc.uri) is not doc or doc.uri not in ls.workspace.text_documents:
+        return  # closed meanwhile (pygls would read a closed document from disk)
     doc.running = True
     loop = asyncio.get_running_loop()
     a = None

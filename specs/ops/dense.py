@@ -58,6 +58,7 @@ class Embedding(Op):
     """Lookup table: each int id becomes a learned vector of size ``dim``."""
 
     name = "embedding"
+    weight_is_table = True
     group = "dense"
     traits = frozenset({"has_weights"})
     param_names = ("weight",)

@@ -23,6 +23,7 @@ class Parameter(Op):
     """A learned tensor of its own (a class token, a position table, a LayerScale gain), started by ``init``. Its one weight is named by the tensor itself (``encoder.pos``)."""
 
     name = "parameter"
+    weight_is_table = True
     group = "math"  # written as syntax (`param name: ...`), not a call, as `x + y` is
     arity = (0, 0)
     traits = frozenset({"has_weights"})
