@@ -118,12 +118,12 @@ class Program:
             >>> net(torch.randn(2, 1, 28, 28)).shape
             torch.Size([2, 10])
         """
-        from netc.runtime.torch_modules import load_source
+        from netc.runtime.saved_modules import load_picklable
 
         if opt:
             return self.optimized(opt).to_torch(name)
         emitted = self._torch((name,))
-        module = load_source(emitted.text, stem=name)
+        module = load_picklable(emitted.text, stem=name)
         return getattr(module, emitted.classes[name])()
 
     def numpy_source(self, name: str | None = None) -> str:
