@@ -106,7 +106,20 @@ class Program:
         for n in names:
             if n not in self.models:
                 raise KeyError(f"no model or pair named {n!r}; the spec has {', '.join(self.models) or 'none'}")
-        return emit_torch(self._c, list(names) or None)
+        return emit_torch(self._c, list(names) or None, self._variants(names))
+
+    def _variants(self, names: tuple[str, ...]) -> dict:
+        """Each model of ``names`` (default: all) -> its graph with each scalar parameter
+        changed (``compiler.variants``): what tells the torch backend which parameters only
+        change sizes, so that the class takes them as arguments (``ResNet18(classes=10)``)."""
+        from netc.compiler.variants import perturbed
+
+        cache = self.__dict__.setdefault("_perturbed", {})
+        models = [m for n in (names or self.models) for m in self.members(n)]
+        for m in models:
+            if m not in cache:
+                cache[m] = perturbed(self._c, m)
+        return {m: cache[m] for m in models}
 
     def to_torch(self, name: str, opt: int = 0):
         """A fresh ``nn.Module`` for a model or pair, built from :meth:`torch_source` of the

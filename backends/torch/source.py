@@ -8,6 +8,7 @@ from netc.compiler.limits import gc_paused
 
 from ..emit_kit import Names, stmt
 from .emit import Emitter
+from .params import settle
 
 ROLE_METHODS = {"generator": "generate", "discriminator": "discriminate", "encoder": "encode", "decoder": "decode"}
 
@@ -22,16 +23,27 @@ class TorchSource:
 
 
 @gc_paused
-def emit_torch(compiled, names: list[str] | None = None) -> TorchSource:
+def emit_torch(compiled, names: list[str] | None = None, variants: dict | None = None) -> TorchSource:
     """Standalone PyTorch source for the named models and pairs (default: all of them) of
     ``compiled`` (the driver's ``Compiled``: ``graphs``, ``pairs`` and ``path``), with the
     class of each (and of each model a pair holds). Its first line records the ``netc
-    compile`` command that writes the same file."""
+    compile`` command that writes the same file.
+
+    ``variants``: model -> {parameter -> the graph with that parameter changed}
+    (``compiler.variants.perturbed``); the parameters that only change sizes become the
+    class's constructor arguments (``params.settle``), the others are fixed."""
     asked = names
     names = names or list(compiled.graphs) + list(compiled.pairs)
     models = [m for n in names for m in ([r[1] for r in compiled.pairs[n].roles] if n in compiled.pairs else [n])]
     em = Emitter(compiled.path)
-    classes = {m: em.model(compiled.graphs[m]) for m in dict.fromkeys(models)}
+    classes = {}
+    for m in dict.fromkeys(models):
+        graph, changed = compiled.graphs[m], (variants or {}).get(m) or {}
+        free = settle(compiled.path, graph, changed) if changed else []
+        classes[m] = em.model(graph)
+        for k in free:
+            em.model(changed[k], variant=True)
+        em.signatures[classes[m]] = (dict(graph.params), set(free))
     pairs = {n: pair_class(compiled, compiled.pairs[n], classes, em) for n in names if n in compiled.pairs}
     text = em.render([code for _, code in pairs.values()], f"netc compile {em.spec} {compiled.command_args('torch', asked)}")
     return TorchSource(text, classes | {n: cls for n, (cls, _) in pairs.items()})

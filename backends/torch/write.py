@@ -9,6 +9,14 @@ from . import sizes
 from .template import ChildArgs, ClassDef, Slot
 
 
+def literal_or_none(v) -> str | None:
+    """``literal(v)``, or None for a value no literal writes."""
+    try:
+        return literal(v)
+    except TypeError:
+        return None
+
+
 class ClassWriter:
     def __init__(self, em, cls: ClassDef):
         """``em``: the Emitter, whose templates and classes are settled."""
@@ -27,8 +35,12 @@ class ClassWriter:
 
     def source(self) -> str:
         names = list(dict.fromkeys(n for _, n in self.cls.params))
+        signature, guards = names, []
+        if self.first.kind == "root":
+            signature, guards = self.model_signature(names)
         out = [f"class {self.cls.name}(nn.Module):", f'    """{self.cls.doc}"""', ""]
-        out += stmt("    ", f"def __init__({', '.join(['self'] + names)}):")
+        out += stmt("    ", f"def __init__({', '.join(['self'] + signature)}):")
+        out += guards
         out += stmt("        ", "super().__init__()")
         used = self.forward_params()
         for name in names:
@@ -42,6 +54,24 @@ class ClassWriter:
             out += stmt("        ", self.text(line, forward=True), self.comment(k, comment))
         return "\n".join(out)
 
+    def model_signature(self, names: list[str]) -> tuple[list[str], list[str]]:
+        """A model class's parameters with the spec's values as defaults (``classes=1000``), and
+        a check for each one that is fixed: another value would need the model elaborated
+        again, so the class refuses it. A parameter whose name Python or the file reserves
+        is left out."""
+        values, free = self.em.signatures.get(self.cls.name, ({}, set()))
+        if set(names) - (free & values.keys()):
+            raise AssertionError(f"model class {self.cls.name}: arguments {names} are not its parameters")
+        usable = [k for k in values if k.isidentifier() and k not in self.em.taken and k != "self"
+                  and isinstance(literal_or_none(values[k]), str)]
+        guards = []
+        for k in usable:
+            if k not in free and values[k] == values[k]:  # (a NaN: no value to compare with)
+                why = f"{self.cls.name}: `{k}` changes more than sizes; compile again with -D {k}=.."
+                guards += stmt("        ", f"if {k} != {literal(values[k])}:")
+                guards += stmt("            ", f"raise ValueError({literal(why)})")
+        return [f"{k}={literal(values[k])}" for k in usable], guards
+
     def forward_params(self) -> set[str]:
         """The arguments the forward reads (stored as ``self.<name>``): directly, or in a size
         derived from them."""
@@ -51,7 +81,8 @@ class ClassWriter:
 
     def comment(self, k: int, comment: str) -> str:
         """Shapes only where every instance of the class has the same ones."""
-        others = [self.em.templates[id(s)].forward[k][1] for s in self.cls.instances]
+        others = [self.em.templates[id(s)].forward[k][1] for s in self.cls.instances
+                  if id(s) not in self.em.variant_scopes]
         if all(c == comment for c in others):
             return comment
         return comment.split("  ")[-1] if "  " in comment else ""
