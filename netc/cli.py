@@ -223,8 +223,9 @@ def cmd_summary(args) -> int:
     if args.json:
         shown = names if args.model else list(prog.pairs)
         pairs = [{"name": n, "roles": dict(prog.pairs[n].roles)} for n in shown if n in prog.pairs]
-        print(json.dumps({"spec": args.spec, "models": [s.as_json() for s in summaries], "pairs": pairs},
-                         indent=2))
+        from netc.compiler.summary_json import summary_document
+
+        print(json.dumps(summary_document(args.spec, summaries, pairs), indent=2))
     else:
         color = use_color(sys.stdout)
         print("\n\n".join(render_table(s, color) for s in summaries))
