@@ -13,11 +13,18 @@ other is fixed at its value (``backends/torch/params.py``).
 
 from __future__ import annotations
 
+import hashlib
 import numbers
+import threading
+from collections import OrderedDict
+from pathlib import Path
 
+from . import ast
+from .elaborate import Elaborator
 from .ir import Graph
-from .pipeline import Compiled, compile_spec
-from .source import SpecError
+from .loader import load
+from .pipeline import Compiled, parse_defines
+from .source import Diagnostics, TooManyErrors
 
 
 def candidates(value) -> list:
@@ -32,29 +39,70 @@ def candidates(value) -> list:
     return []  # a string or tuple: no size, fixed at its value
 
 
+_CACHE: OrderedDict[tuple, dict] = OrderedDict()  # what perturbed() gave, by the files' contents and options
+_CACHE_SIZE = 32
+_LOCK = threading.Lock()
+
+
 def perturbed(compiled: Compiled, model: str) -> dict[str, Graph | None]:
     """Each scalar parameter of ``model`` -> the model's graph with that parameter changed
-    (None where no candidate value gives a graph)."""
-    graph = compiled.graphs[model]
-    others = {p for name, g in compiled.graphs.items() if name != model for p in g.params}
-    # a -D value only other models use would be an unused -D when this model is compiled alone
-    defines = {k: v for k, v in compiled.defines.items() if k in graph.params or k not in others}
-    out: dict[str, Graph | None] = {}
-    for name, value in graph.params.items():
-        out[name] = None
-        for v in candidates(value):
-            try:
-                c = compile_spec(compiled.path, {**defines, name: v}, [model], max_params=compiled.max_params,
-                                 allow_imports_outside=compiled.allow_imports_outside)
-            except (SpecError, RecursionError):
-                continue
-            g = c.graphs.get(model)
-            if g is None:
-                continue
-            if compiled.level:
-                from .passes import optimize
-
-                g = optimize(g, compiled.level, compiled.disable).graph
-            out[name] = g
-            break
+    (None where no candidate value gives a graph without errors). The files are read and
+    parsed once; the model is elaborated once per candidate. Kept per process for the same
+    file contents, values and options (the same dict each time: callers must not change it)."""
+    key = _key(compiled, model)
+    with _LOCK:
+        if key is not None and key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+    out = _perturbed(compiled, model)
+    if key is not None:
+        with _LOCK:
+            _CACHE[key] = out
+            while len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
     return out
+
+
+def _key(compiled: Compiled, model: str) -> tuple | None:
+    """What the graphs depend on: the files read (by content), the model's parameter values
+    (-D applied), the -D values, limits and passes; None when a file cannot be read again."""
+    try:
+        files = tuple((p, hashlib.sha256(Path(p).read_bytes()).hexdigest()) for p in compiled.sources)
+    except OSError:
+        return None
+    params = compiled.graphs[model].params
+    return (compiled.path, files, model, repr(sorted(params.items())), repr(sorted(compiled.defines.items())),
+            compiled.level, tuple(compiled.disable), compiled.max_params, compiled.allow_imports_outside)
+
+
+def _perturbed(compiled: Compiled, model: str) -> dict[str, Graph | None]:
+    graph = compiled.graphs[model]
+    out: dict[str, Graph | None] = dict.fromkeys(graph.params)
+    ws = load(compiled.path, Diagnostics(), compiled.allow_imports_outside)
+    decl = ws.namespaces.get(ws.root, {}).get(model) if ws.root else None
+    if not isinstance(decl, ast.FuncDecl):  # (the file changed since it was compiled)
+        return out
+    for name, value in graph.params.items():
+        for v in candidates(value):
+            values, bad = parse_defines({**compiled.defines, name: v})
+            changed = None if bad else _elaborate(ws, decl, values, compiled.max_params)
+            if changed is not None:
+                if compiled.level:
+                    from .passes import optimize
+
+                    changed = optimize(changed, compiled.level, compiled.disable).graph
+                out[name] = changed
+                break
+    return out
+
+
+def _elaborate(ws, decl: ast.FuncDecl, values: dict, max_params: int) -> Graph | None:
+    """The model's graph with these ``-D`` values; None on any error."""
+    diags = Diagnostics()
+    try:
+        g = Elaborator(ws, diags, values).model(decl)
+    except (TooManyErrors, RecursionError):
+        return None
+    if g is None or diags.items or g.param_count() > max_params:
+        return None
+    return g

@@ -131,8 +131,10 @@ class Program:
             >>> net(torch.randn(2, 1, 28, 28)).shape
             torch.Size([2, 10])
         """
+        from netc.backends.deps import require
         from netc.runtime.saved_modules import load_picklable
 
+        require("torch", "prog.to_torch")
         if opt:
             return self.optimized(opt).to_torch(name)
         emitted = self._torch((name,))
@@ -202,15 +204,13 @@ class Program:
             >>> [d.dim_param or d.dim_value for d in m.graph.input[0].type.tensor_type.shape.dim]
             ['N', 1, 28, 28]
         """
+        from netc.backends.deps import require
         from netc.compiler.source import Diagnostic, SpecError
         from netc.runtime.numpy_program import as_arrays
         from netc.runtime.weights import check_weights
 
-        try:
-            from netc.backends.onnx.emit import model_proto
-        except ImportError as e:
-            raise SpecError([Diagnostic(f"ONNX export needs the onnx package ({e})", None,
-                                        hint="pip install netc[onnx]")]) from None
+        require("onnx", "ONNX export (prog.to_onnx, compile --backend onnx)")
+        from netc.backends.onnx.emit import model_proto
         if name in self._c.pairs:
             raise SpecError([Diagnostic(f"`{name}` is a pair; an ONNX file holds one model", None,
                                         hint="export each of its models: " + ", ".join(self.members(name)))])

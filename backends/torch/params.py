@@ -20,31 +20,63 @@ from netc.compiler.ir import Graph
 from .emit import Emitter
 from .lower import LoweringError
 
+_SETTLED: dict[int, tuple[dict, list[str]]] = {}  # id(variants) -> (variants, kept), for the variants cached
+
 
 def settle(path: str, graph: Graph, variants: dict[str, Graph | None]) -> list[str]:
     """The parameters of ``graph`` its class can take as arguments, given the graph with each
-    one changed (``variants``; None where no other value elaborates)."""
-    base = Emitter(path)
-    base.model(graph)
-    base.finish()
-    kept: list[str] = []
-    for name, changed in variants.items():
-        if changed is not None and name.isidentifier() and name not in base.taken and name != "self" \
-                and _fits(path, graph, [variants[k] for k in kept] + [changed], kept + [name], len(base.order)):
-            kept.append(name)
+    one changed (``variants``; None where no other value elaborates). All are tried together;
+    each that does not fit (its graph needs a class of its own, or a size differs that no
+    argument gives) is dropped, and the rest tried again. Remembered for the same ``variants``
+    dict (``compiler.variants`` hands out the same one for the same files and options)."""
+    done = _SETTLED.get(id(variants))
+    if done is not None and done[0] is variants:
+        return list(done[1])
+    kept = _settle(path, graph, variants)
+    if len(_SETTLED) > 64:
+        _SETTLED.clear()
+    _SETTLED[id(variants)] = (variants, kept)
+    return list(kept)
+
+
+def _settle(path: str, graph: Graph, variants: dict[str, Graph | None]) -> list[str]:
+    kept = [k for k, g in variants.items() if g is not None and k.isidentifier() and k != "self"]
+    while kept:
+        bad = _misfits(path, graph, {k: variants[k] for k in kept})
+        if not bad:
+            break
+        kept = [k for k in kept if k not in bad]
     return kept
 
 
-def _fits(path: str, graph: Graph, changed: list[Graph], names: list[str], n_classes: int) -> bool:
+def _misfits(path: str, graph: Graph, changed: dict[str, Graph]) -> set[str]:
+    """The parameters whose changed graph does not fit the class of ``graph``."""
     em = Emitter(path)
     try:
         cls = em.model(graph)
-        if any(em.model(g, variant=True) != cls for g in changed):
-            return False
-        em.finish()
     except LoweringError:
-        return False
-    if len(em.order) != n_classes:  # a changed graph needed a class of its own
-        return False
+        return set(changed)
+    own = {id(s) for c in em.order for s in c.instances}
+    bad, scopes = {k for k in changed if k in em.taken}, {}
+    for k, g in changed.items():
+        if k in bad:
+            continue
+        before = set(em.variant_scopes)
+        try:
+            if em.model(g, variant=True) != cls:
+                bad.add(k)
+        except LoweringError:
+            bad.add(k)
+        scopes.update(dict.fromkeys(em.variant_scopes - before, k))
+    if bad:
+        return bad
+    em.finish()
+    for c in em.order:  # a class only changed graphs need
+        if not any(id(s) in own for s in c.instances):
+            bad |= {scopes[id(s)] for s in c.instances}
     root = next(c for c in em.order if c.name == cls)
-    return {name for _, name in root.params} <= set(names)
+    first = root.instances[0]
+    for i, name in root.params:  # a size that differs and no argument gives
+        if name not in changed:
+            bad |= {scopes[id(s)] for s in root.instances[1:] if root.vectors[id(s)][i] != root.vectors[id(first)][i]}
+    return bad
