@@ -121,9 +121,14 @@ class Program:
                 cache[m] = perturbed(self._c, m)
         return {m: cache[m] for m in models}
 
-    def to_torch(self, name: str, opt: int = 0):
+    def to_torch(self, name: str, opt: int = 0, **params):
         """A fresh ``nn.Module`` for a model or pair, built from :meth:`torch_source` of the
         program optimised at ``-O{opt}`` (load -O0 weights with :meth:`convert_weights`).
+        ``params``: the model's parameters, where other than the spec's (``classes=10``): the
+        class's constructor arguments (:meth:`torch_class`).
+
+        The module survives ``torch.save(model)`` and ``torch.load(path, weights_only=False)``
+        in another process: it pickles with its generated source (``runtime/saved_modules.py``).
 
         Example:
             >>> import torch, netc
@@ -131,15 +136,29 @@ class Program:
             >>> net(torch.randn(2, 1, 28, 28)).shape
             torch.Size([2, 10])
         """
+        return self.torch_class(name, opt)(**params)
+
+    def torch_class(self, name: str, opt: int = 0) -> type:
+        """The ``nn.Module`` class of a model or pair (as :meth:`to_torch` builds it). A model's
+        class takes the model's parameters as constructor arguments, with the spec's values as
+        defaults; a parameter that changes more than layer sizes (a structure, an initialisation)
+        accepts only its value (docs/torch.md, "Model parameters").
+
+        Example:
+            >>> import torch, netc
+            >>> ResNet18 = netc.compile_file("examples/resnet18.net").torch_class("ResNet18")
+            >>> ResNet18(classes=10).linear.weight.shape
+            torch.Size([10, 512])
+        """
         from netc.backends.deps import require
         from netc.runtime.saved_modules import load_picklable
 
         require("torch", "prog.to_torch")
         if opt:
-            return self.optimized(opt).to_torch(name)
+            return self.optimized(opt).torch_class(name)
         emitted = self._torch((name,))
         module = load_picklable(emitted.text, stem=name)
-        return getattr(module, emitted.classes[name])()
+        return getattr(module, emitted.classes[name])
 
     def numpy_source(self, name: str | None = None) -> str:
         """The standalone NumPy program (imports only numpy and math) of one model or pair
