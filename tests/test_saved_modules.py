@@ -96,7 +96,7 @@ def test_gpt2_sizes_propagate_and_layers_is_fixed():
     of layers also sets the output projections' initial std (0.02 / sqrt(2 * layers)), which the
     class cannot compute: it accepts only the spec's value and says how to get another."""
     GPT2 = netc.compile_file(str(EXAMPLES / "gpt2.net")).torch_class("GPT2")
-    small = dict(vocab=100, context=16, width=32, heads=4)
+    small = {"vocab": 100, "context": 16, "width": 32, "heads": 4}
     model = GPT2(**small).eval()
     assert shapes(model) == spec_shapes("gpt2.net", "GPT2", **small)
     with torch.no_grad():
@@ -109,7 +109,7 @@ def test_gpt2_sizes_propagate_and_layers_is_fixed():
 def test_llama_layers_is_a_count():
     """A stack's count is an argument where nothing else depends on it: `LlamaBlock(...) * layers`."""
     Llama = netc.compile_file(str(EXAMPLES / "llama.net")).torch_class("Llama")
-    small = dict(vocab=64, width=32, layers=2, heads=4, kv_heads=2, ff=48)
+    small = {"vocab": 64, "width": 32, "layers": 2, "heads": 4, "kv_heads": 2, "ff": 48}
     model = Llama(**small).eval()
     assert len(model.llama_block) == 2
     assert shapes(model) == spec_shapes("llama.net", "Llama", **small)
