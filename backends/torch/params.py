@@ -19,6 +19,7 @@ from netc.compiler.ir import Graph
 
 from .emit import Emitter
 from .lower import LoweringError
+from .write import usable_param
 
 _SETTLED: dict[int, tuple[dict, list[str]]] = {}  # id(variants) -> (variants, kept), for the variants cached
 
@@ -40,7 +41,8 @@ def settle(path: str, graph: Graph, variants: dict[str, Graph | None]) -> list[s
 
 
 def _settle(path: str, graph: Graph, variants: dict[str, Graph | None]) -> list[str]:
-    kept = [k for k, g in variants.items() if g is not None and k.isidentifier() and k != "self"]
+    taken = Emitter(path).taken
+    kept = [k for k, g in variants.items() if g is not None and usable_param(k, graph.params.get(k), taken)]
     while kept:
         bad = _misfits(path, graph, {k: variants[k] for k in kept})
         if not bad:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 from netc.compiler.ast import size_names
 
 from ..emit_kit import literal, stmt
@@ -9,12 +11,10 @@ from . import sizes
 from .template import ChildArgs, ClassDef, Slot
 
 
-def literal_or_none(v) -> str | None:
-    """``literal(v)``, or None for a value no literal writes."""
-    try:
-        return literal(v)
-    except TypeError:
-        return None
+def usable_param(name: str, value, taken: set[str]) -> bool:
+    """Whether a model parameter can be a constructor argument: a number or bool (no spec
+    string reaches the file) under a name nothing in the file reserves."""
+    return name.isidentifier() and name not in taken and name != "self" and isinstance(value, numbers.Real)
 
 
 class ClassWriter:
@@ -57,13 +57,12 @@ class ClassWriter:
     def model_signature(self, names: list[str]) -> tuple[list[str], list[str]]:
         """A model class's parameters with the spec's values as defaults (``classes=1000``), and
         a check for each one that is fixed: another value would need the model elaborated
-        again, so the class refuses it. A parameter whose name Python or the file reserves
-        is left out."""
+        again, so the class refuses it. A string or tuple parameter, and one whose name Python
+        or the file reserves, is left out."""
         values, free = self.em.signatures.get(self.cls.name, ({}, set()))
         if set(names) - (free & values.keys()):
             raise AssertionError(f"model class {self.cls.name}: arguments {names} are not its parameters")
-        usable = [k for k in values if k.isidentifier() and k not in self.em.taken and k != "self"
-                  and isinstance(literal_or_none(values[k]), str)]
+        usable = [k for k in values if usable_param(k, values[k], self.em.taken)]
         guards = []
         for k in usable:
             if k not in free and values[k] == values[k]:  # (a NaN: no value to compare with)
