@@ -39,6 +39,7 @@ def candidates(value) -> list:
     return []  # a string or tuple: no size, fixed at its value
 
 
+MAX_NODES = 2000  # a model with more nodes is not elaborated again: its parameters are fixed
 _CACHE: OrderedDict[tuple, dict] = OrderedDict()  # what perturbed() gave, by the files' contents and options
 _CACHE_SIZE = 32
 _LOCK = threading.Lock()
@@ -78,6 +79,8 @@ def _key(compiled: Compiled, model: str) -> tuple | None:
 def _perturbed(compiled: Compiled, model: str) -> dict[str, Graph | None]:
     graph = compiled.graphs[model]
     out: dict[str, Graph | None] = dict.fromkeys(graph.params)
+    if len(graph.nodes()) > MAX_NODES:  # each elaboration costs as much again: parameters fixed
+        return out
     ws = load(compiled.path, Diagnostics(), compiled.allow_imports_outside)
     decl = ws.namespaces.get(ws.root, {}).get(model) if ws.root else None
     if not isinstance(decl, ast.FuncDecl):  # (the file changed since it was compiled)
@@ -102,6 +105,8 @@ def _elaborate(ws, decl: ast.FuncDecl, values: dict, max_params: int) -> Graph |
     try:
         g = Elaborator(ws, diags, values).model(decl)
     except (TooManyErrors, RecursionError):
+        return None
+    except Exception:  # noqa: BLE001 -- a value the spec cannot take, however it fails: the parameter is fixed
         return None
     if g is None or diags.items or g.param_count() > max_params:
         return None

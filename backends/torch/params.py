@@ -67,7 +67,7 @@ def _misfits(path: str, graph: Graph, changed: dict[str, Graph]) -> set[str]:
         try:
             if em.model(g, variant=True) != cls:
                 bad.add(k)
-        except LoweringError:
+        except Exception:  # noqa: BLE001 -- (a LoweringError, or any other): this parameter is fixed
             bad.add(k)
         scopes.update(dict.fromkeys(em.variant_scopes - before, k))
     if bad:
