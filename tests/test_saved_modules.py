@@ -102,7 +102,7 @@ def test_gpt2_sizes_propagate_and_layers_is_fixed():
     with torch.no_grad():
         assert model(torch.randint(0, 100, (2, 8))).shape == (2, 8, 100)
     assert model.gpt2_block[0].self_attention.heads == 4
-    with pytest.raises(ValueError, match=r"`layers` changes more than sizes; compile again with -D layers="):
+    with pytest.raises(ValueError, match=r"GPT2: a `layers` other than 12 changes more than layer sizes; compile the spec again with -D layers="):
         GPT2(layers=2, **small)
 
 

@@ -14,7 +14,8 @@ from .template import ChildArgs, ClassDef, Slot
 def usable_param(name: str, value, taken: set[str]) -> bool:
     """Whether a model parameter can be a constructor argument: a number or bool (no spec
     string reaches the file) under a name nothing in the file reserves."""
-    return name.isidentifier() and name not in taken and name != "self" and isinstance(value, numbers.Real)
+    return (name.isidentifier() and not name.startswith("_") and name not in taken and name != "self"
+            and isinstance(value, numbers.Real))
 
 
 class ClassWriter:
@@ -66,7 +67,8 @@ class ClassWriter:
         guards = []
         for k in usable:
             if k not in free and values[k] == values[k]:  # (a NaN: no value to compare with)
-                why = f"{self.cls.name}: `{k}` changes more than sizes; compile again with -D {k}=.."
+                why = (f"{self.cls.name}: a `{k}` other than {literal(values[k])} changes more than layer sizes; "
+                       f"compile the spec again with -D {k}=...")
                 guards += stmt("        ", f"if {k} != {literal(values[k])}:")
                 guards += stmt("            ", f"raise ValueError({literal(why)})")
         return [f"{k}={literal(values[k])}" for k in usable], guards

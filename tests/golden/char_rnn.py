@@ -81,7 +81,7 @@ class CharLSTM(nn.Module):
     def __init__(self, hidden=128):
         if hidden != 128:
             raise ValueError(
-                "CharLSTM: `hidden` changes more than sizes; compile again with -D hidden=..",
+                "CharLSTM: a `hidden` other than 128 changes more than layer sizes; compile the spec again with -D hidden=...",
             )
         super().__init__()
         self.embedding = nn.Embedding(96, 64)

@@ -146,7 +146,7 @@ class GPT2(nn.Module):
     ):
         if layers != 12:
             raise ValueError(
-                "GPT2: `layers` changes more than sizes; compile again with -D layers=..",
+                "GPT2: a `layers` other than 12 changes more than layer sizes; compile the spec again with -D layers=...",
             )
         super().__init__()
         self.wte = nn.Embedding(vocab, width)
