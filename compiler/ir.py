@@ -94,6 +94,7 @@ class BlockInstance:
     span: Span | None = None  # where it is applied
     index: int | None = None  # which copy of its parent stack it is
     count: int | None = None  # a stack: how many copies
+    exprs: tuple = ()  # its call's arguments that are size expressions over the caller's names (ASTs: ngf * 4)
     shares: str | None = None  # a block bound with `let` applied again: the path of its first application,
     #                            whose weights (and, in torch, whose module) its nodes use
 

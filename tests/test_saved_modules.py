@@ -133,3 +133,13 @@ def test_a_parameter_that_changes_the_graph_is_fixed(tmp_path):
     assert shapes(M(width=5))["h.weight"] == (5, 8)
     with pytest.raises(ValueError, match="`deep`"):
         M(deep=True)
+
+
+def test_dcgan_block_arguments_are_computed_from_the_models():
+    """`Up(ngf * 4)`: a block's argument is the spec's expression over the model's parameters."""
+    Generator = netc.compile_file(str(EXAMPLES / "dcgan.net")).torch_class("Generator")
+    model = Generator(nz=16, ngf=8).eval()
+    assert shapes(model) == spec_shapes("dcgan.net", "Generator", nz=16, ngf=8)
+    assert model.up.conv_transpose2d.weight.shape == (64, 32, 4, 4)  # ngf * 8 -> ngf * 4
+    with torch.no_grad():
+        assert model(torch.randn(2, 16, 1, 1)).shape == (2, 3, 64, 64)

@@ -28,7 +28,7 @@ from .prelude import PRELUDE, prelude_source
 from .scopes import Scope, build_tree, group_members, is_chain, last_uses
 from .sizes import evaluate
 from .template import ChildArgs, ClassDef, Slot, Template
-from .write import ClassWriter
+from .write import ClassWriter, usable_param
 
 _HOLE = re.compile(r"\{(\w*)\}")
 
@@ -177,9 +177,12 @@ class Emitter:
                 chosen.add(best[0])
                 used.add(best[0])
         derived = {}
+        known = set(chosen)
+        if cls.instances[0].kind == "root":  # a model's class has all its parameters (settled: params.py)
+            known |= {k for k, v in env.items() if usable_param(k, v, self.taken)}
         for i in varying:
             if i not in named:
-                derived[i] = next((e for e in exprs[i] if size_names(e) <= chosen and all(
+                derived[i] = next((e for e in exprs[i] if size_names(e) <= known and all(
                     evaluate(e, s.env) == v for s, v in zip(cls.instances, columns[i]))), None)
                 if derived[i] is None:
                     del derived[i]
@@ -204,7 +207,7 @@ class Emitter:
         """Per slot of ``scope`` (its own, then its children's arguments): the block names its
         op's arguments mention, and the size expressions they are."""
         t = self.templates[id(scope)]
-        child = [() for c in t.children for _ in self.classes[id(c)].args()]
+        child = [c.exprs for c in t.children for _ in self.classes[id(c)].args()]  # (Up(ngf * 4))
         return list(t.mentions) + [frozenset()] * len(child), list(t.exprs) + child
 
     def labels(self, scope: Scope) -> list[str]:

@@ -44,7 +44,8 @@ class ClassWriter:
         out += guards
         out += stmt("        ", "super().__init__()")
         used = self.forward_params()
-        for name in names:
+        derived_names = {n for e in self.cls.derived.values() for n in size_names(e)}
+        for name in names + sorted(derived_names - set(names)):
             if name in used:
                 out += stmt("        ", f"self.{name} = {name}")
         for line in self.t.init:
