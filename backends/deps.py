@@ -26,7 +26,7 @@ class MissingDependency(SpecError, ImportError):
         self.package, self.what = package, what
         extra = EXTRAS.get(package, package)
         because = f" ({cause})" if cause and package not in cause else ""
-        SpecError.__init__(self, [Diagnostic(f"{what} needs the `{package}` package, which is not installed{because}",
+        SpecError.__init__(self, [Diagnostic(f"{what} needs {package}, which is not installed{because}",
                                              None, hint=f"pip install 'netc[{extra}]'")])
 
 

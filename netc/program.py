@@ -223,13 +223,17 @@ class Program:
             >>> [d.dim_param or d.dim_value for d in m.graph.input[0].type.tensor_type.shape.dim]
             ['N', 1, 28, 28]
         """
-        from netc.backends.deps import require
+        from netc.backends.deps import MissingDependency, require
         from netc.compiler.source import Diagnostic, SpecError
         from netc.runtime.numpy_program import as_arrays
         from netc.runtime.weights import check_weights
 
-        require("onnx", "ONNX export (prog.to_onnx, compile --backend onnx)")
-        from netc.backends.onnx.emit import model_proto
+        what = "ONNX export (prog.to_onnx, compile --backend onnx)"
+        require("onnx", what)
+        try:
+            from netc.backends.onnx.emit import model_proto
+        except ImportError as e:
+            raise MissingDependency("onnx", what, str(e)) from None
         if name in self._c.pairs:
             raise SpecError([Diagnostic(f"`{name}` is a pair; an ONNX file holds one model", None,
                                         hint="export each of its models: " + ", ".join(self.members(name)))])

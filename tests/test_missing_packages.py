@@ -63,10 +63,10 @@ def without_packages(tmp_path_factory):
 def test_the_api_names_the_package_and_the_extra(without_packages):
     name, is_import_error, text = without_packages["api_to_torch"]
     assert (name, is_import_error) == ("MissingDependency", True)
-    assert "prog.to_torch needs the `torch` package, which is not installed" in text
+    assert "prog.to_torch needs torch, which is not installed" in text
     assert "pip install 'netc[torch]'" in text
     name, is_import_error, text = without_packages["api_to_onnx"]
-    assert name == "MissingDependency" and "`onnx` package" in text and "pip install 'netc[onnx]'" in text
+    assert name == "MissingDependency" and "needs onnx, which is not installed" in text and "pip install 'netc[onnx]'" in text
     name, _, text = without_packages["api_render"]
     assert name == "RenderError" and "graphviz Python package" in text and "pip install 'netc[render]'" in text
 
