@@ -72,7 +72,8 @@ def _key(compiled: Compiled, model: str) -> tuple | None:
     except OSError:
         return None
     params = compiled.graphs[model].params
-    return (compiled.path, files, model, repr(sorted(params.items())), repr(sorted(compiled.defines.items())),
+    nodes = tuple((n.id, n.op) for n in compiled.graphs[model].nodes())  # (the graph itself: -O levels differ)
+    return (compiled.path, files, model, nodes, repr(sorted(params.items())), repr(sorted(compiled.defines.items())),
             compiled.level, tuple(compiled.disable), compiled.max_params, compiled.allow_imports_outside)
 
 

@@ -43,7 +43,8 @@ def emit_torch(compiled, names: list[str] | None = None, variants: dict | None =
     key = None
     if variants is not None and all(m in variants for m in models):
         # the variants are the same dicts for the same files and options (compiler.variants): so is the file
-        key = (compiled.path, tuple(names), command, tuple(id(variants[m]) for m in models))
+        key = (compiled.path, tuple(names), command, tuple(id(variants[m]) for m in models),
+               tuple(tuple((n.id, n.op) for n in compiled.graphs[m].nodes()) for m in models))
         done = _EMITTED.get(key)
         if done is not None and all(a is variants[m] for a, m in zip(done[0], models)):
             return done[1]
