@@ -150,6 +150,9 @@ def split(indent: str, code: str) -> list[str]:
     code = code[:-1] if colon else code
     if len(indent + code + colon) <= WIDTH or code[-1] not in ")]":
         return [indent + code + colon]
+    lhs, eq, rhs = code.partition(" = ")
+    if eq and not colon and lhs.isidentifier() and _top_level(rhs, " if ") and len(indent + "    " + rhs) <= WIDTH:
+        return [f"{indent}{lhs} = (", f"{indent}    {rhs}", f"{indent})"]  # a conditional: ruff wraps it whole
     open_at = _matching_open(code)
     if open_at is None or open_at == len(code) - 2:
         return [indent + code + colon]
@@ -187,6 +190,19 @@ def _matching_open(code: str) -> int | None:
             if depth == 0:
                 return i
     return None
+
+
+def _top_level(code: str, token: str) -> bool:
+    """Whether ``token`` occurs in ``code`` outside brackets and strings."""
+    depth, in_str = 0, False
+    for i, ch in enumerate(code):
+        if _quote(code, i):
+            in_str = not in_str
+        elif not in_str:
+            depth += (ch in "([") - (ch in ")]")
+            if depth == 0 and code.startswith(token, i):
+                return True
+    return False
 
 
 def _top_level_items(body: str) -> list[str]:

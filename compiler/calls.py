@@ -359,7 +359,8 @@ class Calls:
                       stack=frame.stack + (decl,), where=[(decl.name, span)], block=path,
                       inits=frame.inits | inits, given_inits=frozenset(inits))
         inst = frame.graph.set_block(BlockInstance(path, decl.name, "block", copy[0] if copy else frame.block,
-                                                   span=span, index=copy[1] if copy else None))
+                                                   span=span, index=copy[1] if copy else None,
+                                                   exprs=size_provenance(frame)["exprs"]))
         for p in decl.params:
             if self.bind_param(decl, p, bound.get(p.name), span, child, frame) is POISON:
                 return POISON

@@ -92,6 +92,7 @@ class Elaborator(Calls, Subscripts, Inits, SharedBlocks):
         if outputs is None or len(self.diags.items) > n_errors:
             return None
         graph.outputs = [(name, t.ref) for name, t in outputs]
+        graph.params = {p.name: frame.env[p.name] for p in decl.params if not p.is_tensor}
         return graph
 
     def model_param(self, decl, p: ast.Param, frame: Frame):

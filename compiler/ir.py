@@ -94,6 +94,7 @@ class BlockInstance:
     span: Span | None = None  # where it is applied
     index: int | None = None  # which copy of its parent stack it is
     count: int | None = None  # a stack: how many copies
+    exprs: tuple = ()  # its call's arguments that are size expressions over the caller's names (ASTs: ngf * 4)
     shares: str | None = None  # a block bound with `let` applied again: the path of its first application,
     #                            whose weights (and, in torch, whose module) its nodes use
 
@@ -118,6 +119,7 @@ class Graph:
         self.inputs: list[str] = []  # ids of input nodes, in signature order
         self.outputs: list[tuple[str | None, Ref]] = []  # (result name, ref)
         self.blocks: dict[str, BlockInstance] = {}  # path -> instance, outer before inner
+        self.params: dict[str, object] = {}  # a model's scalar parameters -> their values (-D applied)
         self._nodes: dict[str, Node] = {}  # id -> node (also the networkx node's "node" datum)
         self._next: dict[str | None, str | None] = {None: None}  # linked order; None is the head
         self._prev: dict[str | None, str | None] = {None: None}
@@ -252,6 +254,7 @@ class Graph:
         out.g = self.g.copy()
         out.inputs, out.outputs = list(self.inputs), list(self.outputs)
         out.blocks = dict(self.blocks)
+        out.params = dict(self.params)
         out._nodes = dict(self._nodes)
         out._next, out._prev = dict(self._next), dict(self._prev)
         out._interface = {k: set(v) for k, v in self._interface.items()}

@@ -7,7 +7,8 @@ their row. MACs stay symbolic where the input sizes are (``1,816,582,144·N``).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import html
+from dataclasses import dataclass
 
 from .dims import Dim, Expr
 from .ir import Graph
@@ -25,9 +26,10 @@ class Row:
     value: str | None = None  # the name the spec gave the value(s) it computes (`c = ...`)
 
     def as_json(self) -> dict:
-        d = asdict(self)
-        d["macs"] = self.macs if isinstance(self.macs, int) else str(self.macs)
-        return d
+        """The row as ``summary --json`` writes it (schema ``netc.summary/1``)."""
+        from .summary_json import row_json
+
+        return row_json(self)
 
 
 @dataclass
@@ -41,14 +43,21 @@ class Summary:
     outputs: list[tuple[str | None, str]]
 
     def as_json(self) -> dict:
-        return {
-            "model": self.model,
-            "inputs": [{"name": n, "type": t} for n, t in self.inputs],
-            "outputs": [{"name": n, "type": t} for n, t in self.outputs],
-            "rows": [r.as_json() for r in self.rows],
-            "totals": {"params": self.params, "buffers": self.buffers,
-                       "macs": self.macs if isinstance(self.macs, int) else str(self.macs)},
-        }
+        """The model as ``summary --json`` writes it (schema ``netc.summary/1``, docs/json.md)."""
+        from .summary_json import model_json
+
+        return model_json(self)
+
+    def __str__(self) -> str:
+        """The table ``netc summary`` prints."""
+        return render_table(self)
+
+    def __repr__(self) -> str:
+        return f"<Summary {self.model}: {len(self.rows)} rows, {self.params:,} params, MACs {fmt_count(self.macs)}>"
+
+    def _repr_html_(self) -> str:
+        """The table as HTML, for notebooks."""
+        return render_html(self)
 
 
 def summarize(graph: Graph, depth: int | None = None) -> Summary:
@@ -156,4 +165,30 @@ def render_table(s: Summary, color: bool = False) -> str:
             f"Inputs: {', '.join(f'{n}: {t}' for n, t in s.inputs)}",
             f"Outputs: {', '.join((f'{n}: ' if n else '') + t for n, t in s.outputs)}",
             rule]
+    return "\n".join(out)
+
+
+def render_html(s: Summary) -> str:
+    """The summary table as an HTML ``<table>``: the rows of :func:`render_table` (a block's
+    row bold, its nodes indented under it), the totals in the footer."""
+    esc = html.escape
+    out = [f"<table><caption><b>Model: {esc(s.model)}</b></caption>",
+           "<thead><tr><th>Layer (scope)</th><th>Op</th><th>Output shape</th><th>Params</th><th>MACs</th></tr></thead>",
+           "<tbody>"]
+    for r in s.rows:
+        cells = [esc(r.name), esc(r.op), esc(r.shape)]
+        if r.kind == "block":
+            cells = [f"<b>{c}</b>" for c in cells]
+        pad = f' style="padding-left: {1.5 * r.depth + 0.5}em"' if r.depth else ""
+        out.append(f"<tr><td{pad}>{cells[0]}</td><td>{cells[1]}</td><td>{cells[2]}</td>"
+                   f'<td style="text-align: right">{f"{r.params:,}" if r.params else "-"}</td>'
+                   f'<td style="text-align: right">{esc(fmt_count(r.macs)) if r.macs != 0 else "-"}</td></tr>')
+    out.append("</tbody><tfoot>")
+    for label, value in (("Total params", f"{s.params:,}"), ("Non-trainable state (buffers)", f"{s.buffers:,}"),
+                         ("Total MACs", fmt_count(s.macs)),
+                         ("Inputs", ", ".join(f"{n}: {t}" for n, t in s.inputs)),
+                         ("Outputs", ", ".join((f"{n}: " if n else "") + t for n, t in s.outputs))):
+        out.append(f'<tr><td colspan="3">{esc(label)}</td><td colspan="2" style="text-align: right">'
+                   f"{esc(value)}</td></tr>")
+    out.append("</tfoot></table>")
     return "\n".join(out)

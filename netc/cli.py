@@ -28,7 +28,7 @@ from netc.compiler.limits import (
 )
 from netc.compiler.loader import display_path
 from netc.compiler.pipeline import UsageError
-from netc.compiler.source import Diagnostic, SpecError, print_diagnostics, use_color
+from netc.compiler.source import Diagnostic, SpecError, use_color
 from netc.compiler.summary import fmt_count, render_table
 from netc.program import Program, compile_file
 from netc.runtime.budget import DEFAULT_MAX_MEMORY, parse_bytes, sci
@@ -58,9 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"a model with more parameters is an error (default {DEFAULT_MAX_PARAMS:,})")
         c.add_argument("--allow-imports-outside", action="store_true",
                        help="accept imports of absolute paths and of files outside the spec's folder")
+        c.add_argument("--diagnostics-format", choices=["text", "json"], default="text",
+                       help="json: errors as one JSON document on stdout (docs/json.md)")
         return c
 
-    spec_command("check", "parse, elaborate and shape-check a spec; report every error")
+    k = spec_command("check", "parse, elaborate and shape-check a spec; report every error")
+    k.add_argument("--json", action="store_true", help="the result and any errors as JSON on stdout (docs/json.md)")
     s = spec_command("summary", "per-layer table: scope, op, output shape, params, MACs; totals")
     s.add_argument("--model", action="append", help="model or pair to summarise (default: all)")
     s.add_argument("--json", action="store_true", help="machine-readable output")
@@ -220,6 +223,10 @@ def _load(args) -> Program:
 
 def cmd_check(args) -> int:
     prog = _load(args)
+    if args.json:
+        from netc.diagnostics_json import check_ok
+
+        return check_ok(args, prog)
     for name in prog.models:
         if name in prog.pairs:
             roles = ", ".join(f"{r}: {m}" for r, m in prog.pairs[name].roles)
@@ -248,8 +255,9 @@ def cmd_summary(args) -> int:
     if args.json:
         shown = names if args.model else list(prog.pairs)
         pairs = [{"name": n, "roles": dict(prog.pairs[n].roles)} for n in shown if n in prog.pairs]
-        print(json.dumps({"spec": args.spec, "models": [s.as_json() for s in summaries], "pairs": pairs},
-                         indent=2))
+        from netc.compiler.summary_json import summary_document
+
+        print(json.dumps(summary_document(args.spec, summaries, pairs), indent=2))
     else:
         color = use_color(sys.stdout)
         print("\n\n".join(render_table(s, color) for s in summaries))
@@ -374,8 +382,7 @@ def cmd_render(args) -> int:
             if note:
                 print(f"netc: note: {note}", file=sys.stderr)
     except RenderError as e:
-        print(f"netc: error: {e}", file=sys.stderr)
-        return 2
+        raise UsageError([Diagnostic(str(e), None)]) from None
     if args.output == "-":
         sys.stdout.buffer.write(data)
         return 0
@@ -431,7 +438,11 @@ def _running(what: str, fn, *a, **kw):
     except EmitError as e:
         raise SpecError([Diagnostic(f"cannot emit NumPy source: {e}", None)]) from None
     except ImportError as e:  # torch is not installed
-        raise UsageError([Diagnostic(str(e), None)]) from None
+        from netc.backends.deps import MissingDependency
+
+        if isinstance(e, MissingDependency):
+            raise
+        raise MissingDependency(e.name or "torch", what, str(e)) from None
     except (RuntimeError, ValueError, IndexError) as e:
         raise SpecError([Diagnostic(f"{what} failed: {type(e).__name__}: {e}", None)]) from None
 
@@ -615,12 +626,11 @@ def main(argv: list[str] | None = None) -> int:
     args.started, args.argv_none = started, argv is None
     try:
         return COMMANDS[args.command](args)
-    except UsageError as e:
-        print_diagnostics(e.diagnostics)
-        return 2
-    except SpecError as e:
-        print_diagnostics(e.diagnostics, more=e.more, stopped=e.stopped)
-        return 1
+    except SpecError as e:  # (a UsageError, or a missing package: 2)
+        from netc.backends.deps import MissingDependency
+        from netc.diagnostics_json import failed
+
+        return failed(args, e, 2 if isinstance(e, (UsageError, MissingDependency)) else 1)
     except RecursionError:
         print(f"{args.spec}:1:1: error: the spec nests too deeply to compile", file=sys.stderr)
         return 1

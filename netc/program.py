@@ -127,11 +127,29 @@ class Program:
         for n in names:
             if n not in self.models:
                 raise KeyError(f"no model or pair named {n!r}; the spec has {', '.join(self.models) or 'none'}")
-        return emit_torch(self._c, list(names) or None)
+        return emit_torch(self._c, list(names) or None, self._variants(names))
 
-    def to_torch(self, name: str, opt: int = 0):
+    def _variants(self, names: tuple[str, ...]) -> dict:
+        """Each model of ``names`` (default: all) -> its graph with each scalar parameter
+        changed (``compiler.variants``): what tells the torch backend which parameters only
+        change sizes, so that the class takes them as arguments (``ResNet18(classes=10)``)."""
+        from netc.compiler.variants import perturbed
+
+        cache = self.__dict__.setdefault("_perturbed", {})
+        models = [m for n in (names or self.models) for m in self.members(n)]
+        for m in models:
+            if m not in cache:
+                cache[m] = perturbed(self._c, m)
+        return {m: cache[m] for m in models}
+
+    def to_torch(self, name: str, opt: int = 0, **params):
         """A fresh ``nn.Module`` for a model or pair, built from :meth:`torch_source` of the
         program optimised at ``-O{opt}`` (load -O0 weights with :meth:`convert_weights`).
+        ``params``: the model's parameters, where other than the spec's (``classes=10``): the
+        class's constructor arguments (:meth:`torch_class`).
+
+        The module survives ``torch.save(model)`` and ``torch.load(path, weights_only=False)``
+        in another process: it pickles with its generated source (``runtime/saved_modules.py``).
 
         Example:
             >>> import torch, netc
@@ -139,13 +157,29 @@ class Program:
             >>> net(torch.randn(2, 1, 28, 28)).shape
             torch.Size([2, 10])
         """
-        from netc.runtime.torch_modules import load_source
+        return self.torch_class(name, opt)(**params)
 
+    def torch_class(self, name: str, opt: int = 0) -> type:
+        """The ``nn.Module`` class of a model or pair (as :meth:`to_torch` builds it). A model's
+        class takes the model's parameters as constructor arguments, with the spec's values as
+        defaults; a parameter that changes more than layer sizes (a structure, an initialisation)
+        accepts only its value (docs/torch.md, "Model parameters").
+
+        Example:
+            >>> import torch, netc
+            >>> ResNet18 = netc.compile_file("examples/resnet18.net").torch_class("ResNet18")
+            >>> ResNet18(classes=10).linear.weight.shape
+            torch.Size([10, 512])
+        """
+        from netc.backends.deps import require
+        from netc.runtime.saved_modules import load_picklable
+
+        require("torch", "prog.to_torch")
         if opt:
-            return self.optimized(opt).to_torch(name)
+            return self.optimized(opt).torch_class(name)
         emitted = self._torch((name,))
-        module = load_source(emitted.text, stem=name)
-        return getattr(module, emitted.classes[name])()
+        module = load_picklable(emitted.text, stem=name)
+        return getattr(module, emitted.classes[name])
 
     def numpy_source(self, name: str | None = None) -> str:
         """The standalone NumPy program (imports only numpy and math) of one model or pair
@@ -210,15 +244,17 @@ class Program:
             >>> [d.dim_param or d.dim_value for d in m.graph.input[0].type.tensor_type.shape.dim]
             ['N', 1, 28, 28]
         """
+        from netc.backends.deps import MissingDependency, require
         from netc.compiler.source import Diagnostic, SpecError
         from netc.runtime.numpy_program import as_arrays
         from netc.runtime.weights import check_weights
 
+        what = "ONNX export (prog.to_onnx, compile --backend onnx)"
+        require("onnx", what)
         try:
             from netc.backends.onnx.emit import model_proto
         except ImportError as e:
-            raise SpecError([Diagnostic(f"ONNX export needs the onnx package ({e})", None,
-                                        hint="pip install netc[onnx]")]) from None
+            raise MissingDependency("onnx", what, str(e)) from None
         if name in self._c.pairs:
             raise SpecError([Diagnostic(f"`{name}` is a pair; an ONNX file holds one model", None,
                                         hint="export each of its models: " + ", ".join(self.members(name)))])

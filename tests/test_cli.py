@@ -79,7 +79,9 @@ def test_summary_json_totals_and_rows():
     data = json.loads(r.stdout)
     (model,) = data["models"]
     assert model["model"] == "LeNet"
-    assert model["totals"] == {"params": 421642, "buffers": 0, "macs": "4241152*N"}
+    assert data["schema"] == "netc.summary/1"
+    assert model["totals"] == {"params": 421642, "buffers": 0, "macs": {
+        "value": None, "text": "4241152*N", "terms": [{"coeff": 4241152, "dims": {"N": 1}}], "atoms": {}}}
     rows = {row["name"]: row for row in model["rows"]}
     assert rows["conv2d"]["shape"] == "[N, 32, 28, 28]" and rows["conv2d"]["params"] == 320
     assert rows["linear"]["params"] == 3136 * 128 + 128

@@ -289,7 +289,7 @@ def test_op_without_lowering_is_a_spec_error(monkeypatch):
 
 def test_missing_onnx_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "netc.backends.onnx.emit", None)
-    with pytest.raises(SpecError, match=r"pip install netc\[onnx\]"):
+    with pytest.raises(SpecError, match=r"pip install '?netc\[onnx\]"):
         _compile("lenet.net", {}).to_onnx("LeNet")
 
 

@@ -88,7 +88,9 @@ def test_llama_source_uses_one_sdpa_with_gqa():
     """-O2's torch source: each layer's attention is the prelude's Attention, whose one SDPA call
     takes the grouped k and v (enable_gqa) and the rotated q and k."""
     src = netc.compile_file(EXAMPLES / "llama.net", defines=LLAMA).optimized(2).torch_source("Llama")
-    assert "Attention(64,4,kv_heads=2,causal=True,bias=False,rotary=True)" in "".join(src.split())
+    # (the block's sizes are its constructor arguments: the model's width, heads and kv_heads flow down)
+    assert "Attention(D,heads,kv_heads=kv_heads,causal=True,bias=False,rotary=True)" in "".join(src.split())
+    assert "LlamaBlock(width,eps,heads,kv_heads)" in "".join(src.split())
     assert src.count("F.scaled_dot_product_attention(") == 1
     assert "enable_gqa=self.kv_heads != self.heads" in src
 

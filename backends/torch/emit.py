@@ -28,7 +28,7 @@ from .prelude import PRELUDE, prelude_source
 from .scopes import Scope, build_tree, group_members, is_chain, last_uses
 from .sizes import evaluate
 from .template import ChildArgs, ClassDef, Slot, Template
-from .write import ClassWriter
+from .write import ClassWriter, usable_param
 
 _HOLE = re.compile(r"\{(\w*)\}")
 
@@ -50,11 +50,27 @@ class Emitter:
         self.cell_classes: dict[int, str] = {}
         self._consumed: dict[int, set] = {}
         self._raw: dict[int, tuple] = {}  # id(scope) -> raw_vector(scope)
+        # model class -> (its parameters and their values, those that are constructor arguments);
+        # the others are fixed at their values (emit_torch settles them: params.py)
+        self.signatures: dict[str, tuple[dict, set]] = {}
+        self.variant = False  # visiting a model elaborated with other parameters (params.py)
+        self.variant_scopes: set[int] = set()  # the scopes visited so: their shapes are not the spec's
 
     # -- scopes to templates -----------------------------------------------------------------
-    def model(self, graph: Graph, kind: str = "root") -> str:
+    def model(self, graph: Graph, kind: str = "root", variant: bool = False) -> str:
+        """The class of a model (visited with ``variant``: the model elaborated with other
+        parameters, whose scopes join the classes of the spec's own and only widen their
+        arguments)."""
+        if variant:
+            self.variant = True
+            try:
+                return self.model(graph, kind)
+            finally:
+                self.variant = False
         root = build_tree(graph, graph.name)
         root.kind = kind
+        if kind == "root":  # a model's parameters name its class's arguments, as a block's do
+            root.env = dict(graph.params)
         self.visit(root)
         return self.classes[id(root)].name
 
@@ -72,7 +88,9 @@ class Emitter:
         self.templates[id(scope)] = t
         self.helpers |= t.helpers
         key = (scope.name, t.key(self.classes))
-        if scope.kind != "block":  # a model or cell class is built without arguments: one per set of sizes
+        # a cell class is built without arguments: one per set of sizes; a model's class is one
+        # (the same model elaborated with other parameters joins it: params.py)
+        if scope.kind not in ("block", "root"):
             key += (tuple((type(v).__name__, repr(v)) for v in self.raw_vector(scope)),)
         cls = self.by_key.get(key)
         if cls is None:
@@ -81,6 +99,8 @@ class Emitter:
             self.order.append(cls)
         cls.instances.append(scope)
         self.classes[id(scope)] = cls
+        if self.variant:
+            self.variant_scopes.add(id(scope))
 
     def consumed(self, graph: Graph) -> set[Ref]:
         """The outputs some node or the model reads (unpacked but unused ones get a ``_``)."""
@@ -157,12 +177,20 @@ class Emitter:
                 chosen.add(best[0])
                 used.add(best[0])
         derived = {}
+        known = set(chosen)
+        if cls.instances[0].kind == "root":  # a model's class has all its parameters (settled: params.py)
+            known |= {k for k, v in env.items() if usable_param(k, v, self.taken)}
         for i in varying:
             if i not in named:
-                derived[i] = next((e for e in exprs[i] if size_names(e) <= chosen and all(
+                derived[i] = next((e for e in exprs[i] if size_names(e) <= known and all(
                     evaluate(e, s.env) == v for s, v in zip(cls.instances, columns[i]))), None)
                 if derived[i] is None:
                     del derived[i]
+        for i in varying:  # a size no op of its own computes, equal to one that is (linear(4 * d)'s output,
+            if i not in named and i not in derived:  # the next layer's in_features): computed the same way
+                derived_like = next((derived[j] for j in derived if columns[j] == columns[i]), None)
+                if derived_like is not None:
+                    derived[i] = derived_like
         labels, by_column, names = self.labels(cls.instances[0]), {}, []
         for i in varying:
             if i in derived:
@@ -179,7 +207,7 @@ class Emitter:
         """Per slot of ``scope`` (its own, then its children's arguments): the block names its
         op's arguments mention, and the size expressions they are."""
         t = self.templates[id(scope)]
-        child = [() for c in t.children for _ in self.classes[id(c)].args()]
+        child = [c.exprs for c in t.children for _ in self.classes[id(c)].args()]  # (Up(ngf * 4))
         return list(t.mentions) + [frozenset()] * len(child), list(t.exprs) + child
 
     def labels(self, scope: Scope) -> list[str]:
@@ -452,7 +480,8 @@ class ScopeRenderer:
         if same:
             m = members[0]
             self.t.children.append(m)
-            ctor = [f"{self.em.classes[id(m)].name}(", ChildArgs(m), f") for _ in range({len(members)})"]
+            count = self.slot(f"{g.local}_count", len(members))  # (an argument where instances differ)
+            ctor = [f"{self.em.classes[id(m)].name}(", ChildArgs(m), ") for _ in range(", count, ")"]
             line = [f"self.{g.local} = nn.{kind}({'*' if chain else ''}["] + ctor + ["])"]
         else:
             line = [f"self.{g.local} = nn.{kind}({'' if chain else '['}"]

@@ -30,6 +30,7 @@ class Scope:
     span: object = None  # where a block instance is applied
     index: int | None = None  # which copy of its stack it is
     shares: str | None = None  # a `let` block applied again: the path of the instance whose module it calls
+    exprs: tuple = ()  # the size expressions among its call's arguments (over the parent's names)
 
     @property
     def local(self) -> str:
@@ -57,6 +58,7 @@ def build_tree(graph: Graph, name: str) -> Scope:
         s = Scope(graph, path, "block" if b.kind == "block" else "group", b.label, index=b.index, shares=b.shares)
         if b.kind == "block":
             s.inputs, s.outputs, s.env, s.span = list(b.inputs), list(b.outputs), dict(b.env), b.span
+            s.exprs = b.exprs
         scopes[path] = s
         scope_of(b.parent).items.append(s)
         return s

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from netc.compiler.limits import gc_paused
 
-from ..emit_kit import Names, stmt
+from ..emit_kit import Names, file_name, stmt
 from .emit import Emitter
+from .params import settle
 
 ROLE_METHODS = {"generator": "generate", "discriminator": "discriminate", "encoder": "encode", "decoder": "decode"}
 
@@ -21,20 +22,49 @@ class TorchSource:
     classes: dict[str, str]  # model or pair name -> class name
 
 
+_EMITTED: dict[tuple, tuple[list, TorchSource]] = {}  # files emitted with variants (their dicts kept alive)
+
+
 @gc_paused
-def emit_torch(compiled, names: list[str] | None = None) -> TorchSource:
+def emit_torch(compiled, names: list[str] | None = None, variants: dict | None = None) -> TorchSource:
     """Standalone PyTorch source for the named models and pairs (default: all of them) of
     ``compiled`` (the driver's ``Compiled``: ``graphs``, ``pairs`` and ``path``), with the
     class of each (and of each model a pair holds). Its first line records the ``netc
-    compile`` command that writes the same file."""
+    compile`` command that writes the same file.
+
+    ``variants``: model -> {parameter -> the graph with that parameter changed}
+    (``compiler.variants.perturbed``); the parameters that only change sizes become the
+    class's constructor arguments (``params.settle``), the others are fixed."""
     asked = names
     names = names or list(compiled.graphs) + list(compiled.pairs)
-    models = [m for n in names for m in ([r[1] for r in compiled.pairs[n].roles] if n in compiled.pairs else [n])]
+    models = list(dict.fromkeys(m for n in names for m in ([r[1] for r in compiled.pairs[n].roles]
+                                                           if n in compiled.pairs else [n])))
+    command = f"netc compile {file_name(compiled.path)} {compiled.command_args('torch', asked)}"
+    key = None
+    if variants is not None and all(m in variants for m in models):
+        # the variants are the same dicts for the same files and options (compiler.variants): so is the file
+        key = (compiled.path, tuple(names), command, tuple(id(variants[m]) for m in models),
+               tuple(tuple((n.id, n.op) for n in compiled.graphs[m].nodes()) for m in models))
+        done = _EMITTED.get(key)
+        if done is not None and all(a is variants[m] for a, m in zip(done[0], models)):
+            return done[1]
     em = Emitter(compiled.path)
-    classes = {m: em.model(compiled.graphs[m]) for m in dict.fromkeys(models)}
+    classes = {}
+    for m in models:
+        graph, changed = compiled.graphs[m], (variants or {}).get(m) or {}
+        free = settle(compiled.path, graph, changed) if changed else []
+        classes[m] = em.model(graph)
+        for k in free:
+            em.model(changed[k], variant=True)
+        em.signatures[classes[m]] = (dict(graph.params), set(free))
     pairs = {n: pair_class(compiled, compiled.pairs[n], classes, em) for n in names if n in compiled.pairs}
-    text = em.render([code for _, code in pairs.values()], f"netc compile {em.spec} {compiled.command_args('torch', asked)}")
-    return TorchSource(text, classes | {n: cls for n, (cls, _) in pairs.items()})
+    text = em.render([code for _, code in pairs.values()], command)
+    out = TorchSource(text, classes | {n: cls for n, (cls, _) in pairs.items()})
+    if key is not None:
+        if len(_EMITTED) > 64:
+            _EMITTED.clear()
+        _EMITTED[key] = ([variants[m] for m in models], out)
+    return out
 
 
 def torch_source(compiled, names: list[str] | None = None) -> str:

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import numbers
+
 from netc.compiler.ast import size_names
 
 from ..emit_kit import literal, stmt
 from . import sizes
 from .template import ChildArgs, ClassDef, Slot
+
+
+def usable_param(name: str, value, taken: set[str]) -> bool:
+    """Whether a model parameter can be a constructor argument: a number or bool (no spec
+    string reaches the file) under a name nothing in the file reserves."""
+    return (name.isidentifier() and not name.startswith("_") and name not in taken and name != "self"
+            and isinstance(value, numbers.Real))
 
 
 class ClassWriter:
@@ -27,11 +36,16 @@ class ClassWriter:
 
     def source(self) -> str:
         names = list(dict.fromkeys(n for _, n in self.cls.params))
+        signature, guards = names, []
+        if self.first.kind == "root":
+            signature, guards = self.model_signature(names)
         out = [f"class {self.cls.name}(nn.Module):", f'    """{self.cls.doc}"""', ""]
-        out += stmt("    ", f"def __init__({', '.join(['self'] + names)}):")
+        out += stmt("    ", f"def __init__({', '.join(['self'] + signature)}):")
+        out += guards
         out += stmt("        ", "super().__init__()")
         used = self.forward_params()
-        for name in names:
+        derived_names = {n for e in self.cls.derived.values() for n in size_names(e)}
+        for name in names + sorted(derived_names - set(names)):
             if name in used:
                 out += stmt("        ", f"self.{name} = {name}")
         for line in self.t.init:
@@ -42,6 +56,24 @@ class ClassWriter:
             out += stmt("        ", self.text(line, forward=True), self.comment(k, comment))
         return "\n".join(out)
 
+    def model_signature(self, names: list[str]) -> tuple[list[str], list[str]]:
+        """A model class's parameters with the spec's values as defaults (``classes=1000``), and
+        a check for each one that is fixed: another value would need the model elaborated
+        again, so the class refuses it. A string or tuple parameter, and one whose name Python
+        or the file reserves, is left out."""
+        values, free = self.em.signatures.get(self.cls.name, ({}, set()))
+        if set(names) - (free & values.keys()):
+            raise AssertionError(f"model class {self.cls.name}: arguments {names} are not its parameters")
+        usable = [k for k in values if usable_param(k, values[k], self.em.taken)]
+        guards = []
+        for k in usable:
+            if k not in free and values[k] == values[k]:  # (a NaN: no value to compare with)
+                why = (f"{self.cls.name}: a `{k}` other than {literal(values[k])} changes more than layer sizes; "
+                       f"compile the spec again with -D {k}=...")
+                guards += stmt("        ", f"if {k} != {literal(values[k])}:")
+                guards += stmt("            ", f"raise ValueError({literal(why)})")
+        return [f"{k}={literal(values[k])}" for k in usable], guards
+
     def forward_params(self) -> set[str]:
         """The arguments the forward reads (stored as ``self.<name>``): directly, or in a size
         derived from them."""
@@ -51,7 +83,8 @@ class ClassWriter:
 
     def comment(self, k: int, comment: str) -> str:
         """Shapes only where every instance of the class has the same ones."""
-        others = [self.em.templates[id(s)].forward[k][1] for s in self.cls.instances]
+        others = [self.em.templates[id(s)].forward[k][1] for s in self.cls.instances
+                  if id(s) not in self.em.variant_scopes]
         if all(c == comment for c in others):
             return comment
         return comment.split("  ")[-1] if "  " in comment else ""

@@ -78,7 +78,11 @@ class LSTMCell(nn.Module):
 class CharLSTM(nn.Module):
     """Model `CharLSTM` of char_rnn.net."""
 
-    def __init__(self):
+    def __init__(self, hidden=128):
+        if hidden != 128:
+            raise ValueError(
+                "CharLSTM: a `hidden` other than 128 changes more than layer sizes; compile the spec again with -D hidden=...",
+            )
         super().__init__()
         self.embedding = nn.Embedding(96, 64)
         self.scan = LSTMCell()

@@ -105,23 +105,23 @@ class Attention(nn.Module):
 class GPT2Block(nn.Module):
     """Block `GPT2Block` of gpt2.net."""
 
-    def __init__(self):
+    def __init__(self, D, heads, dropout_2):
         super().__init__()
-        self.layernorm = nn.LayerNorm(768)
-        self.self_attention = Attention(768, 12, causal=True, dropout=0.1)
+        self.layernorm = nn.LayerNorm(D)
+        self.self_attention = Attention(D, heads, causal=True, dropout=dropout_2)
         nn.init.normal_(self.self_attention.in_proj_weight, std=0.02)
         nn.init.zeros_(self.self_attention.in_proj_bias)
         nn.init.normal_(self.self_attention.out_proj.weight, std=0.004082482904638631)
         nn.init.zeros_(self.self_attention.out_proj.bias)
-        self.dropout = nn.Dropout(0.1)
-        self.layernorm_1 = nn.LayerNorm(768)
-        self.linear = nn.Linear(768, 3072)
+        self.dropout = nn.Dropout(dropout_2)
+        self.layernorm_1 = nn.LayerNorm(D)
+        self.linear = nn.Linear(D, 4 * D)
         nn.init.normal_(self.linear.weight, std=0.02)
         nn.init.zeros_(self.linear.bias)
-        self.linear_1 = nn.Linear(3072, 768)
+        self.linear_1 = nn.Linear(4 * D, D)
         nn.init.normal_(self.linear_1.weight, std=0.004082482904638631)
         nn.init.zeros_(self.linear_1.bias)
-        self.dropout_1 = nn.Dropout(0.1)
+        self.dropout_1 = nn.Dropout(dropout_2)
 
     def forward(self, x):
         layernorm = self.layernorm(x)  # [N, T, 768]  transformer.net:33
@@ -141,15 +141,23 @@ class GPT2Block(nn.Module):
 class GPT2(nn.Module):
     """Model `GPT2` of gpt2.net."""
 
-    def __init__(self):
+    def __init__(
+        self, vocab=50257, context=1024, layers=12, heads=12, width=768, p=0.1
+    ):
+        if layers != 12:
+            raise ValueError(
+                "GPT2: a `layers` other than 12 changes more than layer sizes; compile the spec again with -D layers=...",
+            )
         super().__init__()
-        self.wte = nn.Embedding(50257, 768)
+        self.wte = nn.Embedding(vocab, width)
         nn.init.normal_(self.wte.weight, std=0.02)
-        self.wpe = nn.Embedding(1024, 768)
+        self.wpe = nn.Embedding(context, width)
         nn.init.normal_(self.wpe.weight, std=0.02)
-        self.dropout = nn.Dropout(0.1)
-        self.gpt2_block = nn.Sequential(*[GPT2Block() for _ in range(12)])
-        self.layernorm = nn.LayerNorm(768)
+        self.dropout = nn.Dropout(p)
+        self.gpt2_block = nn.Sequential(
+            *[GPT2Block(width, heads, p) for _ in range(12)]
+        )
+        self.layernorm = nn.LayerNorm(width)
 
     def forward(self, tokens):
         wte = self.wte(tokens)  # [N, T, 768]  gpt2.net:13

@@ -61,7 +61,7 @@ class Basic2(nn.Module):
 class ResNet18(nn.Module):
     """Model `ResNet18` of resnet18.net."""
 
-    def __init__(self):
+    def __init__(self, classes=1000):
         super().__init__()
         self.conv_bn = ConvBN(3, 64, 7, 2)
         self.basic = nn.Sequential(*[Basic(64) for _ in range(2)])
@@ -71,7 +71,7 @@ class ResNet18(nn.Module):
         self.basic_4 = Basic(256)
         self.basic_5 = Basic2(256, 512)
         self.basic_6 = Basic(512)
-        self.linear = nn.Linear(512, 1000)
+        self.linear = nn.Linear(512, classes)
 
     def forward(self, image):
         conv_bn = self.conv_bn(image)  # [N, 64, 112, 112]  resnet18.net:7
