@@ -1,5 +1,6 @@
-"""Checkpoints in (issue 13): torchvision's ResNet-18, MobileNetV2 and ViT and Hugging Face's
-GPT-2, BERT and LLaMA (random weights, small configs, nothing downloaded) saved as ``.pt``
+"""Checkpoints in (issue 13): torchvision's ResNet-18, MobileNetV2 and ViT-B/16 (``vit_b_16``
+itself, 10 classes) and Hugging Face's GPT-2, BERT and LLaMA (random weights, small configs for
+the language models, nothing downloaded) saved as ``.pt``
 and as ``.safetensors``, loaded into the matching example by ``netc weights`` with no name
 table anywhere (names are mapped by structure), then run: the netc module gives the
 reference's outputs within 1e-5 relative. A ``.safetensors`` file keeps its names sorted,
@@ -37,7 +38,6 @@ from test_zoo_language import (
     llama_reference,
     llama_weights,
 )
-from test_zoo_vision import VIT_SMALL
 from test_zoo_vision import randomize as randomize_vit
 
 import netc
@@ -47,11 +47,7 @@ TOL = 1e-5
 
 
 def _vit():
-    from torchvision.models.vision_transformer import VisionTransformer
-
-    c = VIT_SMALL
-    return randomize_vit(VisionTransformer(c["size"], c["patch"], c["layers"], c["heads"], c["width"], c["mlp"],
-                                           num_classes=c["classes"]), seed=1)
+    return randomize_vit(torchvision.models.vit_b_16(num_classes=10), seed=1)
 
 
 def _tokens(vocab, shape):
@@ -65,8 +61,8 @@ CASES = {  # key -> (example, model, defines, reference, inputs)
     "mobilenet_v2": ("mobilenet_v2.net", "MobileNetV2", {"classes": 10},
                      lambda: randomize_cnn(torchvision.models.mobilenet_v2(num_classes=10), seed=1),
                      lambda: (torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(2)),)),
-    "vit": ("vit_b16.net", "ViTB16", VIT_SMALL, _vit,
-            lambda: (torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(2)),)),
+    "vit": ("vit_b16.net", "ViTB16", {"classes": 10}, _vit,  # vit_b_16 itself: 224 x 224, patches of 16
+            lambda: (torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(2)),)),
     "gpt2": ("gpt2.net", "GPT2", GPT2, gpt2_reference, lambda: _tokens(GPT2["vocab"], (2, 13))),
     "bert": ("bert.net", "Bert", BERT, bert_reference, bert_inputs),
     "llama": ("llama.net", "Llama", LLAMA, llama_reference, lambda: _tokens(LLAMA["vocab"], (2, 9))),
