@@ -11,6 +11,7 @@ may use only ``np``, ``math``, its arguments, and helpers or other kernels by na
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import textwrap
 from collections.abc import Callable
@@ -44,6 +45,7 @@ def helper(fn: Callable) -> Callable:
     return fn
 
 
+@functools.cache  # read once per process: every NumPy program build asks again
 def source(fn: Callable) -> str:
     """The function's source as it goes into a program: dedented, without decorators."""
     text = textwrap.dedent(inspect.getsource(fn))
@@ -52,9 +54,13 @@ def source(fn: Callable) -> str:
     return "\n".join(lines[start:]).rstrip() + "\n"
 
 
+@functools.cache
+def _names(fn: Callable) -> frozenset[str]:
+    return frozenset(n.id for n in ast.walk(ast.parse(source(fn))) if isinstance(n, ast.Name))
+
+
 def _references(fn: Callable) -> set[str]:
-    tree = ast.parse(source(fn))
-    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} & ORDER.keys() - {fn.__name__}
+    return _names(fn) & ORDER.keys() - {fn.__name__}
 
 
 def closure(fns: list[Callable]) -> list[Callable]:
