@@ -2,15 +2,72 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+import inspect
+from dataclasses import FrozenInstanceError
+from typing import Any, ClassVar
 
 from .source import Span
 
+UNCOMPARED = ("span", "name_span")  # where a node came from: never compared, hashed or shown
 
-@dataclass(frozen=True)
+
 class Node:
-    span: Span = field(compare=False, repr=False)
+    """Base of every node: an immutable record of the fields its class annotates, after the
+    inherited ones (so ``span`` comes first: ``Name(span, "x")``). Nodes of one class with equal
+    fields are equal and hash alike, whatever their spans.
+
+    Written out here rather than made by ``@dataclass``: a dataclass compiles source text for
+    each of its methods when its class is made (0.8 ms a class here), and the parser needs all
+    29 node classes on every ``netc check``."""
+
+    span: Span
+    fields: ClassVar[tuple[str, ...]] = ("span",)  # in order, ``span`` and ``name_span`` included
+    defaults: ClassVar[dict[str, Any]] = {}
+    compared: ClassVar[tuple[str, ...]] = ()  # the fields that equality, hashing and repr see
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        own = tuple(n for n, t in inspect.get_annotations(cls).items()
+                    if not str(t).startswith("ClassVar") and n not in cls.fields)
+        cls.fields = cls.fields + own
+        cls.defaults = {**cls.defaults, **{n: cls.__dict__[n] for n in own if n in cls.__dict__}}
+        cls.compared = tuple(f for f in cls.fields if f not in UNCOMPARED)
+
+    def __init__(self, *args, **kwargs):
+        fields = self.fields
+        if len(args) == len(fields) and not kwargs:  # how the parser makes them
+            self.__dict__.update(zip(fields, args))
+            return
+        if len(args) > len(fields):
+            raise TypeError(f"{type(self).__name__} takes {len(fields)} fields; got {len(args)}")
+        values = {**self.defaults, **dict(zip(fields, args))}
+        for k, v in kwargs.items():
+            if k not in fields or k in fields[:len(args)]:
+                raise TypeError(f"{type(self).__name__} got an unexpected or repeated field {k!r}")
+            values[k] = v
+        missing = [f for f in fields if f not in values]
+        if missing:
+            raise TypeError(f"{type(self).__name__} needs the fields {', '.join(missing)}")
+        self.__dict__.update((f, values[f]) for f in fields)
+
+    def __setattr__(self, name, value):
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name):
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def _key(self) -> tuple:
+        d = self.__dict__
+        return tuple(d[f] for f in self.compared)
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other._key() == self._key()
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._key()))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{f}={self.__dict__[f]!r}' for f in self.compared)})"
 
 
 class _Identity:
@@ -24,34 +81,28 @@ class _Identity:
 # -- expressions -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class Name(Node):
     id: str
 
 
-@dataclass(frozen=True)
 class Lit(Node):
     value: Any  # int, float, str or bool
 
 
-@dataclass(frozen=True)
 class TupleLit(Node):
     items: tuple[Expr, ...]
 
 
-@dataclass(frozen=True)
 class Arg(Node):
     name: str | None  # None for a positional argument
     value: Expr
 
 
-@dataclass(frozen=True)
 class Call(Node):
     func: str
     args: tuple[Arg, ...]
 
 
-@dataclass(frozen=True)
 class Stage(Node):
     """One stage of a pipeline: ``f``, ``f(a, k=v)`` or ``Block(a) * n``."""
 
@@ -60,33 +111,28 @@ class Stage(Node):
     repeat: Expr | None
 
 
-@dataclass(frozen=True, eq=False)
 class Pipe(_Identity, Node):
     head: Expr
     stage: Stage
 
 
-@dataclass(frozen=True)
 class BinOp(Node):
     op: str  # + - * / // % @ == != < <= > >= and or
     left: Expr
     right: Expr
 
 
-@dataclass(frozen=True)
 class Unary(Node):
     op: str  # - not
     operand: Expr
 
 
-@dataclass(frozen=True)
 class Cond(Node):
     test: Expr
     then: Expr
     orelse: Expr
 
 
-@dataclass(frozen=True)
 class Slice(Node):
     """``start:stop:step`` inside a subscript; a missing part is None."""
 
@@ -95,12 +141,10 @@ class Slice(Node):
     step: Expr | None
 
 
-@dataclass(frozen=True)
 class EllipsisLit(Node):
     """``...`` inside a subscript: as many full slices as the rank needs."""
 
 
-@dataclass(frozen=True)
 class Index(Node):
     """``value[items]``: Python's indexing and slicing on a tensor. An item is an expression
     (an integer index, or ``None`` for a new axis), a Slice or an EllipsisLit."""
@@ -115,12 +159,10 @@ Expr = Name | Lit | TupleLit | Call | Pipe | BinOp | Unary | Cond | Index
 # -- types -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class ScalarType(Node):
     name: str  # int, float, bool, str, tuple
 
 
-@dataclass(frozen=True)
 class TensorTypeExpr(Node):
     dtype: str | None  # None: any dtype (a block parameter pattern)
     dims: tuple[Expr, ...]
@@ -132,25 +174,21 @@ TypeExpr = ScalarType | TensorTypeExpr
 # -- statements and declarations ---------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class Assign(Node):
     targets: tuple[Name, ...]
     annotation: TypeExpr | None
     value: Expr
 
 
-@dataclass(frozen=True)
 class Let(Node):
     name: Name
     value: Expr
 
 
-@dataclass(frozen=True)
 class Return(Node):
     values: tuple[Expr, ...]
 
 
-@dataclass(frozen=True)
 class ParamStmt(Node):
     """``param name: [dims] = init``: a learned tensor of the block, with its initialiser."""
 
@@ -159,7 +197,6 @@ class ParamStmt(Node):
     init: Expr
 
 
-@dataclass(frozen=True)
 class Defaults(Node):
     """``defaults weight_init=normal(0.02), bias_init=zeros``: how the body's layers start."""
 
@@ -169,7 +206,6 @@ class Defaults(Node):
 Stmt = Assign | Let | ParamStmt | Defaults | Return
 
 
-@dataclass(frozen=True)
 class Param(Node):
     name: str
     type: TypeExpr | None
@@ -182,13 +218,11 @@ class Param(Node):
         return self.type is None and self.default is None
 
 
-@dataclass(frozen=True)
 class Result(Node):
     name: str | None
     type: TensorTypeExpr | None
 
 
-@dataclass(frozen=True, eq=False)
 class FuncDecl(_Identity, Node):
     """A ``block``, ``model`` or ``cell``."""
 
@@ -197,29 +231,25 @@ class FuncDecl(_Identity, Node):
     params: tuple[Param, ...]
     results: tuple[Result, ...] | None
     body: tuple[Stmt, ...]
-    name_span: Span = field(compare=False, repr=False, default=None)
+    name_span: Span = None
 
 
-@dataclass(frozen=True)
 class Role(Node):
     role: str
     model: str
 
 
-@dataclass(frozen=True, eq=False)
 class PairDecl(_Identity, Node):
     name: str
     roles: tuple[Role, ...]
-    name_span: Span = field(compare=False, repr=False, default=None)
+    name_span: Span = None
 
 
-@dataclass(frozen=True, eq=False)
 class ConstDecl(_Identity, Node):
     name: str
     value: Expr
 
 
-@dataclass(frozen=True)
 class Import(Node):
     path: str
 
@@ -227,7 +257,6 @@ class Import(Node):
 Decl = FuncDecl | PairDecl | ConstDecl
 
 
-@dataclass(frozen=True, eq=False)
 class Module(_Identity, Node):
     path: str
     imports: tuple[Import, ...]

@@ -4,13 +4,12 @@ repetition (``Block(args) * n``) and ``scan`` over user-written cells."""
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import types
 import typing
 
 from netc.specs import catalogue
 from netc.specs.init import INITIALISERS, LAYER_ARGS
-from pydantic import ValidationError
+from pydantic_core import ValidationError
 
 from . import ast
 from .dims import DimError, Expr, is_dim
@@ -282,6 +281,8 @@ class Calls:
             value = data.get(field)
             sig = f"signature: {op.signature}" if op.signature else None
             if err["type"] == "extra_forbidden":
+                import difflib  # (an error's hint: not loaded on the path of a spec that checks)
+
                 close = difflib.get_close_matches(field, list(op.Attrs.model_fields), n=1, cutoff=0.6)
                 self.error(f"{op.name} has no argument `{field}`", at, frame,
                            hint=f"did you mean `{close[0]}`?" if close else sig)

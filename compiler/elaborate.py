@@ -9,7 +9,6 @@ collected and elaboration goes on with a poison value, so one run reports every 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import itertools
 import math
 
@@ -142,6 +141,8 @@ class Elaborator(Calls, Subscripts, Inits, SharedBlocks):
         return Tensor((node.id, 0), t)
 
     def bad_dtype(self, t: ast.TensorTypeExpr, frame: Frame):
+        import difflib  # (an error's hint: not loaded on the path of a spec that checks)
+
         close = difflib.get_close_matches(t.dtype, DTYPES, n=1, cutoff=0.5)
         hint = "`float` is float32: write `float[...]`" if t.dtype.startswith("float") else (f"did you mean `{close[0]}`?" if close else None)
         at = Span(t.span.source, t.span.line, t.span.column, t.span.line, t.span.column + len(t.dtype))

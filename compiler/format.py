@@ -196,8 +196,7 @@ def _first_difference(a, b) -> Span | None:
             where = x.span
             if type(x) is not type(y):
                 return where
-            fields = [f.name for f in dataclasses.fields(x) if f.name not in ("span", "name_span")]
-            stack += [(getattr(x, f), getattr(y, f), where) for f in reversed(fields)]
+            stack += [(getattr(x, f), getattr(y, f), where) for f in reversed(x.compared)]
         elif isinstance(x, (tuple, list)):
             if not isinstance(y, (tuple, list)) or len(x) != len(y):
                 return where

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast as pyast
 import re
-from functools import cache, lru_cache
+from functools import lru_cache
 from importlib import resources
 
 from lark import Lark, Token, Transformer_NonRecursive
@@ -117,7 +117,7 @@ def _too_deep(tree) -> Diagnostic | None:
         if isinstance(node, tuple):
             stack.extend([(child, depth) for child in node if isinstance(child, _WALKED)])
         elif isinstance(node, ast.Node):
-            for f in _fields(type(node)):
+            for f in node.compared:
                 child = getattr(node, f)
                 if isinstance(child, _WALKED):
                     stack.append((child, depth))
@@ -128,11 +128,6 @@ def _too_deep(tree) -> Diagnostic | None:
 
 
 _WALKED = (tuple, ast.Node)  # what may hold an expression: names, literals' values and spans do not
-
-
-@cache
-def _fields(cls) -> tuple[str, ...]:
-    return tuple(f for f in cls.__dataclass_fields__ if f not in ("span", "name_span"))
 
 
 # -- syntax errors ------------------------------------------------------------------------

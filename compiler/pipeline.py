@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import shlex
 from dataclasses import dataclass, field
 
 from . import ast
@@ -69,6 +68,8 @@ class Compiled:
             args += ["--max-params", str(self.max_params)]
         if self.allow_imports_outside:
             args.append("--allow-imports-outside")
+        import shlex
+
         text = " ".join(shlex.quote(a) for a in args)
         return "".join(c if c.isprintable() else "?" for c in text)
 

@@ -4,8 +4,6 @@ nodes."""
 
 from __future__ import annotations
 
-import difflib
-
 from netc.specs import catalogue
 from netc.specs.init import INITIALISERS, Init, make
 
@@ -36,6 +34,8 @@ class Subscripts:
         name = e.id if isinstance(e, ast.Name) else e.func if isinstance(e, ast.Call) else None
         if name is not None and name not in INITIALISERS and name not in frame.env \
                 and not isinstance(self.namespace(frame).get(name), ast.ConstDecl):
+            import difflib  # (an error's hint: not loaded on the path of a spec that checks)
+
             close = difflib.get_close_matches(name, list(INITIALISERS), n=1, cutoff=0.5)
             msg = f"`{name}` is an op, not an initialiser" if catalogue.get(name) is not None \
                 else f"unknown initialiser `{name}`"

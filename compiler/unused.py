@@ -28,7 +28,6 @@ could pass C == D).
 
 from __future__ import annotations
 
-import difflib
 import re
 
 from netc.specs import catalogue
@@ -193,6 +192,8 @@ def _call(el, c, bound: set, ns: dict, frame: Frame) -> None:
     fields = list(op.Attrs.model_fields)
     for a in kws:
         if a.name not in fields and a.name not in op.tensor_kwargs and a.name not in LAYER_ARGS:
+            import difflib  # (an error's hint: not loaded on the path of a spec that checks)
+
             close = difflib.get_close_matches(a.name, fields, n=1, cutoff=0.6)
             el.error(f"{op.name} has no argument `{a.name}`", a.span,
                      hint=f"did you mean `{close[0]}`?" if close else

@@ -10,14 +10,11 @@ import argparse
 import codecs
 import contextlib
 import functools
-import json
 import os
 import sys
 import threading
 import time
 
-from netc.backends.emit_kit import write_atomic
-from netc.backends.render import FORMATS, RANKDIRS, RenderError, draw, format_for
 from netc.compiler.limits import (
     DEFAULT_MAX_PARAMS,
     DEFAULT_MAX_TIME,
@@ -41,16 +38,26 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-@functools.lru_cache(maxsize=1)  # parse_args leaves it as it was: build it once per process
-def build_parser() -> argparse.ArgumentParser:
+@functools.cache  # parse_args leaves it as it was: build it once per process
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; given the command about to run, only that command's arguments are
+    declared (the others are listed by name and help), which is all parsing it needs."""
     from netc import __version__
 
     p = _Parser(prog="netc", description="A compiler for neural-network specs (.net files).")
     p.add_argument("--version", action="version", version=f"netc {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    def spec_command(name, help):
+    class _Unused:  # what a command's arguments are declared on when that command will not run
+        def add_argument(self, *a, **k):
+            pass
+
+    def command_parser(name, help):
         c = sub.add_parser(name, help=help, description=help)
+        return c if command in (None, name) else _Unused()
+
+    def spec_command(name, help):
+        c = command_parser(name, help)
         c.add_argument("spec", help="the .net file")
         c.add_argument("-D", dest="defines", action="append", default=[], metavar="NAME=VALUE",
                        help="set a model parameter or const (repeatable)")
@@ -81,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--print-after", action="append", default=[], metavar="PASS",
                    help="print the graph after this pass (stderr)")
     c.add_argument("--disable", action="append", default=[], metavar="PASS", help="skip this pass")
+    FORMATS = RANKDIRS = ()  # the choices of render's options, loaded only for render
+    if command in (None, "render"):
+        from netc.backends.render import FORMATS, RANKDIRS
     r = spec_command("render", "draw the architecture (graphviz): svg, png, pdf, dot source, or html "
                                "(the interactive explorer)")
     r.add_argument("-o", "--output", required=True, metavar="FILE", help="where to write ('-': stdout)")
@@ -133,16 +143,17 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--mapping-out", metavar="JSON", help="save the mapping used")
     w.add_argument("--show-mapping", action="store_true", help="print the mapping used")
 
-    from netc.cmd_import import add_parser as add_import  # (imports nothing heavy)
+    i = command_parser("import", "turn an ONNX model (or a PyTorch module) into a spec with its blocks found")
+    if not isinstance(i, _Unused):
+        from netc.cmd_import import add_arguments as import_arguments  # (imports nothing heavy)
 
-    add_import(sub)
+        import_arguments(i)
+    f = command_parser("fmt", "lay out .net files the one way netc does (in place; --check, --diff)")
+    if not isinstance(f, _Unused):
+        from netc.fmt import add_arguments as fmt_arguments  # netc fmt: its own module, no heavy imports
 
-    from netc.fmt import add_arguments as fmt_arguments  # netc fmt: its own module, no heavy imports
-
-    fmt_arguments(sub.add_parser("fmt", help="lay out .net files the one way netc does (in place; --check, --diff)",
-                                 description="lay out .net files the one way netc does (in place; --check, --diff)"))
-    ls = sub.add_parser("lsp", help="the language server (LSP over stdin/stdout) for editors",
-                        description="the language server (LSP over stdin/stdout) for editors; see docs/editors.md")
+        fmt_arguments(f)
+    ls = command_parser("lsp", "the language server (LSP over stdin/stdout) for editors; see docs/editors.md")
     ls.add_argument("--stdio", action="store_true", help="talk over stdin/stdout (the default, and the only transport)")
     return p
 
@@ -255,6 +266,8 @@ def cmd_summary(args) -> int:
     if args.json:
         shown = names if args.model else list(prog.pairs)
         pairs = [{"name": n, "roles": dict(prog.pairs[n].roles)} for n in shown if n in prog.pairs]
+        import json
+
         from netc.compiler.summary_json import summary_document
 
         print(json.dumps(summary_document(args.spec, summaries, pairs), indent=2))
@@ -296,6 +309,8 @@ def _write_output(prog: Program, path: str, data: str | bytes) -> None:
         what = "the spec" if read == prog.sources[0] else f"{display_path(read)}, which the spec imports"
         raise UsageError([Diagnostic(f"-o {path}: will not overwrite {what}; write the output to another file",
                                      None)])
+    from netc.backends.emit_kit import write_atomic
+
     try:
         write_atomic(path, data)
     except OSError as e:
@@ -359,6 +374,8 @@ def _numpy_source(prog: Program, names: list[str]) -> str:
 
 
 def cmd_render(args) -> int:
+    from netc.backends.render import RenderError, draw, format_for
+
     deadline = Deadline(RENDER_TIMEOUT, args.started)  # the whole command
     prog = _load(args)
     for name in args.model or []:
@@ -622,7 +639,8 @@ def main(argv: list[str] | None = None) -> int:
     # imports count too; from now for a call in a process that does other things (tests, fuzzing)
     started = process_started() if argv is None else time.monotonic()
     _plain_stdout()
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    args = build_parser(words[0] if words and words[0] in COMMANDS else None).parse_args(argv)
     args.started, args.argv_none = started, argv is None
     try:
         return COMMANDS[args.command](args)

@@ -11,9 +11,7 @@ import os
 import sys
 
 
-def add_parser(sub) -> None:
-    c = sub.add_parser("import", help="turn an ONNX model (or a PyTorch module) into a spec with its blocks found",
-                       description="turn an ONNX model (or a PyTorch module) into a spec with its blocks found")
+def add_arguments(c) -> None:
     c.add_argument("model", nargs="?", help="the .onnx file (or give --torch)")
     c.add_argument("-o", "--output", required=True, metavar="SPEC.net", help="where to write the spec")
     c.add_argument("--weights", metavar="FILE", help="also write the weights, by the spec's names "

@@ -1,6 +1,6 @@
 """The op catalogue: every built-in op of the language, declared once.
 
-An op is a small class: its attribute schema (a frozen pydantic model that forbids unknown
+An op is a small class: its attribute schema (a frozen `Attrs`, checked by pydantic-core, that forbids unknown
 fields, so a misspelled argument is an error), its shape rule, its parameters (names and
 shapes, named as the PyTorch module for the op names them), its MAC count, and its traits:
 the facts about it that passes and backends act on (see :class:`Op`). Passes read traits

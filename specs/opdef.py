@@ -12,14 +12,7 @@ from typing import Annotated, Any, ClassVar
 
 from netc.compiler.dims import Dim
 from netc.compiler.types import TensorType
-from pydantic import BaseModel, BeforeValidator, ConfigDict
-
-
-class Attrs(BaseModel):
-    """Base of every attribute schema: immutable, strict about unknown names."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, arbitrary_types_allowed=True,
-                              defer_build=True)  # schemas are built on first use: `check` pays for the ops it meets
+from netc.specs.attrs import Attrs, Check
 
 
 class NoAttrs(Attrs):
@@ -218,7 +211,7 @@ def op_with(trait: str) -> Any:
             raise ValueError("must be " + " or ".join(f'"{n}"' for n in marker.names()))
         return name
 
-    return Annotated[str, BeforeValidator(check), marker]
+    return Annotated[str, Check(check), marker]
 
 
 def traits() -> dict[str, str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from netc.compiler.types import ShapeError, TensorType, concrete
 from netc.specs import opdef
 from netc.specs.opdef import LayerRef, Op, Param, register
-from pydantic import InstanceOf
 
 from ._util import Activation, check_min
 
@@ -90,7 +89,7 @@ class Unembed(Op):
     signature = "unembed(layer)"
 
     class Attrs(opdef.Attrs):
-        layer: InstanceOf[LayerRef]
+        layer: LayerRef
 
     @classmethod
     def shape(cls, xs, a):

@@ -10,7 +10,6 @@ from netc.compiler.types import ShapeError, TensorType, concrete
 from netc.specs import opdef
 from netc.specs.init import Init
 from netc.specs.opdef import Op, Param, register
-from pydantic import InstanceOf
 
 from ._util import fmt_shape
 
@@ -32,7 +31,7 @@ class Parameter(Op):
 
     class Attrs(opdef.Attrs):
         shape: tuple[int | Expr, ...]
-        init: InstanceOf[Init]
+        init: Init
 
     @classmethod
     def shape(cls, xs, a):

@@ -15,7 +15,6 @@ from netc.compiler.limits import MAX_REPEAT
 from netc.compiler.types import ShapeError, TensorType, concrete
 from netc.specs import opdef
 from netc.specs.opdef import CellBody, Op, Param, register
-from pydantic import InstanceOf
 
 from ._util import check_min, check_prob, expect
 
@@ -136,7 +135,7 @@ class Scan(Op):
     signature = "scan(cell, hidden, input=tensor, ..., init=state)"
 
     class Attrs(opdef.Attrs):
-        cell: InstanceOf[CellBody]
+        cell: CellBody
         hidden: int
 
     @classmethod
