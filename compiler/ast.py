@@ -2,72 +2,19 @@
 
 from __future__ import annotations
 
-import inspect
-from dataclasses import FrozenInstanceError
-from typing import Any, ClassVar
+from typing import Any
 
+from .records import Record
 from .source import Span
 
-UNCOMPARED = ("span", "name_span")  # where a node came from: never compared, hashed or shown
 
+class Node(Record):
+    """Base of every node: an immutable record of its fields, ``span`` first
+    (``Name(span, "x")``). Nodes of one class with equal fields are equal and hash alike,
+    whatever their spans."""
 
-class Node:
-    """Base of every node: an immutable record of the fields its class annotates, after the
-    inherited ones (so ``span`` comes first: ``Name(span, "x")``). Nodes of one class with equal
-    fields are equal and hash alike, whatever their spans.
-
-    Written out here rather than made by ``@dataclass``: a dataclass compiles source text for
-    each of its methods when its class is made (0.8 ms a class here), and the parser needs all
-    29 node classes on every ``netc check``."""
-
+    _uncompared = ("span", "name_span")  # where a node came from: never compared, hashed or shown
     span: Span
-    fields: ClassVar[tuple[str, ...]] = ("span",)  # in order, ``span`` and ``name_span`` included
-    defaults: ClassVar[dict[str, Any]] = {}
-    compared: ClassVar[tuple[str, ...]] = ()  # the fields that equality, hashing and repr see
-
-    def __init_subclass__(cls, **kw):
-        super().__init_subclass__(**kw)
-        own = tuple(n for n, t in inspect.get_annotations(cls).items()
-                    if not str(t).startswith("ClassVar") and n not in cls.fields)
-        cls.fields = cls.fields + own
-        cls.defaults = {**cls.defaults, **{n: cls.__dict__[n] for n in own if n in cls.__dict__}}
-        cls.compared = tuple(f for f in cls.fields if f not in UNCOMPARED)
-
-    def __init__(self, *args, **kwargs):
-        fields = self.fields
-        if len(args) == len(fields) and not kwargs:  # how the parser makes them
-            self.__dict__.update(zip(fields, args))
-            return
-        if len(args) > len(fields):
-            raise TypeError(f"{type(self).__name__} takes {len(fields)} fields; got {len(args)}")
-        values = {**self.defaults, **dict(zip(fields, args))}
-        for k, v in kwargs.items():
-            if k not in fields or k in fields[:len(args)]:
-                raise TypeError(f"{type(self).__name__} got an unexpected or repeated field {k!r}")
-            values[k] = v
-        missing = [f for f in fields if f not in values]
-        if missing:
-            raise TypeError(f"{type(self).__name__} needs the fields {', '.join(missing)}")
-        self.__dict__.update((f, values[f]) for f in fields)
-
-    def __setattr__(self, name, value):
-        raise FrozenInstanceError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name):
-        raise FrozenInstanceError(f"cannot delete field {name!r}")
-
-    def _key(self) -> tuple:
-        d = self.__dict__
-        return tuple(d[f] for f in self.compared)
-
-    def __eq__(self, other):
-        return type(other) is type(self) and other._key() == self._key()
-
-    def __hash__(self) -> int:
-        return hash((type(self), self._key()))
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{f}={self.__dict__[f]!r}' for f in self.compared)})"
 
 
 class _Identity:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Union
 
 from .limits import MAX_DIM_TERMS
+from .records import Record
 
 Dim = Union[int, "Expr"]
 
@@ -201,8 +202,7 @@ def code(d: Dim, name: Callable[[str], str], atoms: dict | None = None, mul: str
     return _expr_str(Expr({tuple(_Code(atoms[a]) if a in atoms else a for a in m): c for m, c in d.terms}), name, mul)
 
 
-@dataclass(frozen=True)
-class _Code:
+class _Code(Record):
     """Code text standing for an atom (only while printing)."""
 
     text: str

@@ -196,7 +196,7 @@ def _first_difference(a, b) -> Span | None:
             where = x.span
             if type(x) is not type(y):
                 return where
-            stack += [(getattr(x, f), getattr(y, f), where) for f in reversed(x.compared)]
+            stack += [(getattr(x, f), getattr(y, f), where) for f in reversed(x._compared)]
         elif isinstance(x, (tuple, list)):
             if not isinstance(y, (tuple, list)) or len(x) != len(y):
                 return where

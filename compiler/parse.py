@@ -18,19 +18,6 @@ KEYWORDS = frozenset({"import", "const", "block", "model", "cell", "pair", "let"
                       "else", "and", "or", "not", "true", "false"})
 
 
-class _KeywordName(Exception):
-    """A keyword where the parser took a name (the contextual lexer lets it through)."""
-
-    def __init__(self, token: Token):
-        self.token = token
-
-
-def _check_name(tok: Token) -> Token:
-    if tok.value in KEYWORDS:
-        raise _KeywordName(tok)
-    return tok
-
-
 
 
 @lru_cache(maxsize=1)
@@ -41,8 +28,8 @@ def parser() -> Lark:
     missing, stale or unreadable cache, and a folder that cannot be written to only costs the
     build."""
     grammar = resources.files("netc.specs").joinpath("grammar.lark").read_text()
-    return Lark(grammar, parser="lalr", start=["start", "expr"], propagate_positions=True, maybe_placeholders=True,
-                lexer_callbacks={"NAME": _check_name}, cache=_cache_path(grammar))
+    return Lark(grammar, parser="lalr", lexer="basic", start=["start", "expr"], propagate_positions=True,
+                maybe_placeholders=True, cache=_cache_path(grammar))
 
 
 def _cache_path(grammar: str) -> str | bool:
@@ -72,8 +59,6 @@ def parse(source: SourceFile, start: str = "start"):
         tree = parser().parse(source.text, start=start)
     except UnexpectedInput as e:
         return _syntax_diagnostic(source, e)
-    except _KeywordName as e:
-        return _keyword_diagnostic(source, e.token.value, *source.position(e.token.start_pos))
     try:
         # the transform visits every token only to check a name's length: skipped (a third of
         # its time) when no run of name characters in the text is that long
@@ -117,7 +102,7 @@ def _too_deep(tree) -> Diagnostic | None:
         if isinstance(node, tuple):
             stack.extend([(child, depth) for child in node if isinstance(child, _WALKED)])
         elif isinstance(node, ast.Node):
-            for f in node.compared:
+            for f in node._compared:
                 child = getattr(node, f)
                 if isinstance(child, _WALKED):
                     stack.append((child, depth))
@@ -138,8 +123,10 @@ _WORDS = {
     "FLOAT": "a number",
     "STRING": "a string",
     "COMPOP": "a comparison",
-    "ADDOP": "'+' or '-'",
-    "MULOP": "an operator",
+    "PLUS": "'+'",
+    "MINUS": "'-'",
+    "STAR": "'*'",
+    "MULOP": "'/', '//', '%' or '@'",
     "$END": "end of file",
 }
 
@@ -205,6 +192,8 @@ def _syntax_diagnostic(source: SourceFile, e: UnexpectedInput) -> Diagnostic:
         msg = "unexpected end of file"
     else:
         tok = e.token
+        if tok.value in KEYWORDS and "NAME" in expected_terms:  # the lexer reads a keyword as one
+            return _keyword_diagnostic(source, tok.value, line, col)
         width = max(1, len(str(tok)))
         before = text[: tok.start_pos].rstrip()
         word = re.search(r"[A-Za-z_][A-Za-z0-9_]*$", before)

@@ -9,16 +9,15 @@ time they are seen (``x: [N, C, H, W]`` binds C) and checks them every time afte
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from . import ast
 from .dims import Dim, Expr, is_dim, sym
 from .ir import IRError
+from .records import Record
 from .types import DTYPES, ShapeError, TensorType
 
 
-@dataclass(frozen=True)
-class Inferred:
+class Inferred(Record):
     types: tuple[TensorType, ...]
     params: dict
     macs: Dim

@@ -21,6 +21,7 @@ import sys
 from dataclasses import dataclass, field
 
 from .limits import MAX_ERRORS, Budget
+from .records import Record
 
 # Every line break that str.splitlines knows ("\r\n" is one break): line numbers, columns and
 # the excerpt shown under a diagnostic all count lines this way, so they agree for CR-only
@@ -28,8 +29,7 @@ from .limits import MAX_ERRORS, Budget
 _LINE_BREAK = re.compile("\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
-@dataclass(frozen=True)
-class SourceFile:
+class SourceFile(Record):
     path: str  # as shown to the user
     text: str
 
@@ -95,8 +95,7 @@ def _unique(items):
             yield x
 
 
-@dataclass(frozen=True)
-class Span:
+class Span(Record):
     source: SourceFile | None
     line: int
     column: int

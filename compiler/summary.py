@@ -60,12 +60,13 @@ class Summary:
         return render_html(self)
 
 
-def summarize(graph: Graph, depth: int | None = None) -> Summary:
+def summarize(graph: Graph, depth: int | None = None, rows: bool = True) -> Summary:
+    """The model's rows and totals; ``rows=False``: the totals only (what ``netc check`` prints)."""
     weights = graph.weights()
     seen: set[str] = set()
-    rows: list[Row] = []
-    totals = _block_totals(graph)
-    for n in graph.nodes():
+    table: list[Row] = []
+    totals = _block_totals(graph) if rows else {}
+    for n in graph.nodes() if rows else ():
         if n.op == "constant":
             continue
         chain = graph.nesting(n)
@@ -74,16 +75,16 @@ def summarize(graph: Graph, depth: int | None = None) -> Summary:
                 seen.add(b.path)
                 if depth is None or k < depth:
                     p, m, shape = totals[b.path]
-                    rows.append(Row(b.path, b.label, shape, p, m, k, "block"))
+                    table.append(Row(b.path, b.label, shape, p, m, k, "block"))
         level = len(chain)
         if depth is not None and level >= depth:
             continue
         own = 0 if n.layer and n.layer != n.id else sum(p.numel for p in n.params.values() if not p.buffer)
         shape = ", ".join(t.shape_str() for t in n.types)
-        rows.append(Row(n.id, op_text(n), shape, own, n.macs, level, "input" if n.op == "input" else "op",
+        table.append(Row(n.id, op_text(n), shape, own, n.macs, level, "input" if n.op == "input" else "op",
                         ", ".join(v for v in n.names if v) or None))
     return Summary(
-        graph.name, rows,
+        graph.name, table,
         params=sum(p.numel for p in weights.values() if not p.buffer),
         buffers=sum(p.numel for p in weights.values() if p.buffer),
         macs=graph.total_macs(),

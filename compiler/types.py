@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from .dims import Dim, Expr, product, symbols
+from .records import Record
 
 DTYPES = ("float", "int", "bool")
 
@@ -20,8 +19,7 @@ class ShapeError(ValueError):
         self.hint = hint
 
 
-@dataclass(frozen=True)
-class TensorType:
+class TensorType(Record):
     dtype: str
     shape: tuple[Dim, ...]
 

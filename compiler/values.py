@@ -10,12 +10,12 @@ from typing import Any
 from . import ast
 from .dims import Expr, is_dim
 from .ir import Ref
+from .records import Record
 from .source import Span
 from .types import TensorType
 
 
-@dataclass(frozen=True)
-class Tensor:
+class Tensor(Record):
     """A tensor flowing through the graph: the output ``ref`` of a node, and its type."""
 
     ref: Ref
@@ -38,8 +38,7 @@ class Layer:
     home: str = ""  # the block instance whose body binds it
 
 
-@dataclass(frozen=True)
-class DeclRef:
+class DeclRef(Record):
     """A block, model or cell named as a value (``scan(Elman, ...)``)."""
 
     decl: ast.FuncDecl

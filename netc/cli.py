@@ -243,7 +243,7 @@ def cmd_check(args) -> int:
             roles = ", ".join(f"{r}: {m}" for r, m in prog.pairs[name].roles)
             print(f"{name}: pair ({roles}) fits")
             continue
-        s = prog.summary(name)
+        s = prog.summary(name, rows=False)
         ins = ", ".join(f"{n}: {t}" for n, t in s.inputs)
         outs = ", ".join(f"{n}: {t}" if n else t for n, t in s.outputs)
         outs = f"({outs})" if len(s.outputs) > 1 else outs

@@ -290,9 +290,10 @@ class Program:
                 return level
         return None
 
-    def summary(self, name: str, depth: int | None = None) -> Summary:
-        """Rows (scope, op, output shape, params, MACs) and totals of one model."""
-        return summarize(self.graph(name), depth)
+    def summary(self, name: str, depth: int | None = None, rows: bool = True) -> Summary:
+        """Rows (scope, op, output shape, params, MACs) and totals of one model (``rows=False``:
+        the totals only, with no rows)."""
+        return summarize(self.graph(name), depth, rows)
 
     # -- diagrams: the graphviz package builds them, graphviz's `dot` draws them ------------
     def diagram(self, name: str | list[str] | None = None, depth: int | str | None = None,

@@ -21,14 +21,13 @@ from __future__ import annotations
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from netc.compiler.records import Record
 from pydantic_core import PydanticUndefined, SchemaValidator, ValidationError
 
 
-@dataclass(frozen=True)
-class Check:
+class Check(Record):
     """``Annotated[str, Check(fn)]``: ``fn(value)`` runs before the type check and returns the
     value or raises ``ValueError`` (its message becomes the diagnostic)."""
 

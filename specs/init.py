@@ -10,11 +10,11 @@ backend takes its weights from torch, so it needs none.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from netc.compiler.records import Record
 
 
-@dataclass(frozen=True)
-class Spec:
+class Spec(Record):
     args: tuple[str, ...]  # argument names, in order
     defaults: tuple[float, ...]  # defaults of the trailing arguments
     template: str  # the nn.init call; {t} is the tensor, {name} each argument
@@ -33,8 +33,7 @@ INITIALISERS: dict[str, Spec] = {
 }
 
 
-@dataclass(frozen=True)
-class Init:
+class Init(Record):
     """An initialiser with its arguments (numbers)."""
 
     kind: str

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
 from netc.compiler.dims import Dim
+from netc.compiler.records import Record
 from netc.compiler.types import TensorType
 from netc.specs.attrs import Attrs, Check
 
@@ -19,8 +20,7 @@ class NoAttrs(Attrs):
     pass
 
 
-@dataclass(frozen=True)
-class Param:
+class Param(Record):
     """One weight of a layer. ``buffer`` weights (running stats) are state, not parameters."""
 
     shape: tuple[int, ...]
@@ -191,8 +191,7 @@ def has_trait(name: str, trait: str) -> bool:
     return op is not None and trait in op.traits
 
 
-@dataclass(frozen=True)
-class OpWithTrait:
+class OpWithTrait(Record):
     """Marks an attribute type :func:`op_with` made (the generated docs list the ops)."""
 
     trait: str
