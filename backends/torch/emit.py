@@ -324,7 +324,7 @@ class ScopeRenderer:
     def without_epilogue(self, n: Node) -> Node:
         """Node ``n`` as the block computes it, less the activation its instance applies last
         (when it has one): a layer without ``activation``, a fused chain without its last step
-        (a chain left with one unary step: that op itself, as the other instances have it)."""
+        (a chain left with one step: that op itself, as the other instances have it)."""
         mine = [e for e in self.s.epilogue if e[0] == self.epilogue_of[n.id]]
         if not mine:
             return n
@@ -335,9 +335,9 @@ class ScopeRenderer:
         steps = n.attrs.steps[:-1]
         if len(steps) > 1:
             return dataclasses.replace(n, attrs=n.attrs.model_copy(update={"steps": steps}))
-        op, arg = steps[0]
+        op, arg = steps[0]  # a unary op (leaky_relu's slope), or a binary one on a tensor (x1)
         fields = get(op).Attrs.model_fields
-        attrs = get(op).Attrs(**({next(iter(fields)): arg} if arg is not None else {}))
+        attrs = get(op).Attrs(**({next(iter(fields)): arg} if isinstance(arg, float) else {}))
         return dataclasses.replace(n, op=op, attrs=attrs)
 
     def epilogue(self, n: Node) -> None:
