@@ -48,7 +48,7 @@ def why_not_across(g: Graph, value: Node, reader: Node, shared: set[str]) -> tup
         return [], f"`{value.id}` is a result of the model"
     for b in g.interfaces(value.id):
         if any(r == ref for _, r in b.inputs):
-            return [], f"`{value.id}` is also an input of block `{b.path}`"
+            return [], f"`{value.id}` is an input of block `{b.path}`"
     if value.index is not None:
         return [], f"`{value.id}` is one copy of a repeated op, which `{reader.id}` is outside"
     target = g.block_of(reader.id)
