@@ -97,6 +97,11 @@ class BlockInstance:
     exprs: tuple = ()  # its call's arguments that are size expressions over the caller's names (ASTs: ngf * 4)
     shares: str | None = None  # a block bound with `let` applied again: the path of its first application,
     #                            whose weights (and, in torch, whose module) its nodes use
+    # the activations fused into its results from the one op outside that read each (-O2: a
+    # ConvBN's relu in Basic): (position in outputs, op, slope or None). The node giving that
+    # result applies it last, but it is this instance's, not its block's: other instances may
+    # have none (torch: a constructor argument of the block's one class)
+    epilogue: tuple[tuple[int, str, float | None], ...] = ()
 
     @property
     def local(self) -> str:

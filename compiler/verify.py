@@ -132,7 +132,29 @@ class _Verifier:
             for src in {src for src, _ in b.outputs} | {src for _, (src, _) in b.inputs}:
                 if path not in g._interface.get(src, ()):
                     self.fail(f"block instance `{path}` names `{src}`, but the interface index misses it")
+            self.check_epilogue(b)
             seen.add(path)
+
+    def check_epilogue(self, b) -> None:
+        """Each activation fused into a result of ``b`` from outside (``epilogue``) is applied
+        last by the node giving that result: a layer's ``activation``, a fused chain's last step."""
+        g = self.graph
+        for pos, op, slope in b.epilogue:
+            if not 0 <= pos < len(b.outputs) or [e[0] for e in b.epilogue].count(pos) != 1:
+                self.fail(f"block instance `{b.path}` has an epilogue for result {pos}, which it lacks or has twice")
+                continue
+            src, port = b.outputs[pos]
+            n = g.node(src) if src in g else None
+            if n is None:
+                continue  # (check_ref reports it)
+            if n.op == "fused_elementwise":
+                applies = n.attrs.steps[-1] == (op, slope)
+            else:
+                applies = getattr(n.attrs, "activation", None) == op and (
+                    slope is None or n.attrs.activation_slope == slope)
+            if not applies or port != 0:
+                self.fail(f"block instance `{b.path}` has the epilogue {op} on its result {pos}, which "
+                          f"`{src}` does not apply last", src)
 
     def check_ref(self, ref, what: str, reader: str | None) -> None:
         g = self.graph

@@ -280,6 +280,7 @@ def test_a_permute_op_says_its_permutation():
 ALLOWED = {
     ("backends/torch/ops.py", "FIXED"): "torch code text of each op",
     ("backends/torch/ops.py", "IN_PLACE"): "torch code text of the in-place activations",
+    ("backends/torch/ops.py", "_EPILOGUE"): "torch module text of each activation fused into a block's result",
     ("backends/torch/ops.py", "_BINARY"): "Python operator and precedence of each fused binary step",
     ("backends/numpy/kernels/math.py", "FUSED_STEPS"): "the steps the fused kernel has a formula for",
     ("backends/numpy/kernels/math.py", "_elementwise_step"): "the fused kernel's formulas (ufunc per op)",

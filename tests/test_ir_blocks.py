@@ -155,15 +155,19 @@ def test_resnet18_keeps_its_block_classes_at_O2():
     assert (got - want).abs().max().item() <= 1e-5 * max(1.0, want.abs().max().item())
 
 
-def test_a_fusion_never_crosses_a_block_boundary():
-    """ResNet's relus after a ConvBN live in Basic, the ConvBN's parent: none is fused into the
-    ConvBN's convolution (that would give some ConvBN instances an activation and split the
-    class), and the report says why."""
+def test_a_fusion_across_a_block_result_is_the_instances():
+    """ResNet's relus after a ConvBN live in Basic (or the model), the ConvBN's parent: each
+    fuses into the ConvBN's convolution as an epilogue of that ConvBN instance, not of the
+    block: the second ConvBN of each Basic, whose result the residual add reads, has none."""
     g = netc.compile_file(ROOT / "examples" / "resnet18.net").graph("ResNet18")
     out = optimize(g, 2)
-    assert not any(n.attrs.activation for n in out.graph.nodes() if n.op == "conv2d")
+    fused = sorted(n.block for n in out.graph.nodes() if n.op == "conv2d" and n.attrs.activation == "relu")
+    with_epilogue = sorted(p for p, b in out.graph.blocks.items() if b.epilogue)
+    assert fused == with_epilogue and len(fused) == 9 and "conv_bn" in fused
+    assert all(out.graph.blocks[p].epilogue == ((0, "relu", None),) for p in fused)
+    assert not any(p.endswith(("conv_bn_1", "skip")) for p in fused)
     skipped = [str(c) for p, r in out.report if p.name == "fuse_activation" for c in r.skipped]
-    assert skipped and all("are in different blocks" in c for c in skipped)
+    assert skipped == []
 
 
 @pytest.mark.parametrize("spec", sorted(p.name for p in (ROOT / "examples").glob("*.net")))

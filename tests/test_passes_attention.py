@@ -164,7 +164,8 @@ CASES = [
     ("fuse_elementwise", "Lone", {}, None),
     ("fuse_elementwise", "Scalar", {"mul": -1, "add": -1, "sigmoid": -1, "constant": -2, "fused_elementwise": 1},
      "mul+add+sigmoid"),
-    ("fuse_elementwise", "Across", {}, "`mul` -> `act.tanh` not fused: `mul` is a result of a model or block"),
+    ("fuse_elementwise", "Across", {"tanh": -1, "sigmoid": -1, "fused_elementwise": 1},
+     "tanh+sigmoid (`act.tanh` -> `sigmoid`) ==> fused_elementwise `act.tanh` across the result of Act `act`"),
 ]
 
 

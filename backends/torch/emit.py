@@ -23,11 +23,11 @@ from netc.specs.catalogue import get, has_trait
 from ..emit_kit import Names, Raw, file_name, identifier, literal
 from . import ops as _ops  # noqa: F401  (fills LOWERINGS)
 from .lower import Code, LoweringError, lower
-from .ops import IN_PLACE
+from .ops import IN_PLACE, epilogue_module
 from .prelude import PRELUDE, prelude_source
 from .scopes import Scope, build_tree, group_members, is_chain, last_uses
 from .sizes import evaluate
-from .template import ChildArgs, ClassDef, Slot, Template
+from .template import ChildArgs, ClassDef, EpilogueApply, EpilogueInit, Slot, Template
 from .write import ClassWriter, usable_param
 
 _HOLE = re.compile(r"\{(\w*)\}")
@@ -54,6 +54,9 @@ class Emitter:
         # the others are fixed at their values (emit_torch settles them: params.py)
         self.signatures: dict[str, tuple[dict, set]] = {}
         self.variant = False  # visiting a model elaborated with other parameters (params.py)
+        # (block name, result position) that some instance applies an epilogue to (-O2, fused in
+        # from the op after it): every instance of that block renders a slot for it (``expect``)
+        self.epilogue_results: set[tuple[str, int]] = set()
         self.variant_scopes: set[int] = set()  # the scopes visited so: their shapes are not the spec's
 
     # -- scopes to templates -----------------------------------------------------------------
@@ -67,12 +70,32 @@ class Emitter:
                 return self.model(graph, kind)
             finally:
                 self.variant = False
+        self.expect(graph)
         root = build_tree(graph, graph.name)
         root.kind = kind
         if kind == "root":  # a model's parameters name its class's arguments, as a block's do
             root.env = dict(graph.params)
         self.visit(root)
         return self.classes[id(root)].name
+
+    def expect(self, graph: Graph) -> None:
+        """Note the block results that take an epilogue in ``graph`` or its cells: call it for
+        every model of the file before visiting any, so that each class sees them all."""
+        for b in graph.blocks.values():
+            self.epilogue_results |= {(b.label, pos) for pos, _op, _slope in b.epilogue}
+        for n in graph.nodes():
+            if n.op == "scan":
+                self.expect(n.attrs.cell.graph)
+
+    def epilogue_flags(self, scope: Scope) -> list[bool]:
+        """Per slot of ``scope`` (its own, then its children's arguments): whether it holds an
+        epilogue (an activation module or None) rather than a size."""
+        t = self.templates[id(scope)]
+        out = [i in t.epilogues for i in range(len(t.values))]
+        for child in t.children:
+            flags = self.epilogue_flags(child)
+            out += [flags[i] for i, _ in self.classes[id(child)].args()]
+        return out
 
     def visit(self, scope: Scope) -> None:
         """Post-order: children get their classes before their parents."""
@@ -253,6 +276,8 @@ class ScopeRenderer:
         self.holder: dict[str, Ref] = {}  # variable -> the value it holds now
         self.last: dict[Ref, int] = {}  # value -> the last item that reads it
         self.pos = 0  # the item being rendered
+        self.epilogue_of: dict[str, int] = {}  # node id -> the result position whose epilogue it leaves out
+        self.applies: dict[Ref, EpilogueApply] = {}  # result -> its epilogue, where it has a slot
 
     def render(self) -> Template:
         self.last = last_uses(self.s)
@@ -267,6 +292,7 @@ class ScopeRenderer:
                 elif isinstance(d, Expr) and len(d.terms) == 1 and d.terms[0][1] == 1 and len(d.terms[0][0]) == 1 \
                         and isinstance(d.terms[0][0][0], FloorDiv):  # a block input of size H // 8
                     self.atom_of.setdefault(d.terms[0][0][0], f"{name}.shape[{i}]")
+        self.find_epilogues()
         for pos, item in enumerate(self.s.items):
             self.pos = pos
             if isinstance(item, Node):
@@ -275,9 +301,59 @@ class ScopeRenderer:
                 self.group(item)
             else:
                 self.child(item)
-        outs = [self.ref(r) for r in self.s.outputs]
-        self.t.forward.append((["return " + ", ".join(outs)], ""))
+        line: list = ["return "]
+        for k, r in enumerate(self.s.outputs):
+            line += ([", "] if k else []) + [self.applies.get(r) or self.ref(r)]
+        self.t.forward.append((line, ""))
         return self.t
+
+    # -- epilogues: an activation fused into a result from the op after the block ------------
+    def find_epilogues(self) -> None:
+        """The results of a block that some instance of it applies an epilogue to, computed
+        by a node of the block's own: that node is written without it, and the result gets it
+        from the class's constructor argument (``activation``), so that the instances with
+        one and those without share the class."""
+        if self.s.kind != "block":
+            return
+        own = {item.id for item in self.s.items if isinstance(item, Node)}
+        for pos, (src, port) in enumerate(self.s.outputs):
+            if (self.s.name, pos) in self.em.epilogue_results and src in own and port == 0 \
+                    and self.s.outputs.count((src, port)) == 1:
+                self.epilogue_of[src] = pos
+
+    def without_epilogue(self, n: Node) -> Node:
+        """Node ``n`` as the block computes it, less the activation its instance applies last
+        (when it has one): a layer without ``activation``, a fused chain without its last step
+        (a chain left with one step: that op itself, as the other instances have it)."""
+        mine = [e for e in self.s.epilogue if e[0] == self.epilogue_of[n.id]]
+        if not mine:
+            return n
+        if n.op != "fused_elementwise":
+            default = type(n.attrs).model_fields["activation_slope"].default
+            return dataclasses.replace(n, attrs=n.attrs.model_copy(update={"activation": None,
+                                                                            "activation_slope": default}))
+        steps = n.attrs.steps[:-1]
+        if len(steps) > 1:
+            return dataclasses.replace(n, attrs=n.attrs.model_copy(update={"steps": steps}))
+        op, arg = steps[0]  # a unary op (leaky_relu's slope), or a binary one on a tensor (x1)
+        fields = get(op).Attrs.model_fields
+        attrs = get(op).Attrs(**({next(iter(fields)): arg} if isinstance(arg, float) else {}))
+        return dataclasses.replace(n, op=op, attrs=attrs)
+
+    def epilogue(self, n: Node) -> None:
+        """The slot of the epilogue of the result ``n`` gives: its module (None: this instance
+        has none), stored in ``__init__`` and applied at the return."""
+        pos = self.epilogue_of[n.id]
+        mine = [e for e in self.s.epilogue if e[0] == pos]
+        bare = self.without_epilogue(n)
+        inplace = has_trait(bare.op, "fresh_output") and getattr(bare.attrs, "activation", None) is None
+        value = Raw(epilogue_module(mine[0][1], mine[0][2], inplace)) if mine else None
+        taken = {self.s.rel(it.layer or it.id) if isinstance(it, Node) else it.local for it in self.s.items}
+        attr = _ident("activation" if pos == 0 else f"activation_{pos}", taken)
+        slot = self.slot(attr, value)
+        self.t.epilogues.add(slot.index)
+        self.t.init.append([EpilogueInit(slot, attr)])
+        self.applies[(n.id, 0)] = EpilogueApply(slot, attr, self.vars[(n.id, 0)])
 
     # -- helpers ---------------------------------------------------------------------------
     def fresh(self, base: str) -> str:
@@ -379,8 +455,12 @@ class ScopeRenderer:
             holes["layer"] = f"self.{self.s.rel(n.attrs.layer.scope)}"
         return holes
 
-    def node(self, n: Node, attr: str | None = None) -> None:
+    def node(self, n: Node, attr: str | None = None, bare: bool = False) -> None:
         if n.op == "constant":  # its readers write the literal (``ref``); no local to leave unused
+            return
+        if n.id in self.epilogue_of and not bare:
+            self.node(self.without_epilogue(n), attr, bare=True)
+            self.epilogue(n)
             return
         owner = n.layer or n.id
         attr = attr or self.s.rel(owner)

@@ -139,6 +139,35 @@ IN_PLACE = {
 }
 
 
+# An activation fused into a block's result from the op after the block (-O2: an epilogue of
+# that block instance, compiler/passes/_epilogue.py): the module the block's one class is given
+# for it, ``ConvBN(64, 64, 3, 1, activation=nn.ReLU(inplace=True))``; in place where the
+# result is a fresh tensor whose gradient does not read it (as IN_PLACE).
+_EPILOGUE = {
+    "relu": "nn.ReLU({inplace})",
+    "relu6": "nn.ReLU6({inplace})",
+    "leaky_relu": "nn.LeakyReLU({slope}{inplace})",
+    "silu": "nn.SiLU({inplace})",
+    "hardsigmoid": "nn.Hardsigmoid({inplace})",
+    "hardswish": "nn.Hardswish({inplace})",
+    "gelu": "nn.GELU()",
+    "tanh": "nn.Tanh()",
+    "sigmoid": "nn.Sigmoid()",
+}
+
+
+def epilogue_module(op: str, slope: float | None, inplace: bool) -> str:
+    """The module that applies the activation ``op`` (``slope``: leaky_relu's) to a block's result."""
+    if op not in _EPILOGUE:
+        raise LoweringError(f"the torch backend cannot apply `{op}` to a block's result "
+                            f"(add it to _EPILOGUE in backends/torch/ops.py)")
+    text = _EPILOGUE[op]
+    flag = "inplace=True" if inplace else ""
+    if "{slope}" in text:
+        return text.format(slope=_number(slope) + (", " if flag else ""), inplace=flag)
+    return text.format(inplace=flag)
+
+
 for _name in FIXED.keys() - _OWN_LOWERING:
     lowering(_name)(fixed)
 

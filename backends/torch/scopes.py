@@ -31,6 +31,7 @@ class Scope:
     index: int | None = None  # which copy of its stack it is
     shares: str | None = None  # a `let` block applied again: the path of the instance whose module it calls
     exprs: tuple = ()  # the size expressions among its call's arguments (over the parent's names)
+    epilogue: tuple = ()  # the activations fused into its results from outside (BlockInstance.epilogue)
 
     @property
     def local(self) -> str:
@@ -58,7 +59,7 @@ def build_tree(graph: Graph, name: str) -> Scope:
         s = Scope(graph, path, "block" if b.kind == "block" else "group", b.label, index=b.index, shares=b.shares)
         if b.kind == "block":
             s.inputs, s.outputs, s.env, s.span = list(b.inputs), list(b.outputs), dict(b.env), b.span
-            s.exprs = b.exprs
+            s.exprs, s.epilogue = b.exprs, b.epilogue
         scopes[path] = s
         scope_of(b.parent).items.append(s)
         return s

@@ -49,6 +49,8 @@ def emit_torch(compiled, names: list[str] | None = None, variants: dict | None =
         if done is not None and all(a is variants[m] for a, m in zip(done[0], models)):
             return done[1]
     em = Emitter(compiled.path)
+    for m in models:  # every block result that takes an epilogue, before any class is made
+        em.expect(compiled.graphs[m])
     classes = {}
     for m in models:
         graph, changed = compiled.graphs[m], (variants or {}).get(m) or {}

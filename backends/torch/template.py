@@ -22,6 +22,25 @@ class ChildArgs:
     scope: Scope
 
 
+@dataclass(frozen=True)
+class EpilogueInit:
+    """An ``__init__`` line that stores the activation a block instance applies to one of its
+    results (an epilogue, fused in from the op after it): ``self.activation = ...``; none
+    where no instance of the class has one."""
+
+    slot: Slot
+    attr: str
+
+
+@dataclass(frozen=True)
+class EpilogueApply:
+    """A result ``var`` with its epilogue applied, ``self.activation(var)``, where the class has one."""
+
+    slot: Slot
+    attr: str
+    var: str
+
+
 @dataclass
 class Template:
     init: list[list] = field(default_factory=list)  # lines of str | Slot | ChildArgs parts
@@ -33,6 +52,7 @@ class Template:
     exprs: list = field(default_factory=list)  # the size expressions each own slot's op was given
     children: list[Scope] = field(default_factory=list)
     helpers: set[str] = field(default_factory=set)
+    epilogues: set[int] = field(default_factory=set)  # the own slots that hold an epilogue module (or None)
 
     def key(self, classes: dict) -> tuple:
         def part(p):

@@ -8,7 +8,7 @@ from netc.compiler.ast import size_names
 
 from ..emit_kit import literal, stmt
 from . import sizes
-from .template import ChildArgs, ClassDef, Slot
+from .template import ChildArgs, ClassDef, EpilogueApply, EpilogueInit, Slot
 
 
 def usable_param(name: str, value, taken: set[str]) -> bool:
@@ -26,6 +26,7 @@ class ClassWriter:
         self.t = em.templates[id(self.first)]
         self.params = dict(cls.params)
         self.vec = cls.vectors[id(self.first)]
+        self.flags = em.epilogue_flags(self.first)  # per slot: an epilogue (a keyword argument, default None)
         # id(child) -> the first slot of its constructor arguments: they follow the class's
         # own slots, each child's after those of the children before it
         self.offsets: dict[int, int] = {}
@@ -36,7 +37,8 @@ class ClassWriter:
 
     def source(self) -> str:
         names = list(dict.fromkeys(n for _, n in self.cls.params))
-        signature, guards = names, []
+        epilogues = {n for i, n in self.cls.params if self.flags[i]}
+        signature, guards = [n for n in names if n not in epilogues] + [f"{n}=None" for n in names if n in epilogues], []
         if self.first.kind == "root":
             signature, guards = self.model_signature(names)
         out = [f"class {self.cls.name}(nn.Module):", f'    """{self.cls.doc}"""', ""]
@@ -49,7 +51,9 @@ class ClassWriter:
             if name in used:
                 out += stmt("        ", f"self.{name} = {name}")
         for line in self.t.init:
-            out += stmt("        ", self.text(line, forward=False))
+            text = self.text(line, forward=False)
+            if text:  # (an epilogue no instance has)
+                out += stmt("        ", text)
         out.append("")
         out += stmt("    ", f"def forward({', '.join(['self'] + self.t.args)}):")
         for k, (line, comment) in enumerate(self.t.forward):
@@ -102,10 +106,37 @@ class ClassWriter:
             if isinstance(p, Slot):
                 out.append(self.value(p.index, forward))
             elif isinstance(p, ChildArgs):
-                out.append(", ".join(self.value(i, forward) for i in self.child_slots(p.scope)))
+                out.append(self.child_args(p.scope, forward))
+            elif isinstance(p, EpilogueInit):
+                out.append(self.epilogue_init(p))
+            elif isinstance(p, EpilogueApply):
+                i = p.slot.index
+                out.append(f"self.{p.attr}({p.var})" if i in self.params or self.vec[i] is not None else p.var)
             else:
                 out.append(p)
         return "".join(out)
+
+    def epilogue_init(self, p: EpilogueInit) -> str:
+        """The module applying an epilogue: the argument's (``nn.Identity()`` where it is None),
+        the one every instance has, or none."""
+        i = p.slot.index
+        if i in self.params:
+            name = self.params[i]
+            return f"self.{p.attr} = nn.Identity() if {name} is None else {name}"
+        return f"self.{p.attr} = {literal(self.vec[i])}" if self.vec[i] is not None else ""
+
+    def child_args(self, child, forward: bool) -> str:
+        """A child's constructor arguments: sizes by position, then its epilogues by keyword
+        (left out where None)."""
+        cc = self.em.classes[id(child)]
+        flags = self.em.epilogue_flags(child)
+        sizes, keywords = [], []
+        for i, (j, name) in zip(self.child_slots(child), cc.args()):
+            if not flags[j]:
+                sizes.append(self.value(i, forward))
+            elif i in self.params or self.vec[i] is not None:
+                keywords.append(f"{name}={self.value(i, forward)}")
+        return ", ".join(sizes + keywords)
 
     def child_slots(self, child) -> list[int]:
         if id(child) not in self.offsets:

@@ -12,7 +12,9 @@ layer's output: one statement and one buffer fewer. Summaries and diagrams show 
 ``linear+relu``.
 
 Only when the activation is the layer's only reader, the layer is no result and applies no
-activation yet. The weights stay as they are.
+activation yet. The weights stay as they are. Across a block's result (ResNet's ``relu`` in
+``Basic`` after the convolution of a ``ConvBN``) the activation becomes that block instance's
+epilogue (``_epilogue``): the instance's, not the block's, so the block keeps one class.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import dataclasses
 
 from netc.specs.catalogue import has_trait
 
+from ._epilogue import add_epilogue, shared_modules, where, why_not_across
 from ._fusion import at_defaults
 from ._layers import why_not_sole_reader
 from ._util import union
@@ -31,11 +34,16 @@ from .base import PassContext, PassResult, each_node, register
           purpose="fuse an activation into the layer before it (applied in place on its output)")
 def fuse_activation(ctx: PassContext) -> PassResult:
     g, result = ctx.graph, PassResult()
+    shared = shared_modules(g)
     for act in each_node(g, lambda n: has_trait(n.op, "activation")):  # afresh: a fusion may move its input
         layer = g.producer(act.inputs[0])
         if not has_trait(layer.op, "layer"):
             continue
-        why = why_not_sole_reader(g, layer, act)
+        blocks = []  # the instances whose result `layer` is, when `act` is outside them
+        if g.block_of(layer.id) != g.block_of(act.id):
+            blocks, why = why_not_across(g, layer, act, shared)
+        else:
+            why = why_not_sole_reader(g, layer, act)
         if layer.attrs.activation is not None:
             why = f"`{layer.id}` already applies {layer.attrs.activation}"
         fields = type(act.attrs).model_fields if act.attrs is not None else {}
@@ -50,8 +58,11 @@ def fuse_activation(ctx: PassContext) -> PassResult:
             continue
         slope = float(values[0]) if values else layer.attrs.activation_slope
         attrs = layer.attrs.model_copy(update={"activation": act.op, "activation_slope": slope})
-        g.replace(dataclasses.replace(layer, attrs=attrs, span=union(layer.span, act.span)))
+        span = union(layer.span, act.span) if not blocks else layer.span  # (in its block, the layer's text)
+        g.replace(dataclasses.replace(layer, attrs=attrs, span=span))
         g.replace_uses((act.id, 0), (layer.id, 0))
         g.remove(act.id)
-        result.rewrote(f"fused {act.op} `{act.id}` into {layer.op} `{layer.id}`", union(layer.span, act.span))
+        add_epilogue(g, blocks, (layer.id, 0), act.op, float(values[0]) if values else None)
+        across = f" {where(blocks)}" if blocks else ""
+        result.rewrote(f"fused {act.op} `{act.id}` into {layer.op} `{layer.id}`{across}", act.span if blocks else span)
     return result
