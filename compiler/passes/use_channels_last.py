@@ -94,30 +94,52 @@ def _plan(g: Graph) -> tuple[list[Ref], list[Ref]]:
     return converted, back
 
 
-def decide(g: Graph, convs: list[Node], result: PassResult) -> Rule | None:
-    """For each thread count the table measured, the batch from which channels-last is
-    predicted to win (1: always; 0: never); the rule for the conversions (:data:`Rule`), or
-    None where no thread count converts. Notes why in ``result``."""
-    span = convs[0].span
+def _model(g: Graph, convs: list[Node]) -> tuple | str:
+    """What the cost model weighs: (sites, elements converted, batch symbol, batch, other
+    symbolic sizes), or why the model cannot be predicted."""
     firsts = {str(g.type_of(n.inputs[0]).shape[0]) for n in convs}
     batch0 = g.type_of(convs[0].inputs[0]).shape[0]
     if len(firsts) > 1 or (isinstance(batch0, Expr) and symbols(batch0) != {str(batch0)}):
-        result.note(f"not applied: the convolutions' inputs do not share one batch size ({', '.join(sorted(firsts))})",
-                    span)
-        return None
+        return f"the convolutions' inputs do not share one batch size ({', '.join(sorted(firsts))})"
     batch_symbol = str(batch0) if isinstance(batch0, Expr) else None
     others = sorted({s for n in convs for t in (g.type_of(n.inputs[0]), n.type) for d in t.shape
                      for s in symbols(d)} - {batch_symbol})
     env = {s: costs.ASSUMED for s in others}
     sites = [costs.site(n, g.type_of(n.inputs[0]), env) for n in convs]
-    cols = costs.columns()
-    unmeasured = sorted({s.cls for s in sites if any(s.cls not in c["classes"] for _, c in cols)})
+    unmeasured = sorted({s.cls for s in sites if any(s.cls not in c["classes"] for _, c in costs.columns())})
     if unmeasured:
-        result.note(f"not applied: the cost table has no measurement for {', '.join(unmeasured)} "
-                    "(benchmarks/bench_costs.py measures every class)", span)
-        return None
+        return (f"the cost table has no measurement for {', '.join(unmeasured)} "
+                "(benchmarks/bench_costs.py measures every class)")
     converted, back = _plan(g)
-    moved = [subs(g.type_of(r).numel(), env) for r in converted + back]
+    return sites, [subs(g.type_of(r).numel(), env) for r in converted + back], batch_symbol, batch0, others
+
+
+def predicted(g: Graph, threads: int, batch: int) -> float | None:
+    """The model's predicted channels-last / standard time at ``batch`` on ``threads``
+    threads (the nearest column), before the pass; None where it has nothing to predict
+    (benchmarks/bench_layout.py sets it beside measured times)."""
+    convs = [n for n in g.nodes() if has_trait(n.op, "channels_last")]
+    model = _model(g, convs) if convs else ""
+    if isinstance(model, str):
+        return None
+    sites, moved, batch_symbol, batch0, _ = model
+    cols = costs.columns()
+    column = next(c for (t, c), (first, last) in zip(cols, costs.thread_ranges([t for t, _ in cols]))
+                  if first <= threads and (last is None or threads <= last))
+    return costs.predict(sites, moved, batch_symbol, batch if batch_symbol else int(batch0), column)[0]
+
+
+def decide(g: Graph, convs: list[Node], result: PassResult) -> Rule | None:
+    """For each thread count the table measured, the batch from which channels-last is
+    predicted to win (1: always; 0: never); the rule for the conversions (:data:`Rule`), or
+    None where no thread count converts. Notes why in ``result``."""
+    span = convs[0].span
+    model = _model(g, convs)
+    if isinstance(model, str):
+        result.note(f"not applied: {model}", span)
+        return None
+    sites, moved, batch_symbol, batch0, others = model
+    cols = costs.columns()
     ranges = costs.thread_ranges([t for t, _ in cols])
     labels = [_threads(r, t) for r, (t, _) in zip(ranges, cols)]
     batches = [sorted(int(b) for b in c["convert_ns_per_element"]) for _, c in cols]
