@@ -19,8 +19,11 @@ batch 2) run slower channels-last. So the pass first predicts, with the cost mod
 measured batch. It rewrites only when channels-last is predicted to win by 1% or more: at
 every batch (a fixed batch: at that batch), or from a batch on, which the conversions then
 check at run time (``min_batch``: below it the value keeps its layout, and the conversion
-back is a no-op). ``--report`` gives each convolution's class and predicted ratios, the
-model's, the sizes it assumed for symbolic dims and the decision.
+back is a no-op). It decides so for each thread count the table has a column for; where the
+decisions differ, the conversions also check ``torch.get_num_threads()`` at run time
+(``threads``: one ``min_batch`` per range of thread counts, each taking the nearest column).
+``--report`` gives each convolution's class and predicted ratios, the model's, per thread
+count, the sizes it assumed for symbolic dims and the decision.
 
 The torch module converts in inference only (``x if torch.is_grad_enabled() else
 x.contiguous(memory_format=torch.channels_last)``: see the lowering of ``memory_format``);
