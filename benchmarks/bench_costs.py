@@ -14,8 +14,16 @@ as many calls as take about 4 ms (after a warm-up call). The
 table stores nanoseconds per multiply-accumulate for each layout, so the pass can weigh a
 model's convolutions by their MACs.
 
-    python benchmarks/bench_costs.py                      # writes the table
-    python benchmarks/bench_costs.py --clock wall --reps 9 --threads 1 2 --batches 1 2 16 64
+Each thread count is a column of the table (format 2, ``_layout_costs.FORMAT``) with the
+clock and the date it was measured with: the pass decides per column, and where the
+decisions differ the emitted module checks ``torch.get_num_threads()`` at run time.
+``--merge`` keeps the columns of the ``--out`` table that this run does not measure (one
+thread on the CPU clock, then two on the wall clock, say).
+
+    python benchmarks/bench_costs.py                      # 1 and 2 threads, wall clock: writes the table
+    python benchmarks/bench_costs.py --threads 1 2 4 --reps 9 --batches 1 2 16 64
+    python benchmarks/bench_costs.py --threads 1 --clock cpu --merge   # re-measure one column
+    python benchmarks/bench_costs.py --reps 1 --batches 1 --only conv2d/pointwise --out /tmp/t.json   # a try
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+from netc.compiler.passes import _layout_costs
 
 CLOCK = [time.perf_counter]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -101,40 +110,60 @@ def convert_cost(batch: int, reps: int) -> float:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--reps", type=int, default=7)
-    ap.add_argument("--threads", type=int, nargs="+", default=[1])
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="the thread counts to measure (columns)")
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 2, 8, 16])
-    ap.add_argument("--out", default=OUT)
-    ap.add_argument("--clock", choices=["wall", "cpu"], default="cpu",
-                    help="cpu: the calling thread's CPU time (one thread only; what other load on "
-                         "the machine disturbs least); wall: elapsed time")
+    ap.add_argument("--out", default=OUT, help="the table to write (default: the checked-in one)")
+    ap.add_argument("--merge", action="store_true", help="keep the --out table's other thread columns")
+    ap.add_argument("--only", nargs="+", default=None, metavar="PREFIX",
+                    help="measure only the classes starting so (a try: the pass needs every class)")
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                    help="wall: elapsed time (on a quiet machine); cpu: the calling thread's CPU time "
+                         "(one thread only; what other load on the machine disturbs least)")
     args = ap.parse_args(argv)
     if args.clock == "cpu" and args.threads != [1]:
         ap.error("--clock cpu measures the calling thread: use --threads 1")
+    if min(args.threads) < 1 or min(args.batches) < 1 or args.reps < 1:
+        ap.error("--threads, --batches and --reps take positive numbers")
+    classes = [c for c in SHAPES if not args.only or any(c.startswith(p) for p in args.only)]
+    if not classes:
+        ap.error(f"--only {' '.join(args.only)} matches no class")
+    table = {"format": _layout_costs.FORMAT, "shapes": {k: list(v) for k, v in SHAPES.items()}, "threads": {}}
+    if args.merge and os.path.exists(args.out):
+        try:
+            table["threads"] = _layout_costs._read(os.path.abspath(args.out))["threads"]  # checks its format
+        except _layout_costs.CostTableError as e:
+            ap.error(f"--merge: {e.diagnostics[0].message}")
     CLOCK[0] = time.thread_time if args.clock == "cpu" else time.perf_counter
     torch.manual_seed(0)
-    table = {"threads": {}, "clock": args.clock}
-    load = os.getloadavg()[0]
+    before = torch.get_num_threads()
     with torch.no_grad():
         for th in args.threads:
             torch.set_num_threads(th)
-            per = table["threads"][str(th)] = {"convert_ns_per_element": {}, "classes": {}}
+            load = os.getloadavg()[0]
+            per = table["threads"][str(th)] = {"convert_ns_per_element": {}, "classes": {}, "clock": args.clock}
             for b in args.batches:
                 per["convert_ns_per_element"][str(b)] = convert_cost(b, args.reps)
-                for cls in SHAPES:
+                for cls in classes:
                     per["classes"].setdefault(cls, {})[str(b)] = measure(cls, b, args.reps)["ns_per_mac"]
                 print(f"threads {th} batch {b}: done", file=sys.stderr)
-    table["measured"] = (f"{datetime.date.today()}: torch {torch.__version__}, {platform.machine()}, "
-                         f"{os.cpu_count()} CPUs, load average {load:.1f} -> {os.getloadavg()[0]:.1f}, "
-                         f"median of {args.reps} rounds; by benchmarks/bench_costs.py")
-    table["shapes"] = {k: list(v) for k, v in SHAPES.items()}
+            per["measured"] = (f"{datetime.date.today()}: torch {torch.__version__}, {platform.machine()}, "
+                               f"{os.cpu_count()} CPUs, {th} thread(s), {args.clock} clock, load average "
+                               f"{load:.1f} -> {os.getloadavg()[0]:.1f}, median of {args.reps} rounds; "
+                               "by benchmarks/bench_costs.py")
+    torch.set_num_threads(before)
+    _layout_costs._check(args.out, table)  # what the pass reads
     with open(args.out, "w") as f:
         json.dump(table, f, indent=1, sort_keys=True)
         f.write("\n")
-    for th, per in table["threads"].items():
+    for th in args.threads:
+        per = table["threads"][str(th)]
         print(f"\nthreads {th}: channels-last / standard time per class and batch")
         print(f"{'class':<38}" + "".join(f"{b:>8}" for b in args.batches))
         for cls, by_b in per["classes"].items():
             print(f"{cls:<38}" + "".join(f"{by_b[str(b)]['nhwc'] / by_b[str(b)]['nchw']:8.2f}" for b in args.batches))
+    if len(classes) < len(SHAPES):
+        print(f"\n{args.out}: {len(classes)} of {len(SHAPES)} classes: the pass does not apply to a model with "
+              "another class", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
-"""use_channels_last decides with a cost model: the decisions on given shapes and tables, what
---report says, the run-time batch check it emits, and that the module computes the -O0
-numbers on either side of that check. Cheap: small specs, fixed tables (tests/fixtures), one
-process."""
+"""use_channels_last decides with a cost model: the decisions on given shapes and tables (per
+thread count), what --report says, the run-time batch and thread-count checks it emits, and
+that the module computes the -O0 numbers on either side of them; a table netc cannot read is
+a clear error. Cheap: small specs, fixed tables (tests/fixtures, and tables made of them with
+a column per thread count), one process."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +14,10 @@ import pytest
 import torch
 from netc.compiler.passes import _layout_costs as costs
 from netc.compiler.passes import format_report
+from netc.specs.catalogue import get
 
 import netc
+from netc import cli
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -67,8 +71,9 @@ def test_classify_reads_the_attributes_the_pass_sees():
 
 def test_the_checked_in_table_covers_every_class_it_names():
     data = costs._read(costs.TABLE)
-    assert data["measured"] and set(data["threads"])
+    assert data["format"] == costs.FORMAT and set(data["threads"])
     for entry in data["threads"].values():
+        assert entry["measured"] and entry["clock"] in ("cpu", "wall")
         assert set(entry["classes"]) == set(data["shapes"])
         for per_batch in entry["classes"].values():
             assert set(per_batch) == set(entry["convert_ns_per_element"])
@@ -145,6 +150,148 @@ def test_the_measured_table_keeps_dcgans_discriminator_standard_at_batch_2(table
     batch 2. With the measured table, batch 2 keeps the standard layout."""
     table(None)
     prog = netc.compile_file(Path(__file__).resolve().parents[1] / "examples" / "dcgan.net")
-    convs = conversions(prog, "Discriminator")
-    assert not convs or all(a.min_batch > 2 for a in convs if a.format == "channels_last")
+    at = get("memory_format").min_batch_at
+    convs = [a for a in conversions(prog, "Discriminator") if a.format == "channels_last"]
+    assert all(at(a, t) == 0 or at(a, t) > 2 for a in convs for t in (1, 2))
     assert any("decided" in s for s in layout_lines(prog, "Discriminator"))
+
+
+# -- per thread count -------------------------------------------------------------------------
+
+def by_threads(tmp_path, monkeypatch, **columns: str) -> None:
+    """Use a table whose column for each thread count (``t1=``, ``t2=``) is a fixed table's."""
+    data = json.loads((FIXTURES / "layout_costs_always.json").read_text())
+    data["threads"] = {k[1:]: json.loads((FIXTURES / f"layout_costs_{v}.json").read_text())["threads"]["1"]
+                       for k, v in columns.items()}
+    path = tmp_path / f"costs_{'_'.join(columns.values())}.json"
+    path.write_text(json.dumps(data))
+    monkeypatch.setenv("NETC_LAYOUT_COSTS", str(path))
+
+
+def layouts(m2, m0, n: int, threads: int) -> list[bool]:
+    """Whether each convolution of ``m2`` reads a channels-last tensor at batch ``n`` on
+    ``threads`` torch threads; and that ``m2`` computes what ``m0`` does."""
+    seen = []
+    hooks = [m.register_forward_pre_hook(lambda _, xs: seen.append(xs[0].is_contiguous(memory_format=torch.channels_last)))
+             for m in m2.modules() if isinstance(m, torch.nn.Conv2d)]
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        x = torch.randn(n, 3, 16, 16)
+        with torch.no_grad():
+            torch.testing.assert_close(m2(x), m0(x), atol=1e-5, rtol=1e-5)
+    finally:
+        torch.set_num_threads(before)
+        for h in hooks:
+            h.remove()
+    return seen
+
+
+def test_a_decision_that_differs_by_thread_count_is_checked_at_run_time(tmp_path, monkeypatch):
+    by_threads(tmp_path, monkeypatch, t1="from_batch", t2="always")
+    prog = compiled(tmp_path)
+    (fmt,) = conversions(prog, "Net")
+    assert fmt.format == "channels_last" and fmt.min_batch == (6, 1) and fmt.threads == (1, 2)
+    src = " ".join(prog.optimized(2).torch_source("Net").split())
+    assert ("x if torch.is_grad_enabled() or (torch.get_num_threads() < 2 and x.shape[0] < 6) else x.contiguous( "
+            "memory_format=torch.channels_last") in src
+    lines = layout_lines(prog, "Net")
+    assert any("[conv2d/large/s2/stem/tiny]: channels-last / standard time, 1 thread: 1.50/1.20/0.80/0.80 at batch "
+               "1/2/16/64; ≥ 2 threads (measured at 2): 0.50/0.50/0.50/0.50" in s for s in lines), lines
+    assert any("1 thread: applied for N ≥ 6: predicted channels-last / standard time by batch N = 1: 1.50, 2: 1.20, "
+               "16: 0.80, 64: 0.80; table column 1: fixed clock" in s for s in lines), lines
+    assert any("depends on the thread count, checked at run time (torch.get_num_threads()): 1 thread: applied for "
+               "N ≥ 6; ≥ 2 threads: applied at every batch" in s for s in lines), lines
+    torch.manual_seed(0)
+    m0 = prog.to_torch("Net").eval()
+    m2 = prog.to_torch("Net", opt=2).eval()
+    m2.load_state_dict(prog.convert_weights("Net", m0.state_dict(), 2))
+    assert layouts(m2, m0, 2, threads=1) == [False, False]
+    assert layouts(m2, m0, 16, threads=1) == [True, True]
+    assert layouts(m2, m0, 2, threads=2) == [True, True]
+
+
+def test_a_fixed_batch_converts_by_thread_count_alone(tmp_path, monkeypatch):
+    by_threads(tmp_path, monkeypatch, t1="always", t2="never")
+    prog = compiled(tmp_path)
+    (fmt, _) = conversions(prog, "Fixed")  # to channels-last, and back at the result
+    assert fmt.min_batch == (1, 0) and fmt.threads == (1, 2)
+    assert "or torch.get_num_threads() >= 2 else" in " ".join(prog.optimized(2).torch_source("Fixed").split())
+    lines = layout_lines(prog, "Fixed")
+    assert any("≥ 2 threads (measured at 2): not applied: predicted 1.10 of the standard layout's time at its "
+               "batch 2" in s for s in lines), lines
+    assert any("1 thread: applied at its batch 2; ≥ 2 threads: not applied" in s for s in lines), lines
+
+
+def test_the_same_decision_at_every_thread_count_emits_no_thread_check(tmp_path, monkeypatch):
+    by_threads(tmp_path, monkeypatch, t1="from_batch", t2="from_batch")
+    prog = compiled(tmp_path)
+    (fmt,) = conversions(prog, "Net")
+    assert fmt.min_batch == 6 and fmt.threads == ()
+    src = prog.optimized(2).torch_source("Net")
+    assert "get_num_threads" not in src and "x.shape[0] < 6" in src
+    lines = layout_lines(prog, "Net")
+    assert any("applied for N ≥ 6 (checked at run time) at every thread count" in s for s in lines), lines
+    assert sum("applied for N ≥ 6: predicted" in s for s in lines) == 2  # one line per thread count
+    by_threads(tmp_path, monkeypatch, t1="never", t2="never")
+    assert conversions(compiled(tmp_path), "Net") == []
+
+
+@pytest.mark.parametrize("min_batch, threads", [
+    ((6, 3), (1, 2)), ((0, 3), (1, 2)), ((3, 0), (1, 2)), ((1, 3), (1, 2)), ((3, 1), (1, 3)),
+    ((0, 1), (1, 2)), ((1, 0), (1, 2)), ((0, 6, 1), (1, 2, 4)),
+])
+def test_the_emitted_check_converts_where_the_attributes_say(min_batch, threads):
+    """The torch lowering's condition, run for real at 1–4 threads and several batches,
+    against the op's own reading of its attributes (min_batch_at)."""
+    from netc.backends.torch.ops import _keep_layout
+
+    op = get("memory_format")
+    a = op.Attrs(format="channels_last", min_batch=min_batch, threads=threads)
+    keep = "torch.is_grad_enabled()" + _keep_layout(a)
+    before = torch.get_num_threads()
+    try:
+        for t in (1, 2, 3, 4):
+            torch.set_num_threads(t)
+            for n in (1, 3, 6, 16):
+                m = op.min_batch_at(a, t)
+                with torch.no_grad():
+                    kept = eval(keep.format(x0="x"), {"torch": torch, "x": torch.zeros(n, 1, 1, 1)})
+                assert kept == (m == 0 or n < m), (keep, t, n)
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_thread_counts_between_columns_take_the_nearest():
+    assert costs.thread_ranges([1]) == [(1, None)]
+    assert costs.thread_ranges([1, 2]) == [(1, 1), (2, None)]
+    assert costs.thread_ranges([1, 2, 4, 16]) == [(1, 1), (2, 3), (4, 10), (11, None)]
+    assert costs.thread_ranges([2, 8]) == [(1, 5), (6, None)]
+
+
+@pytest.mark.parametrize("text, why", [
+    (None, "No such file or directory"),
+    ("{not json", "not JSON"),
+    ("[1, 2]", "not a JSON object"),
+    ('{"threads": {"1": {}}}', ("it has no format field (the one-thread table of before format 2); this netc "
+                                "reads format 2")),
+    ('{"format": 3, "threads": {}}', "it has format 3"),
+    ('{"format": 2, "threads": {"x": {}}}', "thread count 'x' is not a positive integer"),
+    ('{"format": 2, "threads": {"1": {"classes": {}}}}', 'thread column 1 needs "classes", "convert_ns_per_element"'),
+    (('{"format": 2, "threads": {"1": {"measured": "", "convert_ns_per_element": {"1": 0.1}, '
+      '"classes": {"c": {"2": {"nchw": 1, "nhwc": 1}}}}}}'),
+     "thread column 1, class c: needs nchw and nhwc times at the batches of convert_ns_per_element (1)"),
+])
+def test_a_table_netc_cannot_read_is_a_clear_error(tmp_path, monkeypatch, capsys, text, why):
+    path = tmp_path / "costs.json"
+    if text is not None:
+        path.write_text(text)
+    monkeypatch.setenv("NETC_LAYOUT_COSTS", str(path))
+    with pytest.raises(costs.CostTableError, match="cannot read the layout cost table") as e:
+        compiled(tmp_path).optimized(2)
+    assert why in str(e.value)
+    spec = tmp_path / "m.net"
+    assert cli.main(["compile", str(spec), "--backend", "torch", "-O2", "-o", str(tmp_path / "m.py")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"netc: error: cannot read the layout cost table {path}: ") and why in err, err
+    assert "Traceback" not in err and "hint: write one with `python benchmarks/bench_costs.py" in err

@@ -411,10 +411,31 @@ def memory_format(node, xs):
     # miscomputes (oneDNN issue 6035; torch 2.13 segfaults), so training keeps the standard
     # layout.
     if node.attrs.format == "channels_last":
-        small = f" or {{x0}}.shape[0] < {node.attrs.min_batch}" if node.attrs.min_batch > 1 else ""  # use_channels_last's cost model
-        return _fn(Code("{x0} if torch.is_grad_enabled()" + small
+        return _fn(Code("{x0} if torch.is_grad_enabled()" + _keep_layout(node.attrs)
                         + " else {x0}.contiguous(memory_format=torch.channels_last)"))
     return _fn(Code("{x0}.contiguous()"))
+
+
+def _keep_layout(a) -> str:
+    """The rest of the condition under which the value keeps its layout: use_channels_last's
+    cost model, a batch below ``min_batch``, per range of thread counts where it differs by
+    thread count (0: at any batch)."""
+    if not a.threads:
+        return f" or {{x0}}.shape[0] < {a.min_batch}" if a.min_batch > 1 else ""
+    keep = ["True" if b == 0 else "False" if b == 1 else f"{{x0}}.shape[0] < {b}" for b in a.min_batch]
+    n = "torch.get_num_threads()"
+    if len(a.threads) == 2:
+        t = a.threads[1]
+        if all(b > 1 for b in a.min_batch):
+            return f" or {{x0}}.shape[0] < ({a.min_batch[0]} if {n} < {t} else {a.min_batch[1]})"
+        few, many = keep
+        if few == "True":
+            return f" or {n} < {t}" + ("" if many == "False" else f" or {many}")
+        if many == "True":
+            return f" or {n} >= {t}" + ("" if few == "False" else f" or {few}")
+        return f" or ({n} < {t} and {few})" if many == "False" else f" or ({n} >= {t} and {many})"
+    chain = " else ".join(f"{k} if {n} < {t}" for k, t in zip(keep, a.threads[1:])) + f" else {keep[-1]}"
+    return f" or ({chain})"
 
 
 @lowering("flatten")

@@ -3,14 +3,27 @@ layout, per shape class, batch and thread count (``costs/conv_layout.json``, wri
 ``benchmarks/bench_costs.py`` on the machine it describes), and what converting a tensor
 costs.
 
-A model's prediction at batch ``b`` sums, over its convolutions, MACs × measured
-nanoseconds per MAC in each layout, plus the conversions the pass would insert (elements ×
-measured nanoseconds per element), and compares the two totals. Between measured batches
-the ratio is interpolated in log2(batch). Sizes other than the batch that are symbolic take
-:data:`ASSUMED` (stated in the report).
+A model's prediction at batch ``b`` and thread count ``t`` sums, over its convolutions,
+MACs × measured nanoseconds per MAC in each layout (the table's column for ``t``), plus the
+conversions the pass would insert (elements × measured nanoseconds per element), and
+compares the two totals. Between measured batches the ratio is interpolated in log2(batch).
+Sizes other than the batch that are symbolic take :data:`ASSUMED` (stated in the report).
+A thread count the table has no column for takes the nearest column (the smaller of two
+equally near): :func:`thread_ranges`.
+
+The table (format :data:`FORMAT`)::
+
+    {"format": 2,
+     "shapes": {class: [op, C_in, C_out, kernel, stride, groups, H_in]},   # what was timed
+     "threads": {"1": {"clock": "cpu", "measured": "2026-12-05: torch ..., load ...",
+                       "classes": {class: {batch: {"nchw": ns/MAC, "nhwc": ns/MAC}}},
+                       "convert_ns_per_element": {batch: ns}},
+                 "2": {...}}}
 
     >>> classify("conv2d", kernel=4, stride=2, groups=1, channels=256, side=4)
     'conv2d/large/s2/wide/tiny'
+    >>> thread_ranges([1, 2, 4])
+    [(1, 1), (2, 3), (4, None)]
 """
 
 from __future__ import annotations
@@ -20,15 +33,31 @@ import math
 import os
 from dataclasses import dataclass
 from functools import cache
+from itertools import pairwise
 
 from ..dims import subs
+from ..source import Diagnostic, SpecError
 
 TABLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "costs", "conv_layout.json")
+FORMAT = 2  # the table's layout, ``"format"`` in it: one column per thread count, each with its clock and date
+MEASURE = "python benchmarks/bench_costs.py --threads 1 2 --clock wall"
 ASSUMED = 224  # a symbolic size other than the batch (an image's H, W), for the prediction
 MARGIN = 0.99  # channels-last must be predicted at least 1% faster. The ops between the
 #                convolutions (activations, pooling, adds) are not in the model; on the
 #                examples they gain with the layout more often than they lose (ResNet-18 at
 #                batch 8: predicted 0.98, measured 0.85), so a wider margin gives up gains
+
+
+class CostTableError(SpecError):
+    """The layout cost table cannot be read: missing, not JSON, another format, or missing
+    a part the pass needs. The CLI prints it as a diagnostic (exit 1)."""
+
+    def __init__(self, path: str, why: str):
+        self.path = path
+        SpecError.__init__(self, [Diagnostic(
+            f"cannot read the layout cost table {path}: {why}", None,
+            hint=f"write one with `{MEASURE} --out {path}`"
+                 + (" or unset NETC_LAYOUT_COSTS" if os.environ.get("NETC_LAYOUT_COSTS") else ""))])
 
 
 def table() -> dict:
@@ -39,8 +68,53 @@ def table() -> dict:
 
 @cache
 def _read(path: str) -> dict:
-    with open(path) as f:
-        return json.load(f)
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except OSError as e:
+        raise CostTableError(path, e.strerror or str(e)) from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise CostTableError(path, f"not JSON ({e})") from None
+    _check(path, data)
+    return data
+
+
+def _check(path: str, data) -> None:
+    """That ``data`` is a table of format :data:`FORMAT` with what the pass reads."""
+    if not isinstance(data, dict):
+        raise CostTableError(path, "not a JSON object")
+    if data.get("format") != FORMAT:
+        found = "no format field (the one-thread table of before format 2)" if "format" not in data \
+            else f"format {data['format']!r}"
+        raise CostTableError(path, f"it has {found}; this netc reads format {FORMAT}")
+    columns = data.get("threads")
+    if not isinstance(columns, dict) or not columns:
+        raise CostTableError(path, "no \"threads\" columns")
+    for key, col in columns.items():
+        if not key.isdigit() or int(key) < 1:
+            raise CostTableError(path, f"thread count {key!r} is not a positive integer")
+        if not isinstance(col, dict) or not {"classes", "convert_ns_per_element", "measured"} <= set(col):
+            raise CostTableError(path, f"thread column {key} needs \"classes\", \"convert_ns_per_element\" "
+                                       "and \"measured\"")
+        batches = set(col["convert_ns_per_element"])
+        for cls, per_batch in col["classes"].items():
+            if not isinstance(per_batch, dict) or set(per_batch) != batches or not all(
+                    isinstance(v, dict) and {"nchw", "nhwc"} <= set(v) for v in per_batch.values()):
+                raise CostTableError(path, f"thread column {key}, class {cls}: needs nchw and nhwc times at "
+                                           f"the batches of convert_ns_per_element ({', '.join(sorted(batches))})")
+
+
+def columns() -> list[tuple[int, dict]]:
+    """The table's thread counts, ascending, each with its column."""
+    return sorted((int(k), v) for k, v in table()["threads"].items())
+
+
+def thread_ranges(counts: list[int]) -> list[tuple[int, int | None]]:
+    """For the table's thread counts (ascending), the run-time thread counts each column
+    stands for, ``(first, last)`` (last None: and more): the nearest column, the smaller of
+    two equally near."""
+    starts = [1] + [(a + b) // 2 + 1 for a, b in pairwise(counts)]
+    return [(s, e - 1 if e else None) for s, e in zip(starts, starts[1:] + [0])]
 
 
 def classify(op: str, kernel: int, stride: int, groups: int, channels: int, side: int) -> str:
@@ -103,19 +177,11 @@ def _interp(per_batch: dict[int, float], b: float) -> float:
     return per_batch[bs[lo]] * (1 - t) + per_batch[bs[hi]] * t
 
 
-def threads_entry(threads: int | None = None) -> tuple[str, dict]:
-    """The table's entry for the thread count nearest ``threads`` (default: this machine's CPUs)."""
-    entries = table()["threads"]
-    want = threads or os.cpu_count() or 1
-    key = min(entries, key=lambda k: (abs(int(k) - want), int(k)))
-    return key, entries[key]
-
-
 def predict(sites: list[Site], converted: list, batch_symbol: str | None, b: float,
-            threads: int | None = None) -> tuple[float, dict[str, float]]:
-    """(channels-last time / standard time for the whole model, per-site ratios) at batch ``b``."""
-    _, entry = threads_entry(threads)
-    classes = entry["classes"]
+            column: dict) -> tuple[float, dict[str, float]]:
+    """(channels-last time / standard time for the whole model, per-site ratios) at batch
+    ``b``, with the table's ``column`` (one thread count)."""
+    classes = column["classes"]
     std = cl = 0.0
     per: dict[str, float] = {}
     for s in sites:
@@ -125,7 +191,7 @@ def predict(sites: list[Site], converted: list, batch_symbol: str | None, b: flo
         std += macs * ns["nchw"]
         cl += macs * ns["nhwc"]
         per[s.id] = ns["nhwc"] / ns["nchw"]
-    convert = _interp({int(bb): v for bb, v in entry["convert_ns_per_element"].items()}, b)
+    convert = _interp({int(bb): v for bb, v in column["convert_ns_per_element"].items()}, b)
     cl += sum(at(e, batch_symbol, round(b)) for e in converted) * convert
     return (cl / std if std else math.inf), per
 

@@ -19,8 +19,11 @@ batch 2) run slower channels-last. So the pass first predicts, with the cost mod
 measured batch. It rewrites only when channels-last is predicted to win by 1% or more: at
 every batch (a fixed batch: at that batch), or from a batch on, which the conversions then
 check at run time (``min_batch``: below it the value keeps its layout, and the conversion
-back is a no-op). ``--report`` gives each convolution's class and predicted ratios, the
-model's, the sizes it assumed for symbolic dims and the decision.
+back is a no-op). It decides so for each thread count the table has a column for; where the
+decisions differ, the conversions also check ``torch.get_num_threads()`` at run time
+(``threads``: one ``min_batch`` per range of thread counts, each taking the nearest column).
+``--report`` gives each convolution's class and predicted ratios, the model's, per thread
+count, the sizes it assumed for symbolic dims and the decision.
 
 The torch module converts in inference only (``x if torch.is_grad_enabled() else
 x.contiguous(memory_format=torch.channels_last)``: see the lowering of ``memory_format``);
@@ -29,6 +32,8 @@ the NumPy executor treats the op as the identity. Weights keep their names and l
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from netc.specs.catalogue import get, has_trait
 
 from ..dims import Expr, subs, symbols
@@ -36,6 +41,8 @@ from ..ir import Graph, Node, Ref
 from . import _layout_costs as costs
 from ._fusion import fresh_id
 from .base import PassContext, PassResult, each_node, register
+
+Rule = tuple  # (min_batch, threads): the memory_format attributes of the conversions (see decide)
 
 
 def _keeps_layout(op: str) -> bool:
@@ -52,13 +59,13 @@ def use_channels_last(ctx: PassContext) -> PassResult:
     convs = [n for n in g.nodes() if has_trait(n.op, "channels_last")]
     if not convs:
         return result
-    min_batch = decide(g, convs, result)
-    if min_batch is None:
+    rule = decide(g, convs, result)
+    if rule is None:
         return result
     last: dict[str, bool] = {}  # node id -> its (first) output is stored channels-last
     for n in each_node(g):
         if has_trait(n.op, "channels_last") and not last.get(n.inputs[0][0], False):
-            last[_convert(g, n.inputs[0], result, min_batch)] = True
+            last[_convert(g, n.inputs[0], result, rule)] = True
         last[n.id] = _flows(g, n, last)
     for i, (name, ref) in enumerate(list(g.outputs)):
         if g.type_of(ref).rank == 4 and last.get(ref[0], False):
@@ -90,73 +97,133 @@ def _plan(g: Graph) -> tuple[list[Ref], list[Ref]]:
     return converted, back
 
 
-def decide(g: Graph, convs: list[Node], result: PassResult) -> int | None:
-    """The batch from which to convert (1: always), or None; notes why in ``result``."""
-    span = convs[0].span
+def _model(g: Graph, convs: list[Node]) -> tuple | str:
+    """What the cost model weighs: (sites, elements converted, batch symbol, batch, other
+    symbolic sizes), or why the model cannot be predicted."""
     firsts = {str(g.type_of(n.inputs[0]).shape[0]) for n in convs}
     batch0 = g.type_of(convs[0].inputs[0]).shape[0]
     if len(firsts) > 1 or (isinstance(batch0, Expr) and symbols(batch0) != {str(batch0)}):
-        result.note(f"not applied: the convolutions' inputs do not share one batch size ({', '.join(sorted(firsts))})",
-                    span)
-        return None
+        return f"the convolutions' inputs do not share one batch size ({', '.join(sorted(firsts))})"
     batch_symbol = str(batch0) if isinstance(batch0, Expr) else None
     others = sorted({s for n in convs for t in (g.type_of(n.inputs[0]), n.type) for d in t.shape
                      for s in symbols(d)} - {batch_symbol})
     env = {s: costs.ASSUMED for s in others}
     sites = [costs.site(n, g.type_of(n.inputs[0]), env) for n in convs]
-    key, entry = costs.threads_entry()
-    unmeasured = sorted({s.cls for s in sites} - set(entry["classes"]))
+    unmeasured = sorted({s.cls for s in sites if any(s.cls not in c["classes"] for _, c in costs.columns())})
     if unmeasured:
-        result.note(f"not applied: the cost table has no measurement for {', '.join(unmeasured)} "
-                    "(benchmarks/bench_costs.py measures every class)", span)
-        return None
+        return (f"the cost table has no measurement for {', '.join(unmeasured)} "
+                "(benchmarks/bench_costs.py measures every class)")
     converted, back = _plan(g)
-    moved = [subs(g.type_of(r).numel(), env) for r in converted + back]
-    batches = sorted(int(b) for b in next(iter(entry["classes"].values())))
-    ratio = {b: costs.predict(sites, moved, batch_symbol, b)[0] for b in batches}
-    assumed = f"; assumed {', '.join(f'{s}={costs.ASSUMED}' for s in others)}" if others else ""
-    source = f"table: {key} thread(s), {costs.table()['measured'].split(':')[0]}"
+    return sites, [subs(g.type_of(r).numel(), env) for r in converted + back], batch_symbol, batch0, others
+
+
+def predicted(g: Graph, threads: int, batch: int) -> float | None:
+    """The model's predicted channels-last / standard time at ``batch`` on ``threads``
+    threads (the nearest column), before the pass; None where it has nothing to predict
+    (benchmarks/bench_layout.py sets it beside measured times)."""
+    convs = [n for n in g.nodes() if has_trait(n.op, "channels_last")]
+    model = _model(g, convs) if convs else ""
+    if isinstance(model, str):
+        return None
+    sites, moved, batch_symbol, batch0, _ = model
+    cols = costs.columns()
+    column = next(c for (t, c), (first, last) in zip(cols, costs.thread_ranges([t for t, _ in cols]))
+                  if first <= threads and (last is None or threads <= last))
+    return costs.predict(sites, moved, batch_symbol, batch if batch_symbol else int(batch0), column)[0]
+
+
+def decide(g: Graph, convs: list[Node], result: PassResult) -> Rule | None:
+    """For each thread count the table measured, the batch from which channels-last is
+    predicted to win (1: always; 0: never); the rule for the conversions (:data:`Rule`), or
+    None where no thread count converts. Notes why in ``result``."""
+    span = convs[0].span
+    model = _model(g, convs)
+    if isinstance(model, str):
+        result.note(f"not applied: {model}", span)
+        return None
+    sites, moved, batch_symbol, batch0, others = model
+    cols = costs.columns()
+    ranges = costs.thread_ranges([t for t, _ in cols])
+    labels = [_threads(r, t) for r, (t, _) in zip(ranges, cols)]
+    batches = [sorted(int(b) for b in c["convert_ns_per_element"]) for _, c in cols]
     for n, s in zip(convs, sites):
-        per = [costs.predict([s], [], batch_symbol, b)[1][s.id] for b in batches]
-        result.note(f"{n.op} `{n.id}` [{s.cls}]: channels-last / standard time "
-                    f"{'/'.join(f'{r:.2f}' for r in per)} at batch {'/'.join(map(str, batches))}", n.span)
-    shown = ", ".join(f"{b}: {ratio[b]:.2f}" for b in batches)
+        per = [[costs.predict([s], [], batch_symbol, b, c)[1][s.id] for b in bs] for bs, (_, c) in zip(batches, cols)]
+        result.note(f"{n.op} `{n.id}` [{s.cls}]: channels-last / standard time, " + "; ".join(
+            f"{label}: {'/'.join(f'{r:.2f}' for r in rs)} at batch {'/'.join(map(str, bs))}"
+            for label, rs, bs in zip(labels, per, batches)), n.span)
+    starts = []
+    for label, bs, (t, c) in zip(labels, batches, cols):
+        start, why = _decide_column(sites, moved, batch_symbol, batch0, bs, c)
+        starts.append(start)
+        result.note(f"{label}: {why}; table column {t}: {c.get('clock', '?')} clock, {c['measured'].split(':')[0]}",
+                    span)
+    merged = [(r[0], m) for i, (r, m) in enumerate(zip(ranges, starts)) if i == 0 or m != starts[i - 1]]
+    rule = None if all(m == 0 for m in starts) else (merged[0][1], ()) if len(merged) == 1 \
+        else (tuple(m for _, m in merged), tuple(t for t, _ in merged))
+    assumed = f"; assumed {', '.join(f'{s}={costs.ASSUMED}' for s in others)}" if others else ""
+    result.note(f"{_says(rule, batch_symbol, batch0)}{assumed}", span)
+    return rule
+
+
+def _threads(r: tuple[int, int | None], column: int) -> str:
+    """The run-time thread counts one column stands for: ``1 thread``, ``≥ 2 threads``."""
+    first, last = r
+    text = ("every thread count" if first == 1 and last is None else f"≥ {first} threads" if last is None
+            else f"{first} thread{'s' if first > 1 else ''}" if first == last else f"{first}–{last} threads")
+    return text if first == last == column else f"{text} (measured at {column})"
+
+
+def _decide_column(sites, moved, batch_symbol, batch0, batches, column) -> tuple[int, str]:
+    """The batch from which channels-last is predicted to win with one thread column (1:
+    always; 0: never), and why, for the report."""
     if batch_symbol is None:
-        r, _ = costs.predict(sites, moved, None, int(batch0))
+        r, _ = costs.predict(sites, moved, None, int(batch0), column)
         ok = r <= costs.MARGIN
-        result.note(f"{'applied' if ok else 'not applied'}: the model's convolutions and conversions predicted at "
-                    f"{r:.2f} of the standard layout's time at its batch {batch0} (wins at ≤ {costs.MARGIN}){assumed}; "
-                    f"{source}", span)
-        return 1 if ok else None
-    start = costs.threshold(lambda b: costs.predict(sites, moved, batch_symbol, b)[0], batches)
+        return (1 if ok else 0), (f"{'applied' if ok else 'not applied'}: predicted {r:.2f} of the standard "
+                                  f"layout's time at its batch {batch0} (wins at ≤ {costs.MARGIN})")
+    ratio = {b: costs.predict(sites, moved, batch_symbol, b, column)[0] for b in batches}
+    shown = f"predicted channels-last / standard time by batch {batch_symbol} = " + \
+        ", ".join(f"{b}: {ratio[b]:.2f}" for b in batches)
+    start = costs.threshold(lambda b: costs.predict(sites, moved, batch_symbol, b, column)[0], batches)
     if start is None:
-        result.note(f"not applied: predicted channels-last / standard time by batch {batch_symbol} = {shown} "
-                    f"(wins at ≤ {costs.MARGIN}){assumed}; {source}", span)
-    elif start == 1:
-        result.note(f"applied at every batch: predicted channels-last / standard time by batch {batch_symbol} = "
-                    f"{shown}{assumed}; {source}", span)
-    else:
-        result.note(f"applied for {batch_symbol} ≥ {start} (checked at run time): predicted channels-last / standard "
-                    f"time by batch {batch_symbol} = {shown}{assumed}; {source}", span)
-    return start
+        return 0, f"not applied: {shown} (wins at ≤ {costs.MARGIN})"
+    return start, f"{'applied at every batch' if start == 1 else f'applied for {batch_symbol} ≥ {start}'}: {shown}"
 
 
-def _convert(g, ref, result: PassResult, min_batch: int) -> str:
+def _says(rule: Rule | None, batch_symbol: str | None, batch0) -> str:
+    """The decision for the model, in words."""
+    def one(m: int) -> str:
+        return ("not applied" if m == 0 else f"applied at its batch {batch0}" if batch_symbol is None
+                else "applied at every batch" if m == 1 else f"applied for {batch_symbol} ≥ {m}")
+    if rule is None:
+        return f"{'not applied at its batch ' + str(batch0) if batch_symbol is None else 'not applied'} " \
+               "at any thread count"
+    min_batch, threads = rule
+    if not threads:
+        return f"{one(min_batch)}{' (checked at run time)' if min_batch > 1 else ''} at every thread count"
+    ranges = [(t, u - 1) for t, u in pairwise(threads)] + [(threads[-1], None)]
+    return "depends on the thread count, checked at run time (torch.get_num_threads()): " + "; ".join(
+        f"{_threads(r, r[0]).split(' (')[0]}: {one(m)}" for r, m in zip(ranges, min_batch))
+
+
+def _convert(g, ref, result: PassResult, rule: Rule) -> str:
     """Convert ``ref`` to channels-last where it is made; every reader reads the new value."""
     producer = g.producer(ref)
-    node = _memory_format(g, ref, "channels_last", producer, min_batch=min_batch)
+    node = _memory_format(g, ref, "channels_last", producer, rule=rule)
     g.replace_uses(ref, (node.id, 0))  # not the new node's own input
     what = f"input `{producer.id}`" if producer.op == "input" else f"{producer.op} `{producer.id}`"
-    when = f" (from batch {min_batch} on)" if min_batch > 1 else ""
+    min_batch, threads = rule
+    when = (" (by thread count, checked at run time)" if threads
+            else f" (from batch {min_batch} on)" if min_batch > 1 else "")
     result.rewrote(f"{what} converted to channels-last for the convolutions after it{when}", producer.span)
     return node.id
 
 
-def _memory_format(g, ref, fmt: str, producer: Node, in_model: bool = False, min_batch: int = 1) -> Node:
+def _memory_format(g, ref, fmt: str, producer: Node, in_model: bool = False, rule: Rule = (1, ())) -> Node:
     """A memory_format node reading ``ref``, in ``producer``'s block (or, ``in_model``, in the
     model itself, where a model result is read: a block's internal value is not visible
     there), just after it."""
-    attrs = get("memory_format").Attrs(format=fmt, min_batch=min_batch)
+    attrs = get("memory_format").Attrs(format=fmt, min_batch=rule[0], threads=rule[1])
     if in_model and producer.block:
         nid, k = fmt, 0
         while nid in g or nid in g.blocks:

@@ -26,22 +26,45 @@ class MemoryFormat(_Shape):
     """The same values stored in another layout: ``channels_last`` (N, H, W, C) or ``contiguous``."""
 
     # Made by -O2's use_channels_last: channels-last is the layout convolution kernels run
-    # fastest on. The NumPy executor treats it as the identity.
+    # fastest on. The NumPy executor treats it as the identity. Where the cost model's
+    # decision depends on the thread count, ``threads`` gives the first thread count of each
+    # range and ``min_batch`` one batch per range (0: keep the layout at any batch):
+    # ``threads=(1, 2), min_batch=(6, 1)`` converts from batch 6 at one thread, at every
+    # batch from two threads (torch.get_num_threads() at run time).
 
     name = "memory_format"
-    signature = 'memory_format(format="contiguous", min_batch=1)'
+    signature = 'memory_format(format="contiguous", min_batch=1, threads=())'
 
     class Attrs(opdef.Attrs):
         format: Literal["contiguous", "channels_last"] = "contiguous"
-        min_batch: int = 1  # channels_last from this batch (dim 0) on; below it the layout is kept
+        min_batch: int | tuple[int, ...] = 1  # channels_last from this batch (dim 0) on; below it the layout is kept
+        threads: tuple[int, ...] = ()  # the first thread count of each range min_batch gives a batch for
 
     @classmethod
     def shape(cls, xs, a):
         x = xs[0]
-        check_min(1, min_batch=a.min_batch)
+        if a.threads:
+            if not isinstance(a.min_batch, tuple) or len(a.min_batch) != len(a.threads):
+                raise ShapeError(f"needs one min_batch per thread range; got threads={a.threads}, "
+                                 f"min_batch={a.min_batch}")
+            if a.threads[0] != 1 or any(p >= q for p, q in zip(a.threads, a.threads[1:])):
+                raise ShapeError(f"needs threads ascending from 1; got threads={a.threads}")
+            check_min(0, min_batch=a.min_batch)
+        elif isinstance(a.min_batch, tuple):
+            raise ShapeError(f"needs threads=(...) for a min_batch per thread range; got min_batch={a.min_batch}")
+        else:
+            check_min(1, min_batch=a.min_batch)
         if a.format == "channels_last" and x.rank != 4:
             raise ShapeError(f"channels_last needs a 4-d input [N, C, H, W]; got {x}")
         return x
+
+    @staticmethod
+    def min_batch_at(a, threads: int) -> int:
+        """The batch from which the value is converted when torch runs ``threads`` threads
+        (0: never)."""
+        if not a.threads:
+            return a.min_batch
+        return a.min_batch[max(i for i, t in enumerate(a.threads) if t <= threads)]
 
 
 @register

@@ -8,7 +8,7 @@ from ._table import kernel
 
 
 @kernel("memory_format")
-def memory_format(x, format="contiguous", min_batch=1):
+def memory_format(x, format="contiguous", min_batch=1, threads=()):
     """The identity: a memory layout is the torch backend's concern (NumPy arrays here keep
     the layout each kernel gives them)."""
     return x
