@@ -35,7 +35,7 @@ class Record:
         cls._defaults = {**cls._defaults, **{n: cls.__dict__[n] for n in own if n in cls.__dict__}}
         cls._compared = tuple(f for f in cls._fields if f not in cls._uncompared)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, /, *args, **kwargs):
         fields = self._fields
         if len(args) == len(fields) and not kwargs:  # the common call: every field, in order
             self.__dict__.update(zip(fields, args))
@@ -61,15 +61,14 @@ class Record:
     def __delattr__(self, name):
         raise FrozenInstanceError(f"cannot delete field {name!r}")
 
-    def _key(self) -> tuple:
-        d = self.__dict__
-        return tuple(d[f] for f in self._compared)
-
+    # (one Python frame per level of a nested record, as a dataclass's own methods take: the
+    # compiler's depth limits are set by them)
     def __eq__(self, other):
-        return type(other) is type(self) and other._key() == self._key()
+        return type(other) is type(self) and tuple(map(other.__dict__.__getitem__, self._compared)) \
+            == tuple(map(self.__dict__.__getitem__, self._compared))
 
     def __hash__(self) -> int:
-        return hash((type(self), self._key()))
+        return hash((type(self), *map(self.__dict__.__getitem__, self._compared)))
 
     def __repr__(self) -> str:
         return f"{type(self).__qualname__}({', '.join(f'{f}={self.__dict__[f]!r}' for f in self._compared)})"

@@ -123,7 +123,7 @@ class Attrs(metaclass=_AttrsMeta):
 
     model_config: ClassVar[dict] = {"frozen": True, "extra": "forbid", "strict": True}
 
-    def __init__(self, **data):
+    def __init__(self, /, **data):
         self.__dict__.update(type(self)._validator().validate_python(data))
 
     def __setattr__(self, name, value):

@@ -137,3 +137,10 @@ def test_an_unsupported_annotation_is_a_declaration_error():
 
     with pytest.raises(TypeError, match="has no schema"):
         Bad(x={})
+
+
+def test_any_argument_name_is_an_attribute_error_never_a_crash():
+    # found by the fuzzer: `linear(4, self=1)` reached Attrs.__init__'s own parameter
+    with pytest.raises(ValidationError) as e:
+        OPS["linear"].Attrs(out=4, self=1)
+    assert [err["type"] for err in e.value.errors()] == ["extra_forbidden"]
