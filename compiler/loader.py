@@ -16,17 +16,17 @@ import collections
 import os
 import stat
 import threading
-from dataclasses import dataclass, field
+from dataclasses import field
 from importlib import resources
 
 from . import ast
 from .limits import MAX_FILE_BYTES, MAX_IMPORT_DEPTH, MAX_SOURCE_BYTES
 from .parse import parse
+from .records import Record
 from .source import Diagnostics, SourceFile, Span, closest
 
 
-@dataclass
-class Workspace:
+class Workspace(Record, frozen=False):
     root: str | None = None  # key of the root file
     home_dir: str = ""  # real path of the root file's folder: imports stay inside it
     allow_outside: bool = False

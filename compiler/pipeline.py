@@ -16,6 +16,7 @@ from .ir import Graph
 from .limits import DEFAULT_MAX_PARAMS, MAX_INT, MAX_SEQUENCE, gc_paused
 from .loader import load
 from .parse import parse
+from .records import Record
 from .shapes import unify
 from .source import Diagnostic, Diagnostics, SourceFile, Span, SpecError, TooManyErrors, closest
 from .unused import check_unused
@@ -27,8 +28,7 @@ class UsageError(SpecError):
     """Bad command-line input (``-D`` values); the CLI exits 2."""
 
 
-@dataclass
-class Pair:
+class Pair(Record, frozen=False):
     name: str
     roles: tuple[tuple[str, str], ...]  # ((role, model name), (role, model name))
     span: Span

@@ -2,9 +2,11 @@
 layer's weights), declared with annotated fields like a frozen dataclass.
 
 A :class:`Record` subclass gets an ``__init__`` taking its fields in order (inherited fields
-first) or by name, with the defaults its class body gives; equality and hashing by its type
+first) or by name, with the defaults its class body gives (``dataclasses.field(default_factory=
+list)`` for a fresh list); equality and hashing by its type
 and the fields not named in ``_uncompared``; a repr of those fields; assignment refused
-(``dataclasses.FrozenInstanceError``); ``__post_init__`` run when defined. Methods a class
+(``dataclasses.FrozenInstanceError``), unless declared ``class R(Record, frozen=False)`` (then
+unhashable); ``__post_init__`` run when defined. Methods a class
 writes itself win, as with ``@dataclass``.
 
 Why not ``@dataclass(frozen=True)``: a dataclass compiles generated source text for each of
@@ -17,7 +19,7 @@ field by field, the IR's nodes and block instances, stay dataclasses.)
 from __future__ import annotations
 
 import inspect
-from dataclasses import FrozenInstanceError
+from dataclasses import MISSING, Field, FrozenInstanceError
 from typing import Any, ClassVar
 
 
@@ -26,14 +28,31 @@ class Record:
     _defaults: ClassVar[dict[str, Any]] = {}
     _uncompared: ClassVar[tuple[str, ...]] = ()  # fields equality, hashing and repr ignore
     _compared: ClassVar[tuple[str, ...]] = ()
+    _factories: ClassVar[dict[str, Any]] = {}  # fields whose default is made afresh: field(default_factory=list)
 
-    def __init_subclass__(cls, **kw):
+    def __init_subclass__(cls, frozen: bool = True, **kw):
         super().__init_subclass__(**kw)
         own = tuple(n for n, t in inspect.get_annotations(cls).items()
                     if not str(t).startswith("ClassVar") and n not in cls._fields)
         cls._fields = cls._fields + own
-        cls._defaults = {**cls._defaults, **{n: cls.__dict__[n] for n in own if n in cls.__dict__}}
+        defaults, factories = dict(cls._defaults), dict(cls._factories)
+        for n in own:
+            if n not in cls.__dict__:
+                continue
+            v = cls.__dict__[n]
+            if isinstance(v, Field):  # dataclasses.field(default_factory=...)
+                if v.default_factory is not MISSING:
+                    factories[n] = v.default_factory
+                    delattr(cls, n)
+                else:
+                    defaults[n] = v.default
+                    setattr(cls, n, v.default)
+            else:
+                defaults[n] = v
+        cls._defaults, cls._factories = defaults, factories
         cls._compared = tuple(f for f in cls._fields if f not in cls._uncompared)
+        if not frozen:  # a mutable record: assignable, and (being mutable) unhashable, as a dataclass
+            cls.__setattr__, cls.__delattr__, cls.__hash__ = object.__setattr__, object.__delattr__, None
 
     def __init__(self, /, *args, **kwargs):
         fields = self._fields
@@ -47,6 +66,9 @@ class Record:
                 if k not in fields or k in fields[:len(args)]:
                     raise TypeError(f"{type(self).__name__} got an unexpected or repeated field {k!r}")
                 values[k] = v
+            for k, make in self._factories.items():
+                if k not in values:
+                    values[k] = make()
             missing = [f for f in fields if f not in values]
             if missing:
                 raise TypeError(f"{type(self).__name__} needs the fields {', '.join(missing)}")

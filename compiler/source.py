@@ -18,7 +18,7 @@ import itertools
 import os
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from .limits import MAX_ERRORS, Budget
 from .records import Record
@@ -118,8 +118,7 @@ class Span(Record):
         return f"Span({self})"
 
 
-@dataclass
-class Diagnostic:
+class Diagnostic(Record, frozen=False):
     message: str
     span: Span | None
     notes: list[tuple[str, Span | None]] = field(default_factory=list)

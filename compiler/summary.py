@@ -8,14 +8,13 @@ their row. MACs stay symbolic where the input sizes are (``1,816,582,144·N``).
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
 
 from .dims import Dim, Expr
 from .ir import Graph
+from .records import Record
 
 
-@dataclass
-class Row:
+class Row(Record, frozen=False):
     name: str  # scope path (node id or block instance)
     op: str  # op name, or the block's name
     shape: str  # output shape(s)
@@ -32,8 +31,7 @@ class Row:
         return row_json(self)
 
 
-@dataclass
-class Summary:
+class Summary(Record, frozen=False):
     model: str
     rows: list[Row]
     params: int  # trainable parameters

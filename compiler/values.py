@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 import keyword
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from . import ast
@@ -22,8 +22,7 @@ class Tensor(Record):
     type: TensorType
 
 
-@dataclass
-class Layer:
+class Layer(Record, frozen=False):
     """A layer bound with ``let``: every application shares its weights."""
 
     var: str
@@ -71,8 +70,7 @@ RESERVED = frozenset(keyword.kwlist) | frozenset(dir(builtins)) | {
 }
 
 
-@dataclass
-class Frame:
+class Frame(Record, frozen=False):
     """One block instance being elaborated."""
 
     graph: Any  # ir.Graph
