@@ -92,22 +92,23 @@ class _AttrsMeta(type):
         fields = cls.__dict__.get("_fields")
         if fields is None:
             fields = {}
-            for name, hint in typing.get_type_hints(cls, include_extras=True).items():
+            hints = typing.get_type_hints(cls, include_extras=True)
+            for name, hint in hints.items():
                 if name.startswith("_") or typing.get_origin(hint) is ClassVar or name == "model_config":
                     continue
                 meta = ()
                 if typing.get_origin(hint) is typing.Annotated:
                     hint, meta = typing.get_args(hint)[0], typing.get_args(hint)[1:]
                 fields[name] = FieldInfo(hint, getattr(cls, name, PydanticUndefined), meta)
-            cls._fields = fields
+            cls._fields, cls._hints = fields, hints
         return fields
 
     def _validator(cls) -> SchemaValidator:
         v = cls.__dict__.get("_schema_validator")
         if v is None:
-            hints = typing.get_type_hints(cls, include_extras=True)
             fields = {}
             for name, f in cls.model_fields.items():
+                hints = cls.__dict__["_hints"]  # (read with the fields, Annotated kept)
                 s = _schema(hints[name])
                 if not f.is_required():
                     s = {"type": "default", "schema": s, "default": f.default}
