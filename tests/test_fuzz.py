@@ -154,3 +154,31 @@ def test_fuzzer_backend_regressions(name, workdir):
     path = workdir / "backend_regression.net"
     assert fuzzing.check_invariants(path, BACKEND_REGRESSIONS[name]) == 0
     assert fuzzing.check_backends(path) >= 1
+
+
+def test_time_limit_counts_the_checking_threads_cpu_time():
+    """The per-input limit: a busy loop on this thread is stopped at its CPU budget, while
+    another thread of the process spinning the whole time (torch's OpenMP pool after an
+    earlier test) does not count against a check that sleeps past it; real time has its own
+    limit."""
+    import threading
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(fuzzing.Hang, match="0.3 s of CPU time"), fuzzing.time_limit(0.3):
+        while True:
+            pass
+    assert time.perf_counter() - start < 3
+
+    stop = threading.Event()
+    spinner = threading.Thread(target=lambda: [None for _ in iter(stop.is_set, True)])
+    spinner.start()
+    try:
+        with fuzzing.time_limit(0.3):
+            time.sleep(0.8)  # the spinner burns ~0.8 s of the process's CPU meanwhile
+    finally:
+        stop.set()
+        spinner.join()
+
+    with pytest.raises(fuzzing.Hang, match="within 0.5 s"), fuzzing.time_limit(5, wall=0.5):
+        time.sleep(3)
