@@ -17,6 +17,10 @@ descheduled thread accrues no CPU time). ``--clock wall`` times elapsed time (us
     python benchmarks/bench_matrix.py                          # prints the table
     python benchmarks/bench_matrix.py --write docs/performance.md   # ... and puts it there
     python benchmarks/bench_matrix.py --only dcgan resnet18 --reps 9
+    python benchmarks/bench_matrix.py --only vae llama --without fuse_qkv   # one pass's worth
+
+``--without PASS`` sets -O2 against -O2 with ``PASS`` disabled (in the place of -O0): what
+that one pass changes, on the examples where it applies.
 """
 
 from __future__ import annotations
@@ -87,6 +91,19 @@ def time_pair(m0, m2, xs, reps: int, clock) -> tuple[float, float, list[float]]:
     return statistics.median(t[0]), statistics.median(t[2]), ratios
 
 
+def _without(prog, model: str, name: str, weights: dict):
+    """The model's -O2 module built without pass ``name``, with the -O0 ``weights`` converted."""
+    from netc.compiler.passes import convert_weights
+
+    base = prog.optimized(2, (name,))
+    keep = set(base.graph(model).weights())
+    m = base.to_torch(model).eval()
+    w = convert_weights(base.transforms[model], dict(weights))
+    m.load_state_dict({k: v for k, v in w.items() if k in keep or k.endswith("num_batches_tracked")
+                       and k.rsplit(".", 1)[0] + ".running_mean" in keep})
+    return m
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--reps", type=int, default=9)
@@ -94,6 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--clock", choices=["cpu", "wall"], default="cpu")
     ap.add_argument("--only", nargs="*", help="examples (file stems) to run")
     ap.add_argument("--write", metavar="MD", help="replace the generated table in this markdown file")
+    ap.add_argument("--without", metavar="PASS", help="the baseline is -O2 without this pass, not -O0")
     args = ap.parse_args(argv)
     if args.clock == "cpu" and args.threads != 1:
         ap.error("--clock cpu times the calling thread: use --threads 1")
@@ -109,6 +127,8 @@ def main(argv: list[str] | None = None) -> None:
             m0 = prog.to_torch(model).eval()
             m2 = prog.to_torch(model, opt=2).eval()
             m2.load_state_dict(prog.convert_weights(model, m0.state_dict(), 2))
+            if args.without:
+                m0 = _without(prog, model, args.without, m0.state_dict())
             g = prog.graph(model)
             for sizes in SIZES.get(stem, IMAGE):
                 used = {k: v for k, v in sizes.items() if any(k in map(str, n.type.symbols()) for n in g.input_nodes())}
@@ -125,7 +145,8 @@ def main(argv: list[str] | None = None) -> None:
             f"{sys.version.split()[0]}; {args.threads} thread(s), {args.clock} clock, {args.reps} rounds; "
             f"load average at start {load0[0]:.1f} (15 min: {load0[2]:.1f}), at end {load1[0]:.1f} "
             f"(15 min: {load1[2]:.1f})")
-    lines = [head, "", "| example | model | sizes | -O0 (ms) | -O2 (ms) | -O2 / -O0 | per-round range |",
+    base = f"-O2 without {args.without}" if args.without else "-O0"
+    lines = [head, "", f"| example | model | sizes | {base} (ms) | -O2 (ms) | -O2 / {base} | per-round range |",
              "|---|---|---|---:|---:|---:|---|"]
     for r in rows:
         flag = " **slower**" if r[5] > 1.03 else ""
