@@ -106,9 +106,9 @@ class _AttrsMeta(type):
     def _validator(cls) -> SchemaValidator:
         v = cls.__dict__.get("_schema_validator")
         if v is None:
-            fields = {}
-            for name, f in cls.model_fields.items():
-                hints = cls.__dict__["_hints"]  # (read with the fields, Annotated kept)
+            fields, model_fields = {}, cls.model_fields
+            hints = cls.__dict__["_hints"]  # read with model_fields, Annotated kept
+            for name, f in model_fields.items():
                 s = _schema(hints[name])
                 if not f.is_required():
                     s = {"type": "default", "schema": s, "default": f.default}
