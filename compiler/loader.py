@@ -21,7 +21,7 @@ from importlib import resources
 
 from . import ast
 from .limits import MAX_FILE_BYTES, MAX_IMPORT_DEPTH, MAX_SOURCE_BYTES
-from .parse import parse
+from .parse import parse, parse_cached
 from .records import Record
 from .source import Diagnostics, SourceFile, Span, closest
 
@@ -199,7 +199,8 @@ def _load_open(fd: int, st: os.stat_result, real: str, shown: str, ws: Workspace
     source = _read(fd, st, shown, diags, at, what)
     if source is None:
         return None
-    module = _parse_import(source) if stack else parse(source)
+    std = os.path.realpath(std_dir()) + os.sep
+    module = _parse_import(source, key.startswith(std)) if stack else parse(source)
     if not isinstance(module, ast.Module):
         diags.add(module)
         return None
@@ -215,16 +216,18 @@ _PARSED_LOCK = threading.Lock()
 PARSED_FILES, PARSED_BYTES = 16, 256 * 1024  # the most files kept, and the largest file kept
 
 
-def _parse_import(source: SourceFile):
+def _parse_import(source: SourceFile, std: bool):
     """The AST of an imported file, kept for the last PARSED_FILES files of text the same to
     the character (ASTs are immutable): a language server compiles the same ``std/`` files on
-    every keystroke, and parsing them was a third of its check of examples/gpt2.net."""
+    every keystroke, and parsing them was a third of its check of examples/gpt2.net. A file of
+    the standard library (``std``) is also kept on disk, for the next process (``netc check``
+    in a pre-commit hook): ``parse_cached``."""
     with _PARSED_LOCK:
         module = _PARSED.get(source)
         if module is not None:
             _PARSED.move_to_end(source)
             return module
-    module = parse(source)
+    module = parse_cached(source) if std else parse(source)
     if isinstance(module, ast.Module) and len(source.text) <= PARSED_BYTES:
         with _PARSED_LOCK:
             _PARSED[source] = module

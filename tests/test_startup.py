@@ -61,3 +61,38 @@ def test_the_parser_is_cached_and_read_back(tmp_path):
     _, proc = _loaded("check", "examples/lenet.net", env=env)
     assert "ok" in proc.stdout
     assert files[0].stat().st_size > 1000
+
+
+def test_standard_library_asts_are_cached_and_read_back(tmp_path):
+    """`import "std/transformer.net"`: the file's AST is kept on disk; the next process loads
+    it without parsing, and gets the AST a parse gives; a damaged file is parsed again."""
+    cache = tmp_path / "cache"
+    env = dict(os.environ, NETC_CACHE_DIR=str(cache))
+    _loaded("check", "examples/gpt2.net", env=env)
+    asts = sorted(cache.glob("ast-*.pickle"))
+    assert len(asts) == 1 and asts[0].stat().st_size > 1000
+    probe = ("import sys\n"
+             "import netc.compiler.parse as p\n"
+             "real, seen = p.parse, []\n"
+             "def parse(source, start='start'):\n"
+             "    seen.append(source)\n"
+             "    return real(source, start)\n"
+             "p.parse = parse\n"
+             "import netc\n"
+             "netc.compile_file('examples/gpt2.net')\n"  # its own file is parsed by the loader's name
+             "assert not seen, f'parsed {[s.path for s in seen]} again'\n"
+             "from netc.compiler.loader import _PARSED\n"
+             "[(src, got)] = _PARSED.items()\n"
+             "assert src.path.endswith('transformer.net')\n"
+             "from netc.compiler.format import same_tree\n"
+             "want = real(src)\n"
+             "assert len(got.decls) == 3 and same_tree(got, want), 'cached AST differs from a parse'\n"
+             "assert [d.span for d in got.decls] == [d.span for d in want.decls]\n")
+    proc = subprocess.run([sys.executable, "-c", probe], check=False, cwd=ROOT, capture_output=True, text=True,
+                          timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    # the user's own file is not kept (it changes); a damaged cache file is parsed again and rewritten
+    asts[0].write_bytes(b"\x80\x05not a pickle")
+    _, proc = _loaded("check", "examples/gpt2.net", env=env)
+    assert "ok" in proc.stdout
+    assert sorted(cache.glob("ast-*.pickle")) == asts and asts[0].stat().st_size > 1000
