@@ -246,3 +246,21 @@ def test_half_written_text_never_kills_the_server(client, tmp_path):
     assert not [m for m in client.logs if "internal error" in m]
     h = client.hover(uri, *_pos(text, "-> layernorm", into=5))
     assert "float[N, T, 768]" in h.contents.value
+
+
+def test_a_document_closed_while_it_is_checked(client, tmp_path):
+    """Closed while its check runs (a file never saved: no copy on disk): the server drops
+    the result without an error; before, publishing read the closed document back from disk
+    (FileNotFoundError, logged as an internal error)."""
+    text = (ROOT / "examples" / "gpt2.net").read_text().replace("-> layernorm ->", "-> layrnorm ->")
+    before = len(client.logs)
+    for i in range(12):
+        uri = client.open(tmp_path / f"unsaved_{i}.net", text)  # checked at once, for ~25 ms
+        client.pump(0.004 * i)
+        client.close(uri)
+    uri = client.open(tmp_path / "last.net", text)
+    assert [d.message.split("\n")[0] for d in client.diagnostics(uri)] == ["unknown op or block `layrnorm`"]
+    client.pump(0.2)  # any check still running ends
+    assert not [m for m in client.logs[before:] if "internal error" in m]
+    assert client.process.returncode is None
+    client.close(uri)

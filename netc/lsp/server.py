@@ -173,6 +173,8 @@ async def _check(ls: NetcServer, doc: Doc) -> None:
         td = ls.workspace.get_text_document(doc.uri)
         text, version = td.source, td.version
         a = await loop.run_in_executor(ls.pool, analyse, doc.path, text)
+        if ls.docs.get(doc.uri) is not doc or doc.uri not in ls.workspace.text_documents:
+            return  # closed while it was checked: nothing to publish (pygls would read the file from disk)
         if a.failure:
             ls.log(f"netc lsp: {a.failure}", lsp.MessageType.Error)
         doc.latest = a
