@@ -93,14 +93,8 @@ def time_pair(m0, m2, xs, reps: int, clock) -> tuple[float, float, list[float]]:
 
 def _without(prog, model: str, name: str, weights: dict):
     """The model's -O2 module built without pass ``name``, with the -O0 ``weights`` converted."""
-    from netc.compiler.passes import convert_weights
-
-    base = prog.optimized(2, (name,))
-    keep = set(base.graph(model).weights())
-    m = base.to_torch(model).eval()
-    w = convert_weights(base.transforms[model], dict(weights))
-    m.load_state_dict({k: v for k, v in w.items() if k in keep or k.endswith("num_batches_tracked")
-                       and k.rsplit(".", 1)[0] + ".running_mean" in keep})
+    m = prog.optimized(2, (name,)).to_torch(model).eval()
+    m.load_state_dict(prog.convert_weights(model, weights, 2, (name,)))
     return m
 
 

@@ -13,6 +13,7 @@ that resolves outside), is refused unless the caller allows it (``--allow-import
 from __future__ import annotations
 
 import collections
+import functools
 import os
 import stat
 import threading
@@ -41,9 +42,15 @@ def std_dir() -> str:
     return str(resources.files("netc.specs").joinpath("std"))
 
 
+@functools.lru_cache(maxsize=1)
+def _std_real() -> str:
+    """The standard library's folder, symlinks resolved."""
+    return os.path.realpath(std_dir())
+
+
 def display_path(path: str) -> str:
     real = os.path.realpath(path)
-    std = os.path.realpath(std_dir())
+    std = _std_real()
     if real.startswith(std + os.sep):
         return "std/" + os.path.relpath(real, std)
     rel = os.path.relpath(real)
@@ -199,8 +206,7 @@ def _load_open(fd: int, st: os.stat_result, real: str, shown: str, ws: Workspace
     source = _read(fd, st, shown, diags, at, what)
     if source is None:
         return None
-    std = os.path.realpath(std_dir()) + os.sep
-    module = _parse_import(source, key.startswith(std)) if stack else parse(source)
+    module = _parse_import(source, key.startswith(_std_real() + os.sep)) if stack else parse(source)
     if not isinstance(module, ast.Module):
         diags.add(module)
         return None
@@ -239,7 +245,7 @@ def _parse_import(source: SourceFile, std: bool):
 def _outside(imp: ast.Import, key: str, target: str, ws: Workspace) -> str | None:
     """Why an import is refused (None: allowed): it must stay inside the spec's folder, or,
     for the standard library and the files in it, inside ``specs/std``."""
-    std = os.path.realpath(std_dir())
+    std = _std_real()
     if imp.path.startswith("std/") or key.startswith(std + os.sep):
         folder, what = std, "the standard library"
     else:

@@ -64,6 +64,25 @@ def _cache_path(grammar: str) -> str | bool:
 _AST_CODE = ("ast.py", "parse.py", "records.py", "source.py", "limits.py")
 
 
+@lru_cache(maxsize=1)
+def _ast_code_hash() -> bytes | None:
+    """The hash of the grammar and of the code in _AST_CODE (read once a process), or None
+    when that code cannot be read."""
+    import hashlib
+    import os
+
+    h = hashlib.sha256()
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        for name in _AST_CODE:
+            with open(os.path.join(here, name), "rb") as f:
+                h.update(f.read())
+    except OSError:
+        return None
+    h.update(resources.files("netc.specs").joinpath("grammar.lark").read_bytes())
+    return h.digest()
+
+
 def parse_cached(source: SourceFile):
     """:func:`parse`, with the AST kept on disk in the cache folder: for the standard
     library's files, which every check of a spec importing them would parse again (GPT-2's
@@ -74,18 +93,10 @@ def parse_cached(source: SourceFile):
     import os
     import pickle
 
-    base = cache_dir()
-    if base is None:
+    base, code = cache_dir(), _ast_code_hash()
+    if base is None or code is None:
         return parse(source)
-    h = hashlib.sha256()
-    here = os.path.dirname(os.path.abspath(__file__))
-    try:
-        for name in _AST_CODE:
-            with open(os.path.join(here, name), "rb") as f:
-                h.update(f.read())
-    except OSError:
-        return parse(source)
-    h.update(resources.files("netc.specs").joinpath("grammar.lark").read_bytes())
+    h = hashlib.sha256(code)
     h.update(f"\0{source.path}\0{source.text}".encode("utf-8", "surrogatepass"))
     path = os.path.join(base, f"ast-{h.hexdigest()[:32]}.pickle")
     try:

@@ -80,12 +80,13 @@ class Program:
             cache[key] = prog
         return cache[key]
 
-    def convert_weights(self, name: str, weights: dict, opt: int) -> dict:
-        """An ``-O0`` state dict of a model in the layout of its ``-O{opt}`` module: fused
-        weights computed (batch norm folded, Q/K/V stacked), removed layers' weights dropped."""
+    def convert_weights(self, name: str, weights: dict, opt: int, disable: tuple[str, ...] = ()) -> dict:
+        """An ``-O0`` state dict of a model in the layout of its ``-O{opt}`` module (without the
+        passes in ``disable``): fused weights computed (batch norm folded, Q/K/V stacked),
+        removed layers' weights dropped."""
         from netc.compiler.passes import convert_weights
 
-        target = self.optimized(opt)
+        target = self.optimized(opt, disable)
         if target is self:
             return dict(weights)
         keep = set(target.graph(name).weights())

@@ -517,8 +517,9 @@ def time_limit(seconds: float, wall: float | None = None):
         fired.append(cpu_msg if signum == signal.SIGPROF else wall_msg)
         raise Hang(fired[-1])
 
-    clock = time.pthread_getcpuclockid(threading.get_ident())
-    me, start, done = threading.get_ident(), time.clock_gettime(clock), threading.Event()
+    me = threading.get_ident()
+    clock = time.pthread_getcpuclockid(me)
+    start, done = time.clock_gettime(clock), threading.Event()
 
     def watch():
         while not done.wait(0.02):

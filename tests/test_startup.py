@@ -33,6 +33,13 @@ def _loaded(*args: str, env: dict | None = None) -> tuple[set[str], subprocess.C
     return set(json.loads(proc.stderr.strip().splitlines()[-1])), proc
 
 
+def _probe(code: str, env: dict) -> None:
+    """Run ``code`` in a fresh interpreter (netc's checkout, ``env``); it must exit 0."""
+    proc = subprocess.run([sys.executable, "-c", code], check=False, cwd=ROOT, capture_output=True, text=True,
+                          timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_check_and_summary_import_no_heavy_library(tmp_path):
     env = dict(os.environ, NETC_CACHE_DIR=str(tmp_path))
     for args in (("check", "examples/gpt2.net"), ("summary", "examples/resnet18.net")):
@@ -53,9 +60,7 @@ def test_the_parser_is_cached_and_read_back(tmp_path):
     probe = ("import sys, lark.parsers.lalr_analysis as a\n"
              "a.LALR_Analyzer.compute_lalr = lambda self: sys.exit('built the tables again')\n"
              "from netc.cli import main\nsys.exit(main(['check', 'examples/lenet.net']))")
-    proc = subprocess.run([sys.executable, "-c", probe], check=False, cwd=ROOT, capture_output=True, text=True,
-                          timeout=60, env=env)
-    assert proc.returncode == 0, proc.stderr
+    _probe(probe, env)
     # a damaged cache is rebuilt, not an error
     files[0].write_bytes(b"not a parser")
     _, proc = _loaded("check", "examples/lenet.net", env=env)
@@ -88,9 +93,7 @@ def test_standard_library_asts_are_cached_and_read_back(tmp_path):
              "want = real(src)\n"
              "assert len(got.decls) == 3 and same_tree(got, want), 'cached AST differs from a parse'\n"
              "assert [d.span for d in got.decls] == [d.span for d in want.decls]\n")
-    proc = subprocess.run([sys.executable, "-c", probe], check=False, cwd=ROOT, capture_output=True, text=True,
-                          timeout=60, env=env)
-    assert proc.returncode == 0, proc.stderr
+    _probe(probe, env)
     # the user's own file is not kept (it changes); a damaged cache file is parsed again and rewritten
     asts[0].write_bytes(b"\x80\x05not a pickle")
     _, proc = _loaded("check", "examples/gpt2.net", env=env)
