@@ -17,10 +17,11 @@ descheduled thread accrues no CPU time). ``--clock wall`` times elapsed time (us
     python benchmarks/bench_matrix.py                          # prints the table
     python benchmarks/bench_matrix.py --write docs/performance.md   # ... and puts it there
     python benchmarks/bench_matrix.py --only dcgan resnet18 --reps 9
-    python benchmarks/bench_matrix.py --only vae llama --without fuse_qkv   # one pass's worth
+    python benchmarks/bench_matrix.py -O 3 --only vae llama --without fuse_qkv   # one pass's worth
 
-``--without PASS`` sets -O2 against -O2 with ``PASS`` disabled (in the place of -O0): what
-that one pass changes, on the examples where it applies.
+``-O 3`` times -O3 in the place of -O2. ``--without PASS`` sets that level against the same
+level with ``PASS`` disabled (in the place of -O0): what that one pass changes, on the
+examples where it applies.
 """
 
 from __future__ import annotations
@@ -91,10 +92,11 @@ def time_pair(m0, m2, xs, reps: int, clock) -> tuple[float, float, list[float]]:
     return statistics.median(t[0]), statistics.median(t[2]), ratios
 
 
-def _without(prog, model: str, name: str, weights: dict):
-    """The model's -O2 module built without pass ``name``, with the -O0 ``weights`` converted."""
-    m = prog.optimized(2, (name,)).to_torch(model).eval()
-    m.load_state_dict(prog.convert_weights(model, weights, 2, (name,)))
+def _without(prog, model: str, opt: int, name: str, weights: dict):
+    """The model's module at ``-O{opt}`` built without pass ``name``, with the -O0 ``weights``
+    converted."""
+    m = prog.optimized(opt, (name,)).to_torch(model).eval()
+    m.load_state_dict(prog.convert_weights(model, weights, opt, (name,)))
     return m
 
 
@@ -105,7 +107,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--clock", choices=["cpu", "wall"], default="cpu")
     ap.add_argument("--only", nargs="*", help="examples (file stems) to run")
     ap.add_argument("--write", metavar="MD", help="replace the generated table in this markdown file")
-    ap.add_argument("--without", metavar="PASS", help="the baseline is -O2 without this pass, not -O0")
+    ap.add_argument("-O", dest="opt", type=int, choices=[2, 3], default=2, help="the level timed against -O0")
+    ap.add_argument("--without", metavar="PASS", help="the baseline is the level without this pass, not -O0")
     args = ap.parse_args(argv)
     if args.clock == "cpu" and args.threads != 1:
         ap.error("--clock cpu times the calling thread: use --threads 1")
@@ -119,10 +122,10 @@ def main(argv: list[str] | None = None) -> None:
         for model in (m for m in prog.models if m not in prog.pairs):
             torch.manual_seed(0)
             m0 = prog.to_torch(model).eval()
-            m2 = prog.to_torch(model, opt=2).eval()
-            m2.load_state_dict(prog.convert_weights(model, m0.state_dict(), 2))
+            m2 = prog.to_torch(model, opt=args.opt).eval()
+            m2.load_state_dict(prog.convert_weights(model, m0.state_dict(), args.opt))
             if args.without:
-                m0 = _without(prog, model, args.without, m0.state_dict())
+                m0 = _without(prog, model, args.opt, args.without, m0.state_dict())
             g = prog.graph(model)
             for sizes in SIZES.get(stem, IMAGE):
                 used = {k: v for k, v in sizes.items() if any(k in map(str, n.type.symbols()) for n in g.input_nodes())}
@@ -139,8 +142,9 @@ def main(argv: list[str] | None = None) -> None:
             f"{sys.version.split()[0]}; {args.threads} thread(s), {args.clock} clock, {args.reps} rounds; "
             f"load average at start {load0[0]:.1f} (15 min: {load0[2]:.1f}), at end {load1[0]:.1f} "
             f"(15 min: {load1[2]:.1f})")
-    base = f"-O2 without {args.without}" if args.without else "-O0"
-    lines = [head, "", f"| example | model | sizes | {base} (ms) | -O2 (ms) | -O2 / {base} | per-round range |",
+    level = f"-O{args.opt}"
+    base = f"{level} without {args.without}" if args.without else "-O0"
+    lines = [head, "", f"| example | model | sizes | {base} (ms) | {level} (ms) | {level} / {base} | per-round range |",
              "|---|---|---|---:|---:|---:|---|"]
     for r in rows:
         flag = " **slower**" if r[5] > 1.03 else ""

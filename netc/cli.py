@@ -82,8 +82,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=0, help="onnx: seeds the weights (torch.manual_seed)")
     c.add_argument("-o", "--output", metavar="FILE", help="write here instead of to stdout ('-': stdout)")
     c.add_argument("--model", action="append", help="model or pair to emit (default: all)")
-    c.add_argument("-O", dest="opt", type=int, choices=[0, 1, 2], default=0,
-                   help="-O0: as written; -O1: safe clean-ups; -O2: inference fusions")
+    c.add_argument("-O", dest="opt", type=int, choices=[0, 1, 2, 3], default=0,
+                   help="-O0: as written; -O1: safe clean-ups; -O2: inference fusions; -O3: and the fusions "
+                        "not shown to pay off on every shape (fuse_qkv)")
     c.add_argument("--report", action="store_true", help="say what each pass rewrote and skipped")
     c.add_argument("--print-after", action="append", default=[], metavar="PASS",
                    help="print the graph after this pass (stderr)")
@@ -125,7 +126,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         c.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="weights and float inputs")
         c.add_argument("--size", dest="sizes", action="append", default=[], metavar="SYM=K",
                        help="the size of an input dim symbol, e.g. --size T=16 (default N=2, others 5)")
-        c.add_argument("-O", dest="opt", type=int, choices=[0, 1, 2], default=0,
+        c.add_argument("-O", dest="opt", type=int, choices=[0, 1, 2, 3], default=0,
                        help="run the program optimised at this level (both backends; default 0)")
         c.add_argument("--max-memory", type=_max_memory, default=DEFAULT_MAX_MEMORY, metavar="BYTES",
                        help="refuse a run whose weights and tensors, estimated from the shapes before anything "

@@ -61,10 +61,10 @@ class Program:
         return [name]
 
     def optimized(self, opt: int, disable: tuple[str, ...] = ()) -> Program:
-        """This program after the pass pipeline at ``-O{opt}`` (0, 1 or 2), without the passes
+        """This program after the pass pipeline at ``-O{opt}`` (0 to 3), without the passes
         named in ``disable``. ``.reports[model]`` says what each pass did."""
-        if opt not in (0, 1, 2):
-            raise ValueError(f"opt must be 0, 1 or 2; got {opt!r}")
+        if opt not in (0, 1, 2, 3):
+            raise ValueError(f"opt must be 0, 1, 2 or 3; got {opt!r}")
         key = (opt, tuple(sorted(disable)))
         cache = self.__dict__.setdefault("_optimized", {})
         if opt == 0 and not disable:

@@ -66,7 +66,7 @@ class Run:
             try:
                 began = time.monotonic()
                 with fuzzing.time_limit(60):
-                    self.counts["models_compared"] += fuzzing.check_backends(path, levels=(0, 1, 2))
+                    self.counts["models_compared"] += fuzzing.check_backends(path, levels=(0, 1, 2, 3))
                 self.slowest = max(self.slowest, time.monotonic() - began)
                 self.counts["backend_checked"] += 1
             except (AssertionError, fuzzing.Hang, Exception) as e:  # noqa: BLE001

@@ -1,5 +1,5 @@
-"""The layer fusions of -O2 (fold_batchnorm, fuse_qkv, fuse_activation) and its layout pass
-(use_channels_last), tested the torch.fx way.
+"""The layer fusions of -O2 (fold_batchnorm, fuse_activation), its layout pass
+(use_channels_last) and -O3's fuse_qkv, tested the torch.fx way.
 
 Each case runs one pass on a copy of a small model's graph and checks the expected node
 delta, that ``changed`` is true exactly when the graph changed, that the graph verifies and
@@ -295,7 +295,7 @@ def test_channels_last_in_torch(prog, model):
 
 def test_every_fusion_is_tested():
     assert {c[0] for c in CASES} == set(FUSIONS)
-    assert all(PASSES[p].level == 2 for p in FUSIONS)
+    assert {p: PASSES[p].level for p in FUSIONS} == {p: 3 if p == "fuse_qkv" else 2 for p in FUSIONS}
     names = list(PASSES)
     assert names.index("remove_dropout") < names.index("fold_batchnorm") < names.index("fuse_qkv")
     assert names.index("fuse_qkv") < names.index("fuse_activation") < names.index("eliminate_dead_code")
@@ -314,12 +314,13 @@ def test_fused_layers_keep_their_names(prog):
     assert conv.attrs.bias and conv.attrs.activation == "leaky_relu" and conv.attrs.activation_slope == 0.2
     before = prog.graph("ConvBNAct")
     assert conv.span == before.node("conv2d_1").span.union(before.node("leaky_relu").span)
-    assert set(opt.graph("QKV").weights()) == {"q_k_v.weight", "q_k_v.bias", "u_w.weight"}
+    assert "split" not in {n.op for n in opt.graph("QKV").nodes()}  # fuse_qkv is -O3's
+    assert set(prog.optimized(3).graph("QKV").weights()) == {"q_k_v.weight", "q_k_v.bias", "u_w.weight"}
 
 
 def test_emitted_code(prog):
     opt = prog.optimized(2)
-    src = opt.torch_source("ConvBNAct", "Stack", "QKV")
+    src = opt.torch_source("ConvBNAct", "Stack") + prog.optimized(3).torch_source("QKV")
     assert "channels_last = x if torch.is_grad_enabled() else x.contiguous(" in src  # use_channels_last
     assert "conv2d = torch.relu_(self.conv2d(channels_last))" in src
     assert "conv2d_1 = F.leaky_relu(self.conv2d_1(conv2d), 0.2, inplace=True)" in src
@@ -423,21 +424,22 @@ def test_weight_transforms_take_arrays_or_tensors(prog):
     for k, v in as_arrays.items():
         assert isinstance(v, np.ndarray) and np.array_equal(v, as_tensors[k].numpy()), k
     sd = weights(prog.to_torch("QKV"))
-    arrays = prog.convert_weights("QKV", {k: v.numpy() for k, v in sd.items()}, 2)
+    arrays = prog.convert_weights("QKV", {k: v.numpy() for k, v in sd.items()}, 3)
     assert np.array_equal(arrays["q_k_v.weight"], np.concatenate([sd[f"{n}.weight"].numpy() for n in "qkv"]))
     assert np.array_equal(arrays["u_w.weight"], np.concatenate([sd["u.weight"].numpy(), sd["w.weight"].numpy()]))
 
 
-# -- every example: the -O0 numbers at -O2 --------------------------------------------------
+# -- every example: the -O0 numbers at -O3 (every pass of -O2 and fuse_qkv; tests/test_verify_run.py
+# runs -O2 itself) ---------------------------------------------------------------------------
 
 SPEC_NAMES = sorted(p.stem for p in EXAMPLES.glob("*.net"))
 
 
 @pytest.mark.parametrize("spec", SPEC_NAMES)
-def test_example_numerics_at_O2(spec):
+def test_example_numerics_at_O3(spec):
     prog = netc.compile_file(EXAMPLES / f"{spec}.net", defines=SMALL.get(spec))
-    opt = prog.optimized(2)
+    opt = prog.optimized(3)
     for model in (m for m in prog.models if m not in prog.pairs):
         torch.manual_seed(0)
         sd = weights(prog.to_torch(model))
-        check_numerics(prog, model, opt, sd, lambda w, m=model: prog.convert_weights(m, w, 2), SIZES.get(spec))
+        check_numerics(prog, model, opt, sd, lambda w, m=model: prog.convert_weights(m, w, 3), SIZES.get(spec))

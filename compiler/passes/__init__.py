@@ -3,7 +3,10 @@
 A pass is a function ``(ctx: PassContext) -> PassResult`` registered with :func:`register`
 under a name, an optimisation level and a one-line purpose. ``-O0`` runs none, ``-O1`` the
 safe clean-ups (same numbers in training and inference), ``-O2`` adds inference-only
-rewrites (dropout removed, batch-norm folded into the layer before it, fusions). A pass that
+rewrites (dropout removed, batch-norm folded into the layer before it, fusions), each one
+either a gain wherever it applies or decided by a measured cost model; ``-O3`` adds the
+rewrites whose speed-up is not shown on this CPU (``fuse_qkv``), for a user to measure on
+theirs. A pass that
 changes how weights are laid out records a :class:`WeightTransform`; the runtime replays
 them to turn an unfused state dict into the fused layout.
 

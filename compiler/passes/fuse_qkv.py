@@ -12,6 +12,11 @@ order (and the biases alike); its id is the layers' names joined by ``_``, in th
 Only layers in the same block (the module that holds them), with the same ``bias`` and the
 same fused activation, whose weights are their own (no ``let`` layer applied twice, no tied
 ``unembed``) are fused together; a group of one stays as it is.
+
+-O3 only: one GEMM call saved against a split whose parts are read strided is a trade-off,
+and on this CPU it measured within the noise both ways (the VAE's mu/logvar heads 1.00–1.01,
+LLaMA's gate/up 0.97–1.05 of -O2 without it: docs/performance.md), so it is offered behind
+the flag rather than decided without a cost model.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from ._util import union
 from .base import PassContext, PassResult, WeightTransform, register
 
 
-@register("fuse_qkv", level=2,
+@register("fuse_qkv", level=3,
           purpose="fuse linear layers that read the same input (Q, K, V) into one wider linear and a split")
 def fuse_qkv(ctx: PassContext) -> PassResult:
     g, result = ctx.graph, PassResult()

@@ -1,8 +1,9 @@
 """The pipeline, in order: importing this module registers every pass.
 
 -O1 (safe clean-ups): fold_constants, remove_noops, fold_reshapes, eliminate_common_subexpressions
--O2 (inference): remove_dropout, fold_batchnorm, fuse_layernorm, fuse_attention, fuse_qkv,
+-O2 (inference): remove_dropout, fold_batchnorm, fuse_layernorm, fuse_attention,
                  fuse_activation, fuse_elementwise, use_channels_last
+-O3 (-O2 and the rewrites not shown to pay off here): fuse_qkv
 last: eliminate_dead_code
 """
 
