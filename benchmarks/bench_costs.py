@@ -1,28 +1,34 @@
-"""Measure what ``use_channels_last`` decides with: the time of one convolution per shape
-class, in the standard layout (NCHW) and channels-last (NHWC), at each batch and thread
-count, and the time of converting a tensor to channels-last; written to
+"""Measure what ``use_channels_last`` decides with: the time of one convolution or pool per
+shape class, in the standard layout (NCHW) and channels-last (NHWC), at each batch and
+thread count, and the time of converting a tensor to channels-last; written to
 ``compiler/passes/costs/conv_layout.json``, which the pass reads.
 
 A *shape class* is what the pass can tell from a convolution's attributes and types: the op
 (conv2d, conv_transpose2d), the kernel kind (``pointwise`` 1×1, ``depthwise``, ``small``
 k ≤ 3, ``large`` k ≥ 4), strided or not, the input-channel width (``stem`` < 16,
-``narrow`` ≤ 128, ``wide`` > 128) and the output's side (``tiny`` ≤ 8, ``mid`` ≤ 32, ``big``). Each class is timed on one representative shape
-(``SHAPES``) with ``F.conv2d`` / ``F.conv_transpose2d`` on an input already in the layout
-(the weight keeps its layout, as in the emitted module), eval, ``torch.no_grad()``: the
-median over ``--reps`` rounds in which both layouts run, in alternating order, each a loop of
-as many calls as take about 4 ms (after a warm-up call). The
-table stores nanoseconds per multiply-accumulate for each layout, so the pass can weigh a
-model's convolutions by their MACs.
+``narrow`` ≤ 128, ``wide`` > 128) and the output's side (``tiny`` ≤ 8, ``mid`` ≤ 32, ``big``);
+for the pools (``maxpool2d``, ``avgpool2d``) the kernel size (``k2``, ``k3``, ``large``),
+strided or not, ``narrow`` or ``wide`` and the output's side. Each class is timed on one
+representative shape (``SHAPES``) with ``F.conv2d`` / ``F.conv_transpose2d`` /
+``F.max_pool2d`` / ``F.avg_pool2d`` on an input already in the layout (and a weight in it:
+the copy torch makes of a standard-layout weight on each channels-last call is measured
+apart, per weight element, as the model adds it per convolution: ``weight_copy_cost``), eval, ``torch.no_grad()``: the median over ``--reps``
+rounds in which both layouts run, in alternating order, each a loop of as many calls as take
+about 4 ms (after a warm-up call). The table stores nanoseconds per unit of work for each
+layout (a multiply-accumulate; for a pool, an element of a window: output elements × kernel
+area), so the pass can weigh a model's convolutions and pools by their size.
 
-Each thread count is a column of the table (format 2, ``_layout_costs.FORMAT``) with the
+Each thread count is a column of the table (format 3, ``_layout_costs.FORMAT``) with the
 clock and the date it was measured with: the pass decides per column, and where the
 decisions differ the emitted module checks ``torch.get_num_threads()`` at run time.
-``--merge`` keeps the columns of the ``--out`` table that this run does not measure (one
-thread on the CPU clock, then two on the wall clock, say).
+``--merge`` keeps what of the ``--out`` table this run does not measure: the other thread
+columns (one thread on the CPU clock, then two on the wall clock, say), and with ``--only``
+the other classes of a column it measures.
 
     python benchmarks/bench_costs.py                      # 1 and 2 threads, wall clock: writes the table
     python benchmarks/bench_costs.py --threads 1 2 4 --reps 9 --batches 1 2 16 64
     python benchmarks/bench_costs.py --threads 1 --clock cpu --merge   # re-measure one column
+    python benchmarks/bench_costs.py --only maxpool2d avgpool2d --merge   # re-measure the pools
     python benchmarks/bench_costs.py --reps 1 --batches 1 --only conv2d/pointwise --out /tmp/t.json   # a try
 """
 
@@ -63,9 +69,20 @@ for op in ("conv2d", "conv_transpose2d"):
                     groups = cin if kind == "depthwise" else 1
                     h = out * s if op == "conv2d" else max(out // s, 1)
                     SHAPES[f"{op}/{kind}/s{s}/{width}/{side}"] = (op, cin, cout, k, s, groups, h)
+for op in _layout_costs.POOLS:
+    for kind, k in {"k2": 2, "k3": 3, "large": 5}.items():
+        for s in (1, 2):
+            for width, c in {"narrow": 64, "wide": 256}.items():
+                for side, out in SIDES.items():
+                    # padding (k - 1) // 2, as ResNet's 3×3 stride-2 max pool: out = (h + 2p - k) // s + 1
+                    SHAPES[f"{op}/{kind}/s{s}/{width}/{side}"] = (op, c, c, k, s, 1, (out - 1) * s + k - 2 * ((k - 1) // 2))
 
 
 def _run(op, x, w, stride, groups, k):
+    if op == "maxpool2d":
+        return F.max_pool2d(x, k, stride, (k - 1) // 2)
+    if op == "avgpool2d":
+        return F.avg_pool2d(x, k, stride, (k - 1) // 2)
     if op == "conv2d":
         return F.conv2d(x, w, None, stride, (k - 1) // 2, 1, groups)
     return F.conv_transpose2d(x, w, None, stride, max(k - stride, 0) // 2)
@@ -77,9 +94,11 @@ def measure(cls: str, batch: int, reps: int) -> dict:
     w = torch.randn(co, c // groups, k, k) if op == "conv2d" else torch.randn(c, co, k, k)
     x_cl = x.contiguous(memory_format=torch.channels_last)
     y = _run(op, x, w, s, groups, k)
-    macs = y.numel() * (c // groups) * k * k if op == "conv2d" else x.numel() * co * k * k
-    torch.testing.assert_close(_run(op, x_cl, w, s, groups, k), y, atol=1e-3, rtol=1e-3)
-    calls = {"nchw": lambda: _run(op, x, w, s, groups, k), "nhwc": lambda: _run(op, x_cl, w, s, groups, k)}
+    macs = y.numel() * k * k if op in _layout_costs.POOLS else y.numel() * (c // groups) * k * k \
+        if op == "conv2d" else x.numel() * co * k * k  # the work: MACs, a pool's window elements
+    w_cl = w.contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(_run(op, x_cl, w_cl, s, groups, k), y, atol=1e-3, rtol=1e-3)
+    calls = {"nchw": lambda: _run(op, x, w, s, groups, k), "nhwc": lambda: _run(op, x_cl, w_cl, s, groups, k)}
     for f in calls.values():  # warm up (oneDNN makes its primitives on the first call)
         f()
     t0 = CLOCK[0]()
@@ -96,15 +115,45 @@ def measure(cls: str, batch: int, reps: int) -> dict:
             "shape": [op, c, co, k, s, groups, h], "macs": macs}
 
 
-def convert_cost(batch: int, reps: int) -> float:
-    """Nanoseconds per element of converting an NCHW tensor to channels-last."""
-    x = torch.randn(batch, 64, 56, 56)
+def convert_cost(batch: int, reps: int, x=None) -> float:
+    """Nanoseconds per element of converting an NCHW tensor (``x``, else activations at
+    ``batch``) to channels-last."""
+    x = torch.randn(batch, 64, 56, 56) if x is None else x
     ts = []
     for _ in range(reps):
         t0 = CLOCK[0]()
         x.contiguous(memory_format=torch.channels_last)
         ts.append(CLOCK[0]() - t0)
     return round(statistics.median(ts) * 1e9 / x.numel(), 5)
+
+
+def weight_copy_cost(reps: int) -> float:
+    """Nanoseconds per weight element that a channels-last convolution with a standard-layout
+    weight (torch copies it to channels-last on every call) takes over one with a
+    channels-last weight. Timed as a model meets it: 16 convolutions 512 -> 512, 3×3, on a
+    7×7 batch-1 input, each with its own weight (151 MB in all, more than the caches hold,
+    as a model's weights are: in cache, the copy measured 2.5× cheaper here than it costs in
+    ResNet-18).
+
+    The figure is bimodal: 0.6-0.7 ns in some runs, 1.8-3 ns in others, in the same process
+    (the copy's 9 MB come from the heap's free lists, or from freshly mapped pages that fault
+    in); ResNet-18's profile at batch 1 shows the slow case (copy_ 1.5 ns per element, the
+    convolutions slower too). The table takes the slowest of five runs: the error it leaves
+    keeps the standard layout where the copy happens to be cheap, and never converts where
+    it is dear."""
+    ws = [torch.randn(512, 512, 3, 3) for _ in range(16)]
+    ws_cl = [w.contiguous(memory_format=torch.channels_last) for w in ws]
+    x = torch.randn(1, 512, 7, 7).contiguous(memory_format=torch.channels_last)
+    t = {"std": [], "last": []}
+    for r in range(reps + 1):  # the first round warms up
+        for key in (("std", "last") if r % 2 else ("last", "std")):
+            t0 = CLOCK[0]()
+            for w in ws if key == "std" else ws_cl:
+                F.conv2d(x, w, None, 1, 1)
+            if r:
+                t[key].append(CLOCK[0]() - t0)
+    extra = statistics.median(t["std"]) - statistics.median(t["last"])
+    return round(max(extra, 0.0) * 1e9 / sum(w.numel() for w in ws), 5)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -140,16 +189,26 @@ def main(argv: list[str] | None = None) -> None:
         for th in args.threads:
             torch.set_num_threads(th)
             load = os.getloadavg()[0]
-            per = table["threads"][str(th)] = {"convert_ns_per_element": {}, "classes": {}, "clock": args.clock}
+            kept = table["threads"].get(str(th)) if args.merge and args.only else None
+            if kept and (set(kept["convert_ns_per_element"]) != {str(b) for b in args.batches}
+                         or kept.get("clock") != args.clock):
+                ap.error(f"--merge --only: column {th} was measured at batches "
+                         f"{' '.join(sorted(kept['convert_ns_per_element'], key=int))} on the {kept.get('clock')} "
+                         "clock; measure the same")
+            per = table["threads"][str(th)] = {"convert_ns_per_element": {}, "clock": args.clock, "classes": {
+                c: v for c, v in (kept or {"classes": {}})["classes"].items() if c not in classes}}
+            per["weight_convert_ns_per_element"] = max(weight_copy_cost(3 * args.reps) for _ in range(5))
             for b in args.batches:
-                per["convert_ns_per_element"][str(b)] = convert_cost(b, args.reps)
+                per["convert_ns_per_element"][str(b)] = kept["convert_ns_per_element"][str(b)] if kept \
+                    else convert_cost(b, args.reps)
                 for cls in classes:
                     per["classes"].setdefault(cls, {})[str(b)] = measure(cls, b, args.reps)["ns_per_mac"]
                 print(f"threads {th} batch {b}: done", file=sys.stderr)
-            per["measured"] = (f"{datetime.date.today()}: torch {torch.__version__}, {platform.machine()}, "
-                               f"{os.cpu_count()} CPUs, {th} thread(s), {args.clock} clock, load average "
-                               f"{load:.1f} -> {os.getloadavg()[0]:.1f}, median of {args.reps} rounds; "
-                               "by benchmarks/bench_costs.py")
+            what = f"{', '.join(args.only)} and the weight copy re-measured " if kept else ""
+            per["measured"] = (kept["measured"] + "; " if kept else "") + (
+                f"{what}{datetime.date.today()}: torch {torch.__version__}, {platform.machine()}, "
+                f"{os.cpu_count()} CPUs, {th} thread(s), {args.clock} clock, load average "
+                f"{load:.1f} -> {os.getloadavg()[0]:.1f}, median of {args.reps} rounds; by benchmarks/bench_costs.py")
     torch.set_num_threads(before)
     _layout_costs._check(args.out, table)  # what the pass reads
     with open(args.out, "w") as f:

@@ -1,27 +1,45 @@
-"""The cost model ``use_channels_last`` decides with: measured times of convolutions in each
-layout, per shape class, batch and thread count (``costs/conv_layout.json``, written by
-``benchmarks/bench_costs.py`` on the machine it describes), and what converting a tensor
-costs.
+"""The cost model ``use_channels_last`` decides with: measured times of convolutions and of the
+pools between them in each layout, per shape class, batch and thread count
+(``costs/conv_layout.json``, written by ``benchmarks/bench_costs.py`` on the machine it
+describes), and what converting a tensor costs.
 
-A model's prediction at batch ``b`` and thread count ``t`` sums, over its convolutions,
-MACs × measured nanoseconds per MAC in each layout (the table's column for ``t``), plus the
-conversions the pass would insert (elements × measured nanoseconds per element), and
-compares the two totals. Between measured batches the ratio is interpolated in log2(batch).
+A model's prediction at batch ``b`` and thread count ``t`` sums, over its convolutions and
+the pools that would read a channels-last value, their work (a convolution's MACs, a pool's
+window elements: output elements × kernel area) × measured nanoseconds per unit of work in
+each layout (the table's column for ``t``); adds, channels-last, the conversions the pass
+would insert (elements × measured nanoseconds per element) and the copy torch makes of each
+convolution's weight on every call that reads a channels-last input (the module keeps its
+weights in the standard layout; weight elements × measured nanoseconds per element, the
+same at every batch); and compares the two totals. The table's channels-last times are of
+the convolution alone, its weight already channels-last. Between measured batches the
+ratio is interpolated in log2(batch).
+
+Both additions to the convolutions came from ResNet-18, where the convolutions alone
+predicted 0.99 at batch 8 on one thread and channels-last measured 0.83: its 3×3 stride-2
+max pool took 87 of the model's 397 ms in the standard layout and 7 channels-last; and at
+batch 1 the copies of its 11.7 M weight elements (1.5 ns each in its profile, and its
+convolutions slower with the fresh copies) cost a third of the model's time, so
+channels-last lost there (1.08-1.39) while its convolutions alone won. The table's weight
+copy is the slowest of five measurements (``bench_costs.weight_copy_cost``: the figure is
+bimodal, 0.6 or 2-3 ns), so the error it leaves keeps the standard layout.
 Sizes other than the batch that are symbolic take :data:`ASSUMED` (stated in the report).
 A thread count the table has no column for takes the nearest column (the smaller of two
 equally near): :func:`thread_ranges`.
 
 The table (format :data:`FORMAT`)::
 
-    {"format": 2,
+    {"format": 3,
      "shapes": {class: [op, C_in, C_out, kernel, stride, groups, H_in]},   # what was timed
      "threads": {"1": {"clock": "cpu", "measured": "2026-12-05: torch ..., load ...",
-                       "classes": {class: {batch: {"nchw": ns/MAC, "nhwc": ns/MAC}}},
-                       "convert_ns_per_element": {batch: ns}},
+                       "classes": {class: {batch: {"nchw": ns/unit, "nhwc": ns/unit}}},
+                       "convert_ns_per_element": {batch: ns},
+                       "weight_convert_ns_per_element": ns},
                  "2": {...}}}
 
     >>> classify("conv2d", kernel=4, stride=2, groups=1, channels=256, side=4)
     'conv2d/large/s2/wide/tiny'
+    >>> classify("maxpool2d", kernel=3, stride=2, groups=1, channels=64, side=56)
+    'maxpool2d/k3/s2/narrow/big'
     >>> thread_ranges([1, 2, 4])
     [(1, 1), (2, 3), (4, None)]
 """
@@ -39,13 +57,11 @@ from ..dims import subs
 from ..source import Diagnostic, SpecError
 
 TABLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "costs", "conv_layout.json")
-FORMAT = 2  # the table's layout, ``"format"`` in it: one column per thread count, each with its clock and date
+FORMAT = 3  # the table's layout, ``"format"`` in it: one column per thread count, each with its clock and
+#            date (2), and the cost of a weight's copy to channels-last (3)
 MEASURE = "python benchmarks/bench_costs.py --threads 1 2 --clock wall"
 ASSUMED = 224  # a symbolic size other than the batch (an image's H, W), for the prediction
-MARGIN = 0.99  # channels-last must be predicted at least 1% faster. The ops between the
-#                convolutions (activations, pooling, adds) are not in the model; on the
-#                examples they gain with the layout more often than they lose (ResNet-18 at
-#                batch 8: predicted 0.98, measured 0.85), so a wider margin gives up gains
+MARGIN = 0.99  # channels-last must be predicted at least 1% faster
 
 
 class CostTableError(SpecError):
@@ -85,7 +101,7 @@ def _check(path: str, data) -> None:
         raise CostTableError(path, "not a JSON object")
     if data.get("format") != FORMAT:
         found = "no format field (the one-thread table of before format 2)" if "format" not in data \
-            else f"format {data['format']!r}"
+            else f"format {data['format']!r}" + (" (without the cost of a weight's copy)" if data["format"] == 2 else "")
         raise CostTableError(path, f"it has {found}; this netc reads format {FORMAT}")
     columns = data.get("threads")
     if not isinstance(columns, dict) or not columns:
@@ -93,9 +109,10 @@ def _check(path: str, data) -> None:
     for key, col in columns.items():
         if not key.isdigit() or int(key) < 1:
             raise CostTableError(path, f"thread count {key!r} is not a positive integer")
-        if not isinstance(col, dict) or not {"classes", "convert_ns_per_element", "measured"} <= set(col):
-            raise CostTableError(path, f"thread column {key} needs \"classes\", \"convert_ns_per_element\" "
-                                       "and \"measured\"")
+        if not isinstance(col, dict) or not {"classes", "convert_ns_per_element", "weight_convert_ns_per_element",
+                                             "measured"} <= set(col):
+            raise CostTableError(path, f"thread column {key} needs \"classes\", \"convert_ns_per_element\", "
+                                       "\"weight_convert_ns_per_element\" and \"measured\"")
         batches = set(col["convert_ns_per_element"])
         for cls, per_batch in col["classes"].items():
             if not isinstance(per_batch, dict) or set(per_batch) != batches or not all(
@@ -117,9 +134,17 @@ def thread_ranges(counts: list[int]) -> list[tuple[int, int | None]]:
     return [(s, e - 1 if e else None) for s, e in zip(starts, starts[1:] + [0])]
 
 
+POOLS = ("maxpool2d", "avgpool2d")  # the pools the model weighs (each keeps its input's layout)
+
+
 def classify(op: str, kernel: int, stride: int, groups: int, channels: int, side: int) -> str:
-    """A convolution's shape class in the table: op / kernel kind / strided / input-channel
-    width / the output's side."""
+    """A convolution's or pool's shape class in the table: op / kernel kind / strided /
+    input-channel width / the output's side. A pool's kernel kind is its size (``k2``,
+    ``k3``, ``large``), and its width ``narrow`` or ``wide``."""
+    size = "tiny" if side <= 8 else "mid" if side <= 32 else "big"
+    if op in POOLS:
+        kind = "large" if kernel > 3 else f"k{max(kernel, 2)}"
+        return f"{op}/{kind}/s{1 if stride == 1 else 2}/{'narrow' if channels <= 128 else 'wide'}/{size}"
     if groups > 1 and groups == channels:
         kind = "depthwise"
     elif kernel == 1:
@@ -131,7 +156,6 @@ def classify(op: str, kernel: int, stride: int, groups: int, channels: int, side
         width = "narrow"
     if op == "conv_transpose2d" and kind in ("pointwise", "depthwise"):
         kind = "small"
-    size = "tiny" if side <= 8 else "mid" if side <= 32 else "big"
     return f"{op}/{kind}/s{1 if stride == 1 else 2}/{width}/{size}"
 
 
@@ -141,21 +165,30 @@ def _first(v) -> int:
 
 @dataclass(frozen=True)
 class Site:
-    """One convolution: its node id, shape class, and its MACs and input elements as
-    functions of the batch (the other sizes bound)."""
+    """One convolution or pool: its node id, shape class, its work (MACs; a pool's window
+    elements) as a function of the batch (the other sizes bound), and the weight elements
+    torch copies to channels-last on each call (0 for a pool, and for a depthwise
+    convolution, whose weight is stored alike in either layout)."""
 
     id: str
     cls: str
-    macs: object  # Dim in the batch symbol only
-    elements: object  # the input's element count, likewise
+    work: object  # Dim in the batch symbol only
+    weights: int = 0
 
 
 def site(node, x, env: dict) -> Site:
     a = node.attrs
     channels, side = x.shape[1], subs(node.type.shape[2], env)
-    cls = classify(node.op, _first(a.kernel), _first(a.stride), getattr(a, "groups", 1),
+    kernel = _first(a.kernel)
+    stride = kernel if a.stride is None else _first(a.stride)  # a pool's default stride is its kernel
+    cls = classify(node.op, kernel, stride, getattr(a, "groups", 1),
                    channels if isinstance(channels, int) else ASSUMED, side if isinstance(side, int) else ASSUMED)
-    return Site(node.id, cls, subs(node.macs, env), subs(x.numel(), env))
+    if node.op in POOLS:
+        return Site(node.id, cls, subs(node.type.numel() * math.prod(
+            a.kernel if isinstance(a.kernel, tuple | list) else (kernel, kernel)), env))
+    weight = node.params["weight"].shape
+    copied = math.prod(weight) if weight[1] > 1 else 0  # [out, in/groups, kh, kw] ([in, out, ..] transposed)
+    return Site(node.id, cls, subs(node.macs, env), copied)
 
 
 def at(d, batch_symbol: str | None, b: int) -> float:
@@ -179,18 +212,19 @@ def _interp(per_batch: dict[int, float], b: float) -> float:
 
 def predict(sites: list[Site], converted: list, batch_symbol: str | None, b: float,
             column: dict) -> tuple[float, dict[str, float]]:
-    """(channels-last time / standard time for the whole model, per-site ratios) at batch
-    ``b``, with the table's ``column`` (one thread count)."""
+    """(channels-last time / standard time for the whole model, per-site ratios, each with
+    its weight's copy) at batch ``b``, with the table's ``column`` (one thread count)."""
     classes = column["classes"]
     std = cl = 0.0
     per: dict[str, float] = {}
     for s in sites:
         c = classes[s.cls]
         ns = {k: _interp({int(bb): v[k] for bb, v in c.items()}, b) for k in ("nchw", "nhwc")}
-        macs = at(s.macs, batch_symbol, round(b))
-        std += macs * ns["nchw"]
-        cl += macs * ns["nhwc"]
-        per[s.id] = ns["nhwc"] / ns["nchw"]
+        work = at(s.work, batch_symbol, round(b))
+        copy = s.weights * column["weight_convert_ns_per_element"]
+        std += work * ns["nchw"]
+        cl += work * ns["nhwc"] + copy
+        per[s.id] = (work * ns["nhwc"] + copy) / (work * ns["nchw"]) if work else math.nan
     convert = _interp({int(bb): v for bb, v in column["convert_ns_per_element"].items()}, b)
     cl += sum(at(e, batch_symbol, round(b)) for e in converted) * convert
     return (cl / std if std else math.inf), per

@@ -15,14 +15,14 @@ layout. Values are unchanged: a layout is how a tensor is stored, not what it ho
 Often is not always: small batches and some kernels (DCGAN's 4×4 stride-2 convolutions at
 batch 2) run slower channels-last. So the pass first predicts, with the cost model of
 ``_layout_costs`` (times measured per shape class, batch and thread count, checked in under
-``costs/``), the model's convolution time in each layout plus the conversions, at each
+``costs/``), the model's convolution and pooling time in each layout plus the conversions, at each
 measured batch. It rewrites only when channels-last is predicted to win by 1% or more: at
 every batch (a fixed batch: at that batch), or from a batch on, which the conversions then
 check at run time (``min_batch``: below it the value keeps its layout, and the conversion
 back is a no-op). It decides so for each thread count the table has a column for; where the
 decisions differ, the conversions also check ``torch.get_num_threads()`` at run time
 (``threads``: one ``min_batch`` per range of thread counts, each taking the nearest column).
-``--report`` gives each convolution's class and predicted ratios, the model's, per thread
+``--report`` gives each convolution's and pool's class and predicted ratios, the model's, per thread
 count, the sizes it assumed for symbolic dims and the decision.
 
 The torch module converts in inference only (``x if torch.is_grad_enabled() else
@@ -83,23 +83,27 @@ def _flows(g: Graph, n: Node, last: dict[str, bool]) -> bool:
                 and any(last.get(src, False) for src, _ in n.inputs if g.type_of((src, 0)).rank == 4)))
 
 
-def _plan(g: Graph) -> tuple[list[Ref], list[Ref]]:
+def _plan(g: Graph) -> tuple[list[Ref], list[Ref], list[Node]]:
     """What the rewrite would convert (the refs made channels-last, the results made
-    standard again), without rewriting."""
+    standard again), and the pools the cost model weighs that would read a channels-last
+    value, without rewriting."""
     last: dict[str, bool] = {}
-    converted, back = [], []
+    converted, pools = [], []
     for n in g.nodes():
         if has_trait(n.op, "channels_last") and not last.get(n.inputs[0][0], False):
             converted.append(n.inputs[0])
             last[n.inputs[0][0]] = True
+        if n.op in costs.POOLS and last.get(n.inputs[0][0], False):
+            pools.append(n)
         last[n.id] = _flows(g, n, last)
     back = [ref for _, ref in g.outputs if g.type_of(ref).rank == 4 and last.get(ref[0], False)]
-    return converted, back
+    return converted, back, pools
 
 
 def _model(g: Graph, convs: list[Node]) -> tuple | str:
-    """What the cost model weighs: (sites, elements converted, batch symbol, batch, other
-    symbolic sizes), or why the model cannot be predicted."""
+    """What the cost model weighs: (the convolutions and pools, their sites, elements
+    converted, batch symbol, batch, other symbolic sizes), or why the model cannot be
+    predicted."""
     firsts = {str(g.type_of(n.inputs[0]).shape[0]) for n in convs}
     batch0 = g.type_of(convs[0].inputs[0]).shape[0]
     if len(firsts) > 1 or (isinstance(batch0, Expr) and symbols(batch0) != {str(batch0)}):
@@ -108,13 +112,14 @@ def _model(g: Graph, convs: list[Node]) -> tuple | str:
     others = sorted({s for n in convs for t in (g.type_of(n.inputs[0]), n.type) for d in t.shape
                      for s in symbols(d)} - {batch_symbol})
     env = {s: costs.ASSUMED for s in others}
-    sites = [costs.site(n, g.type_of(n.inputs[0]), env) for n in convs]
+    converted, back, pools = _plan(g)
+    weighed = convs + pools
+    sites = [costs.site(n, g.type_of(n.inputs[0]), env) for n in weighed]
     unmeasured = sorted({s.cls for s in sites if any(s.cls not in c["classes"] for _, c in costs.columns())})
     if unmeasured:
         return (f"the cost table has no measurement for {', '.join(unmeasured)} "
                 "(benchmarks/bench_costs.py measures every class)")
-    converted, back = _plan(g)
-    return sites, [subs(g.type_of(r).numel(), env) for r in converted + back], batch_symbol, batch0, others
+    return weighed, sites, [subs(g.type_of(r).numel(), env) for r in converted + back], batch_symbol, batch0, others
 
 
 def predicted(g: Graph, threads: int, batch: int) -> float | None:
@@ -125,7 +130,7 @@ def predicted(g: Graph, threads: int, batch: int) -> float | None:
     model = _model(g, convs) if convs else ""
     if isinstance(model, str):
         return None
-    sites, moved, batch_symbol, batch0, _ = model
+    _, sites, moved, batch_symbol, batch0, _ = model
     cols = costs.columns()
     column = next(c for (t, c), (first, last) in zip(cols, costs.thread_ranges([t for t, _ in cols]))
                   if first <= threads and (last is None or threads <= last))
@@ -141,12 +146,12 @@ def decide(g: Graph, convs: list[Node], result: PassResult) -> Rule | None:
     if isinstance(model, str):
         result.note(f"not applied: {model}", span)
         return None
-    sites, moved, batch_symbol, batch0, others = model
+    weighed, sites, moved, batch_symbol, batch0, others = model
     cols = costs.columns()
     ranges = costs.thread_ranges([t for t, _ in cols])
     labels = [_threads(r, t) for r, (t, _) in zip(ranges, cols)]
     batches = [sorted(int(b) for b in c["convert_ns_per_element"]) for _, c in cols]
-    for n, s in zip(convs, sites):
+    for n, s in zip(weighed, sites):
         per = [[costs.predict([s], [], batch_symbol, b, c)[1][s.id] for b in bs] for bs, (_, c) in zip(batches, cols)]
         result.note(f"{n.op} `{n.id}` [{s.cls}]: channels-last / standard time, " + "; ".join(
             f"{label}: {'/'.join(f'{r:.2f}' for r in rs)} at batch {'/'.join(map(str, bs))}"
