@@ -6,6 +6,7 @@ an untrusted spec can make netc do: read, recurse, loop, allocate.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import os
@@ -69,22 +70,30 @@ class Budget:
         return True
 
 
+@contextlib.contextmanager
+def collector_paused():
+    """Python's cyclic garbage collector paused for the block, and on again after if it was
+    on. Reference counting still frees every object that is not part of a cycle."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def gc_paused(fn):
-    """``fn`` run with Python's cyclic garbage collector paused, as mypy runs its build: the
-    compiler's objects all live until a stage returns, and each full collection walks the
-    whole heap, so with the collector on a stage's time would grow faster than the model
-    (about 1.5x more per node at 50,000 nodes, docs/performance.md). Reference counting still
-    frees every object that is not part of a cycle; the collector resumes at the end."""
+    """``fn`` run with the collector paused (:func:`collector_paused`), as mypy runs its
+    build: the compiler's objects all live until a stage returns, and each full collection
+    walks the whole heap, so with the collector on a stage's time would grow faster than the
+    model (about 1.5x more per node at 50,000 nodes, docs/performance.md)."""
 
     @functools.wraps(fn)
     def run(*args, **kwargs):
-        if not gc.isenabled():
+        with collector_paused():
             return fn(*args, **kwargs)
-        gc.disable()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            gc.enable()
 
     return run
 

@@ -11,7 +11,7 @@ from lark import Lark, Token, Transformer_NonRecursive
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from . import ast
-from .limits import MAX_EXPR_DEPTH, MAX_INT, MAX_NAME_LENGTH
+from .limits import MAX_EXPR_DEPTH, MAX_INT, MAX_NAME_LENGTH, gc_paused
 from .source import Diagnostic, SourceFile, Span
 
 KEYWORDS = frozenset({"import", "const", "block", "model", "cell", "pair", "let", "param", "defaults", "return", "if", "then",
@@ -21,6 +21,7 @@ KEYWORDS = frozenset({"import", "const", "block", "model", "cell", "pair", "let"
 
 
 @lru_cache(maxsize=1)
+@gc_paused  # loading the cached parser makes thousands of objects: 5 ms of collections
 def parser() -> Lark:
     """The LALR parser. Building its tables takes longer than checking a spec, so lark keeps
     the built parser (``cache=``) in the user's cache folder, under a name that hashes the

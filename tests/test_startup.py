@@ -99,3 +99,16 @@ def test_standard_library_asts_are_cached_and_read_back(tmp_path):
     _, proc = _loaded("check", "examples/gpt2.net", env=env)
     assert "ok" in proc.stdout
     assert sorted(cache.glob("ast-*.pickle")) == asts and asts[0].stat().st_size > 1000
+
+
+def test_importing_netc_leaves_the_garbage_collector_as_it_was():
+    """netc pauses the cyclic collector while its modules load (a sixth of `netc check`'s
+    time went to collections walking the objects they make); after the import it runs, or
+    stays off, as the importer had it."""
+    env = dict(os.environ)
+    for before in ("True", "False"):
+        _probe("import gc\n"
+               f"if not {before}: gc.disable()\n"
+               "import netc\n"
+               f"assert gc.isenabled() is {before}, gc.isenabled()\n"
+               "assert netc.compile_file", env)
