@@ -319,13 +319,34 @@ def test_pipeline_fuses(prog, model):
 def test_emitted_code(prog):
     opt = prog.optimized(2)
     src = opt.torch_source("Gate", "Heads", "Norm", "TwoDims")
-    assert "sub = torch.sigmoid(x * 0.5 + y) - 1.0" in src
+    assert "sub = torch.sigmoid_(x * 0.5 + y) - 1.0" in src
     assert "F.scaled_dot_product_attention(" in src and "scale=0.35355339059327373" in src
     assert "layernorm = F.layer_norm(x, (16,))" in src
     assert "F.layer_norm(x, (4, 8))" in src and "layernorm * 2.0 + 1.0" in src
     np_src = opt.numpy_source("Gate")
     assert "sub_ = fused_elementwise(" in np_src
     assert 'x, y, steps=(("mul", 0.5), ("add", "x1"), ("sigmoid", None), ("sub", 1.0))' in np_src
+
+
+@pytest.mark.parametrize("model", ["Gate", "Every"])
+def test_in_place_steps_keep_the_gradients(prog, model):
+    """A fused chain applies sigmoid, tanh or relu in place to an arithmetic step's fresh
+    result (Gate's ``torch.sigmoid_(x * 0.5 + y)``, Every's final relu), never to a result a
+    gradient reads (Every's tanh of exp): autograd accepts the module, and the gradients of
+    the inputs are -O0's."""
+    torch.manual_seed(0)
+    src = prog.optimized(2).torch_source(model)
+    assert ("torch.sigmoid_(" if model == "Gate" else "torch.relu_(") in src, src
+    assert "torch.tanh_(torch.exp" not in src
+    grads = []
+    for opt in (0, 2):
+        xs = [torch.randn(3, 16, generator=torch.Generator().manual_seed(i), requires_grad=True)
+              if i == 0 else torch.randn(16 if model == "Every" else (3, 16), requires_grad=True,
+                                         generator=torch.Generator().manual_seed(i)) for i in range(2)]
+        prog.to_torch(model, opt=opt)(*xs).sum().backward()
+        grads.append([x.grad for x in xs])
+    for g0, g2 in zip(*grads):
+        torch.testing.assert_close(g2, g0, rtol=1e-5, atol=1e-6)
 
 
 def test_summary_and_diagram_show_the_chain(prog):
