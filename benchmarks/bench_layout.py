@@ -113,7 +113,7 @@ def _bench(args, prog, forced, model: str) -> None:
                         calls[k]()
                         times[k].append(time.perf_counter() - start)
             measured = statistics.median(times["last"]) / statistics.median(times["std"])
-            p = use_channels_last.predicted(without.graph(model), th, b)
+            p = use_channels_last.predicted(without.graph(model), th, b, SIZES["H"])  # at the timed sizes
             does = decision(prog.optimized(2).graph(model), th, b)
             right = "yes" if (does == "converts") == (measured < 1) else "no"
             shown = f"{p:10.2f}" if p is not None else f"{'-':>10}"

@@ -118,7 +118,7 @@ def test_fixed_batch_and_assumed_sizes_are_stated(tmp_path, table):
     assert conversions(prog, "Fixed") == []  # batch 2: 1.2
     assert any("not applied" in s and "at its batch 2" in s for s in layout_lines(prog, "Fixed"))
     sized = layout_lines(prog, "Sized")
-    assert any("applied for N ≥ 6" in s and "assumed H=224, W=224" in s for s in sized), sized
+    assert any("applied for N ≥ 6" in s and "for H, W at each of 64, 224" in s for s in sized), sized
 
 
 def test_from_a_batch_on_is_checked_at_run_time_and_keeps_the_numbers(tmp_path, table):
@@ -220,6 +220,26 @@ def test_the_copy_of_each_weight_is_a_cost_per_call(tmp_path, monkeypatch):
         lines = layout_lines(compiled(tmp_path), "Net")
         # the strided conv: 65,536 MACs a sample, 1,024 weight elements: (0.9 * 65,536 + 102,400) / 65,536 at N=1
         assert any("[conv2d/large/s2/stem/tiny]" in s and "2.46/1.68/" in s for s in lines), lines
+
+
+def test_symbolic_image_sizes_convert_from_the_batch_that_wins_at_every_assumed_size(tmp_path, monkeypatch):
+    """The run-time check sees the batch only, so with H and W symbolic the decision holds at
+    64 and at 224: a per-call cost (the weight copy: 1,000 ns for each of the 216 weight
+    elements) is outweighed at batch 1 at 224×224 (10.8 M MACs a sample) but only from
+    batch 4 at 64×64 (885 k MACs a sample); the model converts from 4."""
+    data = json.loads((FIXTURES / "layout_costs_always.json").read_text())
+    for col in data["threads"].values():
+        col["classes"] = {c: {b: {"nchw": 1.0, "nhwc": 0.9} for b in per} for c, per in col["classes"].items()}
+        col["weight_convert_ns_per_element"] = 1000.0
+    path = tmp_path / "sizes.json"
+    path.write_text(json.dumps(data))
+    monkeypatch.setenv("NETC_LAYOUT_COSTS", str(path))
+    prog = compiled(tmp_path)
+    (fmt,) = [a for a in conversions(prog, "Sized") if a.format == "channels_last"]
+    assert fmt.min_batch == 4, fmt
+    lines = layout_lines(prog, "Sized")
+    assert any("at H=64, W=64: applied for N ≥ 4" in s for s in lines), lines
+    assert any("at H=224, W=224: applied at every batch" in s for s in lines), lines
 
 
 def test_the_measured_table_converts_resnet18_from_batch_8_on_one_thread(table):

@@ -22,7 +22,8 @@ convolutions slower with the fresh copies) cost a third of the model's time, so
 channels-last lost there (1.08-1.39) while its convolutions alone won. The table's weight
 copy is the slowest of five measurements (``bench_costs.weight_copy_cost``: the figure is
 bimodal, 0.6 or 2-3 ns), so the error it leaves keeps the standard layout.
-Sizes other than the batch that are symbolic take :data:`ASSUMED` (stated in the report).
+Sizes other than the batch that are symbolic take each of :data:`ASSUMED_SIZES` in turn (stated
+in the report), and the pass converts only from a batch that wins at all of them.
 A thread count the table has no column for takes the nearest column (the smaller of two
 equally near): :func:`thread_ranges`.
 
@@ -60,7 +61,12 @@ TABLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "costs", "conv_
 FORMAT = 3  # the table's layout, ``"format"`` in it: one column per thread count, each with its clock and
 #            date (2), and the cost of a weight's copy to channels-last (3)
 MEASURE = "python benchmarks/bench_costs.py --threads 1 2 --clock wall"
-ASSUMED = 224  # a symbolic size other than the batch (an image's H, W), for the prediction
+# The values a symbolic size other than the batch (an image's H, W) takes for the prediction:
+# the run-time check sees the batch only, and a smaller image is less work per call (UNet at
+# 64×64 and batch 2 ran 1.15× slower channels-last, converted as at 224×224), so a decision
+# must hold at both ends of the sizes images commonly have.
+ASSUMED_SIZES = (64, 224)
+ASSUMED = ASSUMED_SIZES[-1]  # where one size is shown: a symbolic channel count, the per-site lines
 MARGIN = 0.99  # channels-last must be predicted at least 1% faster
 
 
@@ -167,7 +173,7 @@ def _first(v) -> int:
 class Site:
     """One convolution or pool: its node id, shape class, its work (MACs; a pool's window
     elements) as a function of the batch (the other sizes bound), and the weight elements
-    torch copies to channels-last on each call (0 for a pool, and for a depthwise
+    torch copies to channels-last on each call (0 for a pool, and for a depthwise or 1×1
     convolution, whose weight is stored alike in either layout)."""
 
     id: str
@@ -177,8 +183,10 @@ class Site:
 
 
 def site(node, x, env: dict) -> Site:
+    """The site of ``node`` (a convolution or pool reading ``x``), its symbolic sizes other
+    than the batch bound by ``env``."""
     a = node.attrs
-    channels, side = x.shape[1], subs(node.type.shape[2], env)
+    channels, side = subs(x.shape[1], env), subs(node.type.shape[2], env)
     kernel = _first(a.kernel)
     stride = kernel if a.stride is None else _first(a.stride)  # a pool's default stride is its kernel
     cls = classify(node.op, kernel, stride, getattr(a, "groups", 1),
@@ -186,8 +194,9 @@ def site(node, x, env: dict) -> Site:
     if node.op in POOLS:
         return Site(node.id, cls, subs(node.type.numel() * math.prod(
             a.kernel if isinstance(a.kernel, tuple | list) else (kernel, kernel)), env))
-    weight = node.params["weight"].shape
-    copied = math.prod(weight) if weight[1] > 1 else 0  # [out, in/groups, kh, kw] ([in, out, ..] transposed)
+    weight = node.params["weight"].shape  # [out, in/groups, kh, kw] ([in, out, ...] transposed)
+    # stored alike in either layout where its channel or kernel dims are 1 (depthwise, 1×1): no copy
+    copied = math.prod(weight) if weight[1] > 1 and math.prod(weight[2:]) > 1 else 0
     return Site(node.id, cls, subs(node.macs, env), copied)
 
 

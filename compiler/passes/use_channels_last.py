@@ -100,10 +100,10 @@ def _plan(g: Graph) -> tuple[list[Ref], list[Ref], list[Node]]:
     return converted, back, pools
 
 
-def _model(g: Graph, convs: list[Node]) -> tuple | str:
-    """What the cost model weighs: (the convolutions and pools, their sites, elements
-    converted, batch symbol, batch, other symbolic sizes), or why the model cannot be
-    predicted."""
+def _model(g: Graph, convs: list[Node], size: int = costs.ASSUMED) -> tuple | str:
+    """What the cost model weighs, with symbolic sizes other than the batch at ``size``: (the
+    convolutions and pools, their sites, elements converted, batch symbol, batch, other
+    symbolic sizes), or why the model cannot be predicted."""
     firsts = {str(g.type_of(n.inputs[0]).shape[0]) for n in convs}
     batch0 = g.type_of(convs[0].inputs[0]).shape[0]
     if len(firsts) > 1 or (isinstance(batch0, Expr) and symbols(batch0) != {str(batch0)}):
@@ -111,7 +111,7 @@ def _model(g: Graph, convs: list[Node]) -> tuple | str:
     batch_symbol = str(batch0) if isinstance(batch0, Expr) else None
     others = sorted({s for n in convs for t in (g.type_of(n.inputs[0]), n.type) for d in t.shape
                      for s in symbols(d)} - {batch_symbol})
-    env = {s: costs.ASSUMED for s in others}
+    env = dict.fromkeys(others, size)
     converted, back, pools = _plan(g)
     weighed = convs + pools
     sites = [costs.site(n, g.type_of(n.inputs[0]), env) for n in weighed]
@@ -122,12 +122,13 @@ def _model(g: Graph, convs: list[Node]) -> tuple | str:
     return weighed, sites, [subs(g.type_of(r).numel(), env) for r in converted + back], batch_symbol, batch0, others
 
 
-def predicted(g: Graph, threads: int, batch: int) -> float | None:
+def predicted(g: Graph, threads: int, batch: int, size: int = costs.ASSUMED) -> float | None:
     """The model's predicted channels-last / standard time at ``batch`` on ``threads``
-    threads (the nearest column), before the pass; None where it has nothing to predict
-    (benchmarks/bench_layout.py sets it beside measured times)."""
+    threads (the nearest column), symbolic sizes other than the batch at ``size``, before
+    the pass; None where it has nothing to predict (benchmarks/bench_layout.py sets it
+    beside measured times)."""
     convs = [n for n in g.nodes() if has_trait(n.op, "channels_last")]
-    model = _model(g, convs) if convs else ""
+    model = _model(g, convs, size) if convs else ""
     if isinstance(model, str):
         return None
     _, sites, moved, batch_symbol, batch0, _ = model
@@ -156,16 +157,23 @@ def decide(g: Graph, convs: list[Node], result: PassResult) -> Rule | None:
         result.note(f"{n.op} `{n.id}` [{s.cls}]: channels-last / standard time, " + "; ".join(
             f"{label}: {'/'.join(f'{r:.2f}' for r in rs)} at batch {'/'.join(map(str, bs))}"
             for label, rs, bs in zip(labels, per, batches)), n.span)
+    sizes = costs.ASSUMED_SIZES if others else (costs.ASSUMED,)
+    models = {size: model if size == costs.ASSUMED else _model(g, convs, size) for size in sizes}
     starts = []
     for label, bs, (t, c) in zip(labels, batches, cols):
-        start, why = _decide_column(sites, moved, batch_symbol, batch0, bs, c)
-        starts.append(start)
-        result.note(f"{label}: {why}; table column {t}: {c.get('clock', '?')} clock, {c['measured'].split(':')[0]}",
-                    span)
+        each = []
+        for size, (_, at_size, moved, *_) in models.items():
+            start, why = _decide_column(at_size, moved, batch_symbol, batch0, bs, c)
+            each.append(start)
+            where = f" at {', '.join(f'{s}={size}' for s in others)}" if others else ""
+            result.note(f"{label}{where}: {why}; table column {t}: {c.get('clock', '?')} clock, "
+                        f"{c['measured'].split(':')[0]}", span)
+        starts.append(0 if 0 in each else max(each))  # from the batch that wins at every size
     merged = [(r[0], m) for i, (r, m) in enumerate(zip(ranges, starts)) if i == 0 or m != starts[i - 1]]
     rule = None if all(m == 0 for m in starts) else (merged[0][1], ()) if len(merged) == 1 \
         else (tuple(m for _, m in merged), tuple(t for t, _ in merged))
-    assumed = f"; assumed {', '.join(f'{s}={costs.ASSUMED}' for s in others)}" if others else ""
+    assumed = (f"; for {', '.join(others)} at each of {', '.join(map(str, sizes))} (the batch from which both "
+               "win)") if others else ""
     result.note(f"{_says(rule, batch_symbol, batch0)}{assumed}", span)
     return rule
 
