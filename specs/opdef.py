@@ -73,6 +73,9 @@ class Op:
     ``keeps_layout``
         Its output is stored in the memory layout of its 4-d input (so is an
         ``elementwise`` op's): channels-last flows through it (use_channels_last).
+    ``layout_costed``
+        A windowed pool whose time differs between the layouts (about 10× here):
+        use_channels_last's cost model weighs it, with measured times per shape class.
     ``fresh_output``
         Its one output is a new tensor, never a view of an input, and its gradient does not
         read that output: the one node reading it may overwrite it (the torch backend's

@@ -172,7 +172,7 @@ def pool_table(tmp_path, monkeypatch, pools: dict) -> None:
     free, and the pools take ``pools`` (``{"nchw": ..., "nhwc": ...}``)."""
     data = json.loads((FIXTURES / "layout_costs_always.json").read_text())
     for col in data["threads"].values():
-        col["classes"] = {c: {b: pools if c.split("/")[0] in costs.POOLS else {"nchw": 1.0, "nhwc": 1.0}
+        col["classes"] = {c: {b: pools if c.split("/")[0] in costs.pools() else {"nchw": 1.0, "nhwc": 1.0}
                               for b in per} for c, per in col["classes"].items()}
     path = tmp_path / f"pools_{pools['nhwc']}.json"  # tables are read once per path
     path.write_text(json.dumps(data))

@@ -90,7 +90,7 @@ def test_llama_source_uses_one_sdpa_with_gqa():
     src = netc.compile_file(EXAMPLES / "llama.net", defines=LLAMA).optimized(2).torch_source("Llama")
     # (the block's sizes are its constructor arguments: the model's width, heads and kv_heads flow down)
     assert "Attention(D,heads,kv_heads=kv_heads,causal=True,bias=False,rotary=True)" in "".join(src.split())
-    assert "LlamaBlock(width,eps,heads,kv_heads)" in "".join(src.split())
+    assert "LlamaBlock(width,eps,heads,kv_heads,ff)" in "".join(src.split())  # gate, up: ff wide each
     assert src.count("F.scaled_dot_product_attention(") == 1
     assert "enable_gqa=self.kv_heads != self.heads" in src
 

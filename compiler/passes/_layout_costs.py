@@ -54,6 +54,8 @@ from dataclasses import dataclass
 from functools import cache
 from itertools import pairwise
 
+from netc.specs.catalogue import all_ops, has_trait
+
 from ..dims import subs
 from ..source import Diagnostic, SpecError
 
@@ -140,7 +142,9 @@ def thread_ranges(counts: list[int]) -> list[tuple[int, int | None]]:
     return [(s, e - 1 if e else None) for s, e in zip(starts, starts[1:] + [0])]
 
 
-POOLS = ("maxpool2d", "avgpool2d")  # the pools the model weighs (each keeps its input's layout)
+def pools() -> list[str]:
+    """The pools the model weighs: the ops with the catalogue trait ``layout_costed``."""
+    return sorted(name for name, op in all_ops().items() if "layout_costed" in op.traits)
 
 
 def classify(op: str, kernel: int, stride: int, groups: int, channels: int, side: int) -> str:
@@ -148,7 +152,7 @@ def classify(op: str, kernel: int, stride: int, groups: int, channels: int, side
     input-channel width / the output's side. A pool's kernel kind is its size (``k2``,
     ``k3``, ``large``), and its width ``narrow`` or ``wide``."""
     size = "tiny" if side <= 8 else "mid" if side <= 32 else "big"
-    if op in POOLS:
+    if has_trait(op, "layout_costed"):
         kind = "large" if kernel > 3 else f"k{max(kernel, 2)}"
         return f"{op}/{kind}/s{1 if stride == 1 else 2}/{'narrow' if channels <= 128 else 'wide'}/{size}"
     if groups > 1 and groups == channels:
@@ -191,7 +195,7 @@ def site(node, x, env: dict) -> Site:
     stride = kernel if a.stride is None else _first(a.stride)  # a pool's default stride is its kernel
     cls = classify(node.op, kernel, stride, getattr(a, "groups", 1),
                    channels if isinstance(channels, int) else ASSUMED, side if isinstance(side, int) else ASSUMED)
-    if node.op in POOLS:
+    if has_trait(node.op, "layout_costed"):
         return Site(node.id, cls, subs(node.type.numel() * math.prod(
             a.kernel if isinstance(a.kernel, tuple | list) else (kernel, kernel)), env))
     weight = node.params["weight"].shape  # [out, in/groups, kh, kw] ([in, out, ...] transposed)

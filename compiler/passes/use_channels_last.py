@@ -93,7 +93,7 @@ def _plan(g: Graph) -> tuple[list[Ref], list[Ref], list[Node]]:
         if has_trait(n.op, "channels_last") and not last.get(n.inputs[0][0], False):
             converted.append(n.inputs[0])
             last[n.inputs[0][0]] = True
-        if n.op in costs.POOLS and last.get(n.inputs[0][0], False):
+        if has_trait(n.op, "layout_costed") and last.get(n.inputs[0][0], False):
             pools.append(n)
         last[n.id] = _flows(g, n, last)
     back = [ref for _, ref in g.outputs if g.type_of(ref).rank == 4 and last.get(ref[0], False)]

@@ -106,7 +106,7 @@ class MaxPool2d(_Pool):
 
     name = "maxpool2d"
     dims = 2
-    traits = frozenset({"keeps_layout"})
+    traits = frozenset({"keeps_layout", "layout_costed"})
     Attrs = _Pool2dAttrs
     signature = "maxpool2d(kernel, stride=kernel, padding=0, ceil_mode=false)"
 
@@ -127,7 +127,7 @@ class AvgPool2d(_AvgPool):
 
     name = "avgpool2d"
     dims = 2
-    traits = frozenset({"keeps_layout"})
+    traits = frozenset({"keeps_layout", "layout_costed"})
     Attrs = _AvgPool2dAttrs
     signature = "avgpool2d(kernel, stride=kernel, padding=0, ceil_mode=false, count_include_pad=true)"
 
