@@ -159,6 +159,10 @@ def decide(g: Graph, convs: list[Node], result: PassResult) -> Rule | None:
             for label, rs, bs in zip(labels, per, batches)), n.span)
     sizes = costs.ASSUMED_SIZES if others else (costs.ASSUMED,)
     models = {size: model if size == costs.ASSUMED else _model(g, convs, size) for size in sizes}
+    unmeasured = next((m for m in models.values() if isinstance(m, str)), None)
+    if unmeasured:  # a class at another size the table lacks
+        result.note(f"not applied: {unmeasured}", span)
+        return None
     starts = []
     for label, bs, (t, c) in zip(labels, batches, cols):
         each = []
