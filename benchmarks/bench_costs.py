@@ -69,7 +69,8 @@ for op in ("conv2d", "conv_transpose2d"):
                     groups = cin if kind == "depthwise" else 1
                     h = out * s if op == "conv2d" else max(out // s, 1)
                     SHAPES[f"{op}/{kind}/s{s}/{width}/{side}"] = (op, cin, cout, k, s, groups, h)
-for op in _layout_costs.pools():
+POOLS = _layout_costs.pools()
+for op in POOLS:
     for kind, k in {"k2": 2, "k3": 3, "large": 5}.items():
         for s in (1, 2):
             for width, c in {"narrow": 64, "wide": 256}.items():
@@ -94,7 +95,7 @@ def measure(cls: str, batch: int, reps: int) -> dict:
     w = torch.randn(co, c // groups, k, k) if op == "conv2d" else torch.randn(c, co, k, k)
     x_cl = x.contiguous(memory_format=torch.channels_last)
     y = _run(op, x, w, s, groups, k)
-    macs = y.numel() * k * k if op in _layout_costs.pools() else y.numel() * (c // groups) * k * k \
+    macs = y.numel() * k * k if op in POOLS else y.numel() * (c // groups) * k * k \
         if op == "conv2d" else x.numel() * co * k * k  # the work: MACs, a pool's window elements
     w_cl = w.contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(_run(op, x_cl, w_cl, s, groups, k), y, atol=1e-3, rtol=1e-3)
@@ -115,10 +116,9 @@ def measure(cls: str, batch: int, reps: int) -> dict:
             "shape": [op, c, co, k, s, groups, h], "macs": macs}
 
 
-def convert_cost(batch: int, reps: int, x=None) -> float:
-    """Nanoseconds per element of converting an NCHW tensor (``x``, else activations at
-    ``batch``) to channels-last."""
-    x = torch.randn(batch, 64, 56, 56) if x is None else x
+def convert_cost(batch: int, reps: int) -> float:
+    """Nanoseconds per element of converting an NCHW tensor to channels-last."""
+    x = torch.randn(batch, 64, 56, 56)
     ts = []
     for _ in range(reps):
         t0 = CLOCK[0]()
