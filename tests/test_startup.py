@@ -58,8 +58,18 @@ def test_the_parser_is_cached_and_read_back(tmp_path):
     assert len(files) == 1 and files[0].name.startswith("parser-") and files[0].stat().st_size > 1000
     # the second process loads it: lark's table builder never runs
     probe = ("import sys, lark.parsers.lalr_analysis as a\n"
+             "real = a.LALR_Analyzer.compute_lalr\n"
              "a.LALR_Analyzer.compute_lalr = lambda self: sys.exit('built the tables again')\n"
-             "from netc.cli import main\nsys.exit(main(['check', 'examples/lenet.net']))")
+             "from netc.cli import main\nassert main(['check', 'examples/lenet.net']) == 0\n"
+             # the parser read back parses as a freshly built one does (lark compares the table's
+             # actions by identity: an unpickled copy of Shift would be taken for a Reduce)
+             "from lark import Lark\nfrom netc.compiler import parse\n"
+             "a.LALR_Analyzer.compute_lalr = real\n"
+             "fresh = Lark(open('specs/grammar.lark').read(), **parse._OPTIONS)\n"
+             "for f in ('examples/gpt2.net', 'examples/unet.net', 'specs/std/transformer.net'):\n"
+             "    text = open(f).read()\n"
+             "    assert parse.parser().parse(text, start='start') == fresh.parse(text, start='start'), f\n"
+             "assert parse.parser().parse('a + b * 2', start='expr') == fresh.parse('a + b * 2', start='expr')\n")
     _probe(probe, env)
     # a damaged cache is rebuilt, not an error
     files[0].write_bytes(b"not a parser")
@@ -112,3 +122,24 @@ def test_importing_netc_leaves_the_garbage_collector_as_it_was():
                "import netc\n"
                f"assert gc.isenabled() is {before}, gc.isenabled()\n"
                "assert netc.compile_file", env)
+
+
+def test_check_leaves_its_heap_to_the_exit_and_a_library_call_does_not():
+    """The `netc check` process moves its objects out of the collector's reach as it exits
+    (gc.freeze: the shutdown's full collections would walk them all again); `main([...])`
+    called by a program that goes on (the tests, the language server) leaves the collector
+    as it was, or that program's cyclic garbage would never be freed."""
+    env = dict(os.environ)
+    report = ("import atexit, gc, sys\n"
+              "atexit.register(lambda: print('frozen', gc.get_freeze_count(), file=sys.stderr))\n")
+    proc = subprocess.run([sys.executable, "-c", report + "sys.argv = ['netc', 'check', 'examples/lenet.net']\n"
+                           "from netc.cli import main\nsys.exit(main())"],
+                          check=False, cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr
+    assert int(proc.stderr.split("frozen")[-1]) > 10_000, proc.stderr  # the whole heap, frozen
+    _probe("import gc, io, contextlib\nfrom netc.cli import main\n"
+           "with contextlib.redirect_stdout(io.StringIO()):\n"
+           "    assert main(['check', 'examples/lenet.net']) == 0\n"
+           "    assert main(['summary', 'examples/lenet.net']) == 0\n"
+           "import atexit; atexit._run_exitfuncs()\n"
+           "assert gc.get_freeze_count() == 0 and gc.isenabled()", env)
