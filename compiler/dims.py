@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Union
 
 from .limits import MAX_DIM_TERMS
@@ -33,12 +32,18 @@ class DimError(ValueError):
     """An arithmetic on dimensions that has no integer answer (``500 / 8``, ``H / 0``)."""
 
 
-@dataclass(frozen=True, order=True)
-class FloorDiv:
+def _too_big() -> DimError:
+    return DimError(f"a symbolic size has grown past {MAX_DIM_TERMS} terms or 1024-bit numbers (the limit)")
+
+
+class FloorDiv(Record):
     """The atom ``num // den`` where ``num`` cannot be divided exactly by ``den`` > 1."""
 
     num: Expr
     den: int
+
+    def __lt__(self, other: FloorDiv) -> bool:  # (deterministic sorting)
+        return (self.num, self.den) < (other.num, other.den)
 
     def __str__(self) -> str:
         return _floor_str(self, _same)
@@ -66,6 +71,14 @@ class Expr:
         self.terms: tuple[tuple[Monomial, int], ...] = tuple(items)
         self._hash = hash(self.terms)
 
+    @staticmethod
+    def _canonical(terms: tuple[tuple[Monomial, int], ...]) -> Expr:
+        """An Expr of terms already in canonical order, none zero (a product by a nonzero int,
+        a sum with an int: the arithmetic on the checker's hot path skips the sort)."""
+        e = object.__new__(Expr)
+        e.terms, e._hash = terms, hash(terms)
+        return e
+
     # -- construction -------------------------------------------------------------------
     @staticmethod
     def of(x: Dim) -> Expr:
@@ -88,6 +101,16 @@ class Expr:
 
     # -- arithmetic ---------------------------------------------------------------------
     def __add__(self, other: Dim) -> Dim:
+        if type(other) is int:  # only the constant term changes; it sorts last
+            if other == 0:
+                return self
+            terms = self.terms
+            if terms and terms[-1][0] == ():
+                c = terms[-1][1] + other
+                terms = terms[:-1] + (((), c),) if c else terms[:-1]
+            else:
+                terms = terms + (((), other),)
+            return Expr._canonical(terms)._norm()
         if not isinstance(other, (int, Expr)) or isinstance(other, bool):
             return NotImplemented
         acc = dict(self.terms)
@@ -109,6 +132,13 @@ class Expr:
         return (-self) + other
 
     def __mul__(self, other: Dim) -> Dim:
+        if type(other) is int:  # the same monomials, in the same order
+            if other == 0 or other == 1:
+                return self if other else 0
+            terms = tuple((m, c * other) for m, c in self.terms)
+            if any(c.bit_length() > 1024 for _, c in terms):
+                raise _too_big()
+            return Expr._canonical(terms)
         if not isinstance(other, (int, Expr)) or isinstance(other, bool):
             return NotImplemented
         acc: dict[Monomial, int] = {}
@@ -118,7 +148,7 @@ class Expr:
                 acc[m] = acc.get(m, 0) + c1 * c2
         # products are where sizes grow (a square doubles the terms' degree and digits): bound them
         if len(acc) > MAX_DIM_TERMS or any(c.bit_length() > 1024 for c in acc.values()):
-            raise DimError(f"a symbolic size has grown past {MAX_DIM_TERMS} terms or 1024-bit numbers (the limit)")
+            raise _too_big()
         return Expr(acc)._norm()
 
     __rmul__ = __mul__
