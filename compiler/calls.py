@@ -3,7 +3,6 @@ repetition (``Block(args) * n``) and ``scan`` over user-written cells."""
 
 from __future__ import annotations
 
-import dataclasses
 import types
 import typing
 
@@ -11,7 +10,7 @@ from netc.specs import catalogue
 from netc.specs.init import INITIALISERS, LAYER_ARGS
 from pydantic_core import ValidationError
 
-from . import ast
+from . import ast, records
 from .dims import DimError, Expr, is_dim
 from .ir import BlockInstance, Graph, Node
 from .limits import MAX_BLOCK_DEPTH as MAX_DEPTH
@@ -372,7 +371,7 @@ class Calls:
         if outputs is None:
             return POISON
         env = {k: child.env[k] for k in [*args, *child.env] if is_dim(child.env[k])}
-        frame.graph.set_block(dataclasses.replace(inst, args=args, env=env, inputs=inputs,
+        frame.graph.set_block(records.replace(inst, args=args, env=env, inputs=inputs,
                                                   outputs=tuple(t.ref for _, t in outputs)))
         return value
 

@@ -8,14 +8,13 @@ collected and elaboration goes on with a poison value, so one run reports every 
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
 
 from netc.specs import catalogue
 from netc.specs.init import INITIALISERS
 
-from . import ast
+from . import ast, records
 from .calls import Calls, _show
 from .dims import Dim, DimError, Expr, exact_div, floordiv, is_dim
 from .inits import Inits
@@ -239,7 +238,7 @@ class Elaborator(Calls, Subscripts, Inits, SharedBlocks):
                 continue
             names = list(node.names) + [None] * (len(node.types) - len(node.names))
             names[v.ref[1]] = safe_name(name)
-            g.replace(dataclasses.replace(node, names=tuple(names)))
+            g.replace(records.replace(node, names=tuple(names)))
 
     def check_claim(self, target: ast.Name, ann, value, frame: Frame):
         if isinstance(ann, ast.ScalarType):

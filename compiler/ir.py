@@ -20,13 +20,14 @@ linear in the model's size. ``str(graph)`` prints a jaxpr-like listing::
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import networkx as nx
 
+from . import records
 from .dims import Dim
+from .records import Record
 from .source import Span
 from .types import TensorType
 
@@ -38,8 +39,7 @@ class IRError(Exception):
     spec). ``compiler/verify.py`` checks every invariant; the graph's verbs raise it too."""
 
 
-@dataclass(frozen=True, eq=False)
-class Node:
+class Node(Record):
     id: str
     op: str
     inputs: tuple[Ref, ...]
@@ -55,6 +55,9 @@ class Node:
     mentions: frozenset[str] = frozenset()  # the block's names its arguments mention: conv2d(width, 3)
     exprs: tuple = ()  # its arguments that are size expressions over those names (ASTs: k // 2)
     inits: tuple = ()  # (weight name, specs.init.Init) for the weights the spec says how to start
+
+    # a node is itself: two applications of one op with the same arguments are two nodes
+    __eq__, __hash__ = object.__eq__, object.__hash__
 
     @property
     def type(self) -> TensorType:
@@ -78,8 +81,7 @@ def weight_key(owner: str, pname: str) -> str:
     return f"{owner}.{pname}" if pname else owner
 
 
-@dataclass(frozen=True)
-class BlockInstance:
+class BlockInstance(Record):
     """One application of a block (``kind="block"``), or one repeated stage ``F(...) * n``
     (``kind="stack"``: its copies are its children, each with its ``index``)."""
 
@@ -186,12 +188,12 @@ class Graph:
         """Every reader of ``old`` (nodes, results and block interfaces) reads ``new`` instead."""
         for user in self.users(old[0]):
             if old in user.inputs and user.id != new[0]:
-                self.replace(dataclasses.replace(user, inputs=tuple(new if r == old else r for r in user.inputs)))
+                self.replace(records.replace(user, inputs=tuple(new if r == old else r for r in user.inputs)))
         self.outputs = [(name, new if r == old else r) for name, r in self.outputs]
         for path in sorted(self._interface.get(old[0], ())):
             b = self.blocks[path]
             if old in b.outputs or any(r == old for _, r in b.inputs):
-                self.set_block(dataclasses.replace(
+                self.set_block(records.replace(
                     b, outputs=tuple(new if r == old else r for r in b.outputs),
                     inputs=tuple((name, new if r == old else r) for name, r in b.inputs)))
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from . import ast
 from .elaborate import Elaborator
@@ -34,8 +34,7 @@ class Pair(Record, frozen=False):
     span: Span
 
 
-@dataclass
-class Compiled:
+class Compiled(Record, frozen=False):
     """The graphs and pairs of a spec, and how they were made: the ``-D`` values (parsed),
     the models asked for, the limits, and the ``-O`` level and disabled passes once
     optimised. Emitted files record that as the command that makes them again."""

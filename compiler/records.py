@@ -12,12 +12,13 @@ writes itself win, as with ``@dataclass``.
 Why not ``@dataclass(frozen=True)``: a dataclass compiles generated source text for each of
 its methods when its class is made, 0.5 to 0.8 ms a class here; with some fifty such classes
 on the path of ``netc check`` that was a sixth of its start-up. A record's methods are written
-once, here. (Records do not work with ``dataclasses.replace``; the classes that are replaced
-field by field, the IR's nodes and block instances, stay dataclasses.)
+once, here. :func:`replace` copies a record with some fields changed, as
+``dataclasses.replace`` does a dataclass (and it does a dataclass too).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from dataclasses import MISSING, Field, FrozenInstanceError
 from typing import Any, ClassVar
@@ -94,3 +95,16 @@ class Record:
 
     def __repr__(self) -> str:
         return f"{type(self).__qualname__}({', '.join(f'{f}={self.__dict__[f]!r}' for f in self._compared)})"
+
+
+def replace(obj, /, **changes):
+    """A copy of the record ``obj`` with the fields named in ``changes`` set to their values
+    (its ``__post_init__`` run again), as ``dataclasses.replace`` makes of a dataclass, which
+    it is given to when ``obj`` is not a record."""
+    if not isinstance(obj, Record):
+        return dataclasses.replace(obj, **changes)
+    unknown = [k for k in changes if k not in obj._fields]
+    if unknown:
+        raise TypeError(f"{type(obj).__name__} has no field {unknown[0]!r}")
+    values = obj.__dict__
+    return type(obj)(*[changes[f] if f in changes else values[f] for f in obj._fields])

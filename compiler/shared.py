@@ -8,8 +8,7 @@ module and calls it again."""
 
 from __future__ import annotations
 
-import dataclasses
-
+from . import records
 from .ir import Graph, weight_key
 from .source import Span
 from .values import POISON, Frame, Layer
@@ -45,7 +44,7 @@ class SharedBlocks:
                               hint="a shared block's inputs must give every layer the same sizes at each use")
         else:
             _point_at(g, path, layer.scope, mark)
-            g.set_block(dataclasses.replace(g.blocks[path], shares=layer.scope))
+            g.set_block(records.replace(g.blocks[path], shares=layer.scope))
         layer.uses += 1
         return out
 
@@ -81,7 +80,7 @@ def _point_at(g: Graph, path: str, first: str, mark: str | None) -> None:
         ref = getattr(n.attrs, "layer", None)
         attrs = n.attrs
         if hasattr(ref, "scope") and moved(ref.scope) != ref.scope:
-            attrs = attrs.model_copy(update={"layer": dataclasses.replace(ref, scope=moved(ref.scope))})
+            attrs = attrs.model_copy(update={"layer": records.replace(ref, scope=moved(ref.scope))})
         if n.params or attrs is not n.attrs:
             layer = moved(n.layer or n.id) if n.params else n.layer
-            g.replace(dataclasses.replace(n, layer=layer, attrs=attrs))
+            g.replace(records.replace(n, layer=layer, attrs=attrs))

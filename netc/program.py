@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING
 
+from netc.compiler import records
 from netc.compiler.ir import Graph
 from netc.compiler.limits import DEFAULT_MAX_PARAMS
 from netc.compiler.pipeline import Compiled, compile_spec
@@ -73,7 +73,7 @@ class Program:
             from netc.compiler.passes import optimize
 
             runs = {name: optimize(g, opt, disable) for name, g in self._c.graphs.items()}
-            prog = Program(dataclasses.replace(self._c, graphs={n: r.graph for n, r in runs.items()},
+            prog = Program(records.replace(self._c, graphs={n: r.graph for n, r in runs.items()},
                                                pairs=dict(self._c.pairs), level=opt, disable=key[1]))
             prog.reports = {n: r.report for n, r in runs.items()}
             prog.transforms = {n: r.transforms for n, r in runs.items()}

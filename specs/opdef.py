@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
 from netc.compiler.dims import Dim
@@ -224,8 +223,7 @@ def traits() -> dict[str, str]:
     return out
 
 
-@dataclass(frozen=True)
-class LayerRef:
+class LayerRef(Record):
     """A layer bound with ``let`` and passed as an argument (``unembed(emb)``)."""
 
     scope: str  # the owning layer's scope path, e.g. "wte"
@@ -236,8 +234,7 @@ class LayerRef:
         return hash((self.scope, self.op))
 
 
-@dataclass(frozen=True)
-class CellBody:
+class CellBody(Record):
     """What ``scan`` needs to know of an elaborated cell: its weights and per-step MACs."""
 
     name: str

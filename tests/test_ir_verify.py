@@ -10,13 +10,13 @@ sets ``NETC_VERIFY_IR=1``, so every optimisation any test runs is verified after
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from netc.compiler import records
 from netc.compiler.ir import Graph
 from netc.compiler.passes import Pass, PassResult, all_passes, optimize
 from netc.compiler.verify import IRError, verify
@@ -49,7 +49,7 @@ def g(prog) -> Graph:
 
 
 def change(g: Graph, nid: str, **fields) -> None:
-    g.replace(dataclasses.replace(g.node(nid), **fields))
+    g.replace(records.replace(g.node(nid), **fields))
 
 
 def broken(g: Graph, *words: str) -> str:
@@ -73,7 +73,7 @@ def test_dangling_ref(g):
     with pytest.raises(IRError, match="`res.relu` reads `ghost`, which is not in the graph"):
         change(g, "res.relu", inputs=(("ghost", 0),))  # Graph.replace refuses it
     g.g.add_edge("ghost", "res.relu", key=1, port=0)  # made behind the verbs' back
-    g.g.nodes["res.relu"]["node"] = g._nodes["res.relu"] = dataclasses.replace(g.node("res.relu"), inputs=(("res.linear", 0), ("ghost", 0)))
+    g.g.nodes["res.relu"]["node"] = g._nodes["res.relu"] = records.replace(g.node("res.relu"), inputs=(("res.linear", 0), ("ghost", 0)))
     broken(g, "`ghost`", "dangling ref", "node `res.relu`")
 
 
@@ -148,7 +148,7 @@ def test_order_holds_exactly_the_nodes(prog):
 
 
 def test_node_stored_under_another_id(g):
-    g.g.nodes["res.relu"]["node"] = g._nodes["res.relu"] = dataclasses.replace(g.node("res.relu"), id="res.add")
+    g.g.nodes["res.relu"]["node"] = g._nodes["res.relu"] = records.replace(g.node("res.relu"), id="res.add")
     broken(g, "node `res.add`", "stored under the id `res.relu`")
 
 
@@ -159,7 +159,7 @@ def test_node_index_disagrees_with_the_graph(g):
 
 def test_node_changed_without_replace(g):
     """Swapping the stored node leaves the MultiDiGraph's edges behind."""
-    g.g.nodes["linear"]["node"] = g._nodes["linear"] = dataclasses.replace(g.node("linear"), inputs=(("res.relu", 0),))
+    g.g.nodes["linear"]["node"] = g._nodes["linear"] = records.replace(g.node("linear"), inputs=(("res.relu", 0),))
     broken(g, "node `linear`", "edges", "Graph.replace")
 
 
@@ -195,10 +195,10 @@ def test_block_instances_resolve(prog):
                         ({"inputs": (("x", ("x", 2)),)}, ["input `x` of block instance `res`", "port 2"]),
                         ({"parent": "nowhere"}, ["block instance `res`", "parent `nowhere`"])]:
         g = prog.graph("M").copy()
-        g.blocks["res"] = dataclasses.replace(g.blocks["res"], **edit)
+        g.blocks["res"] = records.replace(g.blocks["res"], **edit)
         broken(g, *words)
     g = prog.graph("M").copy()
-    g.replace(dataclasses.replace(g.node("res.relu"), block="gone"))
+    g.replace(records.replace(g.node("res.relu"), block="gone"))
     broken(g, "node `res.relu`", "block instance `gone`")
 
 
@@ -208,9 +208,9 @@ def test_scan_cells_are_verified():
     cell = scan.attrs.cell
     bad = cell.graph.copy()
     victim = next(n for n in bad.nodes() if n.op == "sigmoid")
-    bad.replace(dataclasses.replace(victim, types=(victim.type.with_shape((1, 2, 3)),)))
-    g.replace(dataclasses.replace(scan, attrs=scan.attrs.model_copy(
-        update={"cell": dataclasses.replace(cell, graph=bad)})))
+    bad.replace(records.replace(victim, types=(victim.type.with_shape((1, 2, 3)),)))
+    g.replace(records.replace(scan, attrs=scan.attrs.model_copy(
+        update={"cell": records.replace(cell, graph=bad)})))
     with pytest.raises(IRError) as e:
         verify(g)
     text = str(e.value)
@@ -226,13 +226,13 @@ def test_graph_verbs_raise_irerror(g):
     with pytest.raises(IRError, match="cannot remove `linear`, which is a result of the model"):
         g.remove("linear")
     with pytest.raises(IRError, match="cannot replace `nope`"):
-        g.replace(dataclasses.replace(g.node("linear"), id="nope"))
+        g.replace(records.replace(g.node("linear"), id="nope"))
 
 
 def test_optimize_names_the_pass_that_broke_the_graph(prog, monkeypatch):
     def breaks(ctx):
         n = ctx.graph.node("res.relu")
-        ctx.graph.replace(dataclasses.replace(n, types=(n.type.with_shape((7, 7)),)))
+        ctx.graph.replace(records.replace(n, types=(n.type.with_shape((7, 7)),)))
         return PassResult(changed=True)
 
     passes = all_passes()  # registered before the pipeline is swapped for one that starts with a bad pass
@@ -268,8 +268,9 @@ def test_the_suite_verifies_after_every_pass():
 
 
 UNDER_O = """
-import dataclasses, sys
+import sys
 import netc
+from netc.compiler import records
 from netc.compiler.verify import IRError, verify
 assert not __debug__, "run me with python -O"
 g = netc.compile_file(sys.argv[1]).graph("LeNet").copy()
@@ -282,8 +283,8 @@ def expect(f):
     else:
         raise SystemExit("no IRError")
 n = g.node("relu")
-expect(lambda: g.replace(dataclasses.replace(n, inputs=(("ghost", 0),))))
-g.g.nodes["relu"]["node"] = g._nodes["relu"] = dataclasses.replace(n, op="frobnicate")  # behind the verbs' back
+expect(lambda: g.replace(records.replace(n, inputs=(("ghost", 0),))))
+g.g.nodes["relu"]["node"] = g._nodes["relu"] = records.replace(n, op="frobnicate")  # behind the verbs' back
 expect(lambda: verify(g))
 g = netc.compile_file(sys.argv[1]).graph("LeNet").copy()
 expect(lambda: g.add(g.node("relu")))

@@ -11,13 +11,13 @@ without dropout at -O2), and every pass verifies the graph after it at -O1 and -
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from netc.compiler import records
 from netc.compiler.ir import Graph, Node
 from netc.compiler.passes import PassContext, all_passes, optimize
 from netc.compiler.pipeline import Compiled
@@ -351,7 +351,7 @@ def test_chained_constants_fold():
     # exp(log(2 * 3)) - 6: three folds in one run
     log = g.insert_before("out", Node("log", "log", (("y", 0),), None, (TensorType("float", ()),), None))
     exp = g.insert_before("out", Node("exp", "exp", ((log.id, 0),), None, log.types, None))
-    g.replace(dataclasses.replace(g.node("out"), inputs=(("x", 0), (exp.id, 0))))
+    g.replace(records.replace(g.node("out"), inputs=(("x", 0), (exp.id, 0))))
     after, result = run_pass("fold_constants", g)
     assert len(result.rewrites) == 3 and after.node("exp").op == "constant"
     assert abs(after.node("exp").attrs.value - 6.0) < 1e-12

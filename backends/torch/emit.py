@@ -9,10 +9,10 @@ one does. The same spec always gives byte-identical source.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import re
 
+from netc.compiler import records
 from netc.compiler.ast import size_names
 from netc.compiler.dims import Expr, FloorDiv, free_symbols, symbols
 from netc.compiler.dims import code as dim_code
@@ -330,15 +330,15 @@ class ScopeRenderer:
             return n
         if n.op != "fused_elementwise":
             default = type(n.attrs).model_fields["activation_slope"].default
-            return dataclasses.replace(n, attrs=n.attrs.model_copy(update={"activation": None,
+            return records.replace(n, attrs=n.attrs.model_copy(update={"activation": None,
                                                                             "activation_slope": default}))
         steps = n.attrs.steps[:-1]
         if len(steps) > 1:
-            return dataclasses.replace(n, attrs=n.attrs.model_copy(update={"steps": steps}))
+            return records.replace(n, attrs=n.attrs.model_copy(update={"steps": steps}))
         op, arg = steps[0]  # a unary op (leaky_relu's slope), or a binary one on a tensor (x1)
         fields = get(op).Attrs.model_fields
         attrs = get(op).Attrs(**({next(iter(fields)): arg} if isinstance(arg, float) else {}))
-        return dataclasses.replace(n, op=op, attrs=attrs)
+        return records.replace(n, op=op, attrs=attrs)
 
     def epilogue(self, n: Node) -> None:
         """The slot of the epilogue of the result ``n`` gives: its module (None: this instance
@@ -431,7 +431,7 @@ class ScopeRenderer:
         xs = [self.s.graph.type_of(r) for r in n.inputs]
         low = lower(n, xs)
         if n.op in IN_PLACE and self.overwritable(n.inputs[0]):
-            low = dataclasses.replace(low, expr=Code(IN_PLACE[n.op]))
+            low = records.replace(low, expr=Code(IN_PLACE[n.op]))
         self.t.helpers |= set(low.helpers)
         return low
 

@@ -17,11 +17,11 @@ them to turn an unfused state dict into the fused layout.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .. import records
 from ..ir import Graph
 from ..limits import gc_paused
 from ..verify import verify
@@ -94,8 +94,8 @@ def _optimize_cells(graph: Graph, level: int, disable: tuple, check: bool, resul
                 results[p].rewrites += marked[0]
                 results[p].skipped += marked[1]
                 results[p].changed |= r.changed
-            done[id(cell.graph)] = dataclasses.replace(cell, graph=inner.graph)
-        graph.replace(dataclasses.replace(n, attrs=n.attrs.model_copy(update={"cell": done[id(cell.graph)]})))
+            done[id(cell.graph)] = records.replace(cell, graph=inner.graph)
+        graph.replace(records.replace(n, attrs=n.attrs.model_copy(update={"cell": done[id(cell.graph)]})))
 
 
 def convert_weights(transforms: list[WeightTransform], weights: dict) -> dict:

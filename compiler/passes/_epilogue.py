@@ -19,8 +19,7 @@ another block, and no other application of the block shares its module (``let``)
 
 from __future__ import annotations
 
-import dataclasses
-
+from .. import records
 from ..ir import BlockInstance, Graph, Node
 
 
@@ -71,7 +70,7 @@ def add_epilogue(g: Graph, blocks: list[BlockInstance], ref, op: str, slope: flo
     """Record the activation ``op`` on ``ref`` as an epilogue of each instance in ``blocks``."""
     for b in blocks:
         b = g.blocks[b.path]
-        g.set_block(dataclasses.replace(b, epilogue=b.epilogue + ((b.outputs.index(ref), op, slope),)))
+        g.set_block(records.replace(b, epilogue=b.epilogue + ((b.outputs.index(ref), op, slope),)))
 
 
 def where(blocks: list[BlockInstance]) -> str:

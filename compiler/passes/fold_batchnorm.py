@@ -18,10 +18,9 @@ activation of its own, and neither's weights are shared with another node. A mod
 
 from __future__ import annotations
 
-import dataclasses
-
 from netc.specs.catalogue import get, has_trait
 
+from .. import records
 from ..ir import Graph, Node
 from ..shapes import infer_op
 from ._layers import weight_sharers, why_not_sole_reader, why_weights_shared
@@ -64,7 +63,7 @@ def fold(g: Graph, layer: Node, bn: Node) -> WeightTransform:
     """Rewrite the graph: ``layer`` with a bias in the place of both; return the weight rewrite."""
     attrs = layer.attrs.model_copy(update={"bias": True})
     inf = infer_op(get(layer.op), [g.type_of(r) for r in layer.inputs], attrs)
-    g.replace(dataclasses.replace(layer, attrs=attrs, params=inf.params, span=union(layer.span, bn.span)))
+    g.replace(records.replace(layer, attrs=attrs, params=inf.params, span=union(layer.span, bn.span)))
     g.replace_uses((bn.id, 0), (layer.id, 0))
     g.remove(bn.id)
     axis = get(layer.op).weight_out_axis

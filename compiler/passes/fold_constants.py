@@ -14,11 +14,11 @@ are left alone.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 from netc.specs.catalogue import get
 
+from .. import records
 from ._util import bypass, drop_if_unused
 from .base import PassContext, PassResult, each_node, register
 
@@ -59,7 +59,7 @@ def _fold(g, n, args, result: PassResult) -> None:
         result.skip(f"kept {n.op} `{n.id}`: {text} overflows a 64-bit int", n.span)
         return
     attrs = get("constant").Attrs(value=value, dtype=n.type.dtype)
-    g.replace(dataclasses.replace(n, op="constant", inputs=(), attrs=attrs, macs=0))
+    g.replace(records.replace(n, op="constant", inputs=(), attrs=attrs, macs=0))
     for a in args:
         drop_if_unused(g, a.id)
     result.rewrote(f"folded {n.op} `{n.id}` ({text}) into the constant {value!r}", n.span)

@@ -18,10 +18,9 @@ symbolic (it becomes ``-1``).
 
 from __future__ import annotations
 
-import dataclasses
-
 from netc.specs.catalogue import get, has_trait
 
+from .. import records
 from ..dims import Expr
 from ..ir import IRError
 from ..shapes import infer_op
@@ -59,7 +58,7 @@ def fold_reshapes(ctx: PassContext) -> PassResult:
         types = infer_op(get(op), [x], attrs).types
         if types != n.types:
             raise IRError(f"{n.id}: folding {chain} gives {types}, not {n.types}")
-        g.replace(dataclasses.replace(n, op=op, attrs=attrs, inputs=(src,), span=union(inner.span, n.span)))
+        g.replace(records.replace(n, op=op, attrs=attrs, inputs=(src,), span=union(inner.span, n.span)))
         gone = drop_if_unused(g, inner.id)
         result.rewrote(f"folded {chain} into one {op}"
                        + ("" if gone else f" (`{inner.id}` stays for its other readers)"), n.span)

@@ -19,10 +19,9 @@ epilogue (``_epilogue``): the instance's, not the block's, so the block keeps on
 
 from __future__ import annotations
 
-import dataclasses
-
 from netc.specs.catalogue import has_trait
 
+from .. import records
 from ._epilogue import add_epilogue, shared_modules, where, why_not_across
 from ._fusion import at_defaults
 from ._layers import why_not_sole_reader
@@ -59,7 +58,7 @@ def fuse_activation(ctx: PassContext) -> PassResult:
         slope = float(values[0]) if values else layer.attrs.activation_slope
         attrs = layer.attrs.model_copy(update={"activation": act.op, "activation_slope": slope})
         span = union(layer.span, act.span) if not blocks else layer.span  # (in its block, the layer's text)
-        g.replace(dataclasses.replace(layer, attrs=attrs, span=span))
+        g.replace(records.replace(layer, attrs=attrs, span=span))
         g.replace_uses((act.id, 0), (layer.id, 0))
         g.remove(act.id)
         add_epilogue(g, blocks, (layer.id, 0), act.op, float(values[0]) if values else None)
