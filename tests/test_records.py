@@ -8,9 +8,11 @@ import pickle
 
 import pytest
 from netc.compiler import ast
-from netc.compiler.records import Record
+from netc.compiler.records import Record, replace
 from netc.compiler.source import SourceFile, Span
 from netc.compiler.types import TensorType
+
+import netc
 
 
 class Point(Record):
@@ -76,3 +78,34 @@ def test_ast_nodes_compare_without_spans_and_nest_as_deep_as_dataclasses():
         reach = deepest(lambda e: DUnary("-", e), 1, check)
         assert 100 < reach < 5000
         assert deepest(lambda e: ast.Unary(a.span, "-", e), b, check) >= reach - 2
+
+
+def test_replace_copies_a_record_with_fields_changed():
+    p = Point(1, 2, "a")
+    q = replace(p, y=5)
+    assert (q.x, q.y, q.label) == (1, 5, "a") and (p.y, type(q)) == (2, Point)
+    with pytest.raises(TypeError, match="no field 'z'"):
+        replace(p, z=1)
+
+    class Checked(Record):  # __post_init__ runs on the copy, as dataclasses.replace runs it
+        n: int
+
+        def __post_init__(self):
+            if self.n < 0:
+                raise ValueError("negative")
+
+    with pytest.raises(ValueError, match="negative"):
+        replace(Checked(1), n=-1)
+
+    # an IR node stays itself: the copy is a new node, equal to nothing else
+    g = netc.compile_file("examples/lenet.net").graph("LeNet")
+    n = next(iter(g.nodes()))
+    m = replace(n, names=("x",))
+    assert m.names == ("x",) and m.id == n.id and m != n and m in {m} and n not in {m}
+
+    @dataclasses.dataclass(frozen=True)
+    class Plain:
+        a: int
+        b: int = 0
+
+    assert replace(Plain(1), b=2) == Plain(1, 2)  # a dataclass: by dataclasses.replace
