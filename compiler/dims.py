@@ -103,7 +103,7 @@ class Expr:
     def __add__(self, other: Dim) -> Dim:
         if type(other) is int:  # only the constant term changes; it sorts last
             if other == 0:
-                return self
+                return self._norm()
             terms = self.terms
             if terms and terms[-1][0] == ():
                 c = terms[-1][1] + other
@@ -134,11 +134,11 @@ class Expr:
     def __mul__(self, other: Dim) -> Dim:
         if type(other) is int:  # the same monomials, in the same order
             if other == 0 or other == 1:
-                return self if other else 0
+                return self._norm() if other else 0
             terms = tuple((m, c * other) for m, c in self.terms)
             if any(c.bit_length() > 1024 for _, c in terms):
                 raise _too_big()
-            return Expr._canonical(terms)
+            return Expr._canonical(terms)._norm()
         if not isinstance(other, (int, Expr)) or isinstance(other, bool):
             return NotImplemented
         acc: dict[Monomial, int] = {}

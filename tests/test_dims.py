@@ -606,3 +606,17 @@ def test_single_floordiv_is_canonical(p1, q1, k1, p2, q2, k2):
     )
     assert (d1 == d2) == agree, f"{d1} vs {d2}"
     assert subs(d1, {"H": n, "T": 3}) == floor_expr(p1, q1, k1, n, 3)
+
+
+def test_arithmetic_with_an_int_is_the_general_arithmetic():
+    """Sums and products with an int take a short path (the terms keep their order): the
+    same canonical result as the general path, which an Expr operand takes."""
+    H, W = sym("H"), sym("W")
+    exprs = [H, H + 1, 2 * H * W - 3, (H + 1) // 2 + W, H * H - W // 3, Expr.of(0), Expr.of(5)]
+    for e in exprs:
+        for k in (-3, -1, 0, 1, 2, 7):
+            for got, want in ((e + k, e + Expr.of(k)), (e * k, e * Expr.of(k)), (k + e, Expr.of(k) + e),
+                              (k * e, Expr.of(k) * e), (e - k, e - Expr.of(k))):
+                assert got == want and type(got) is type(want), (e, k, got, want)
+                if isinstance(got, Expr):
+                    assert got.terms == Expr(dict(got.terms)).terms and hash(got) == hash(want)
