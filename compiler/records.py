@@ -30,6 +30,7 @@ class Record:
     _uncompared: ClassVar[tuple[str, ...]] = ()  # fields equality, hashing and repr ignore
     _compared: ClassVar[tuple[str, ...]] = ()
     _factories: ClassVar[dict[str, Any]] = {}  # fields whose default is made afresh: field(default_factory=list)
+    _post_init: ClassVar[bool] = False  # the class has a __post_init__
 
     def __init_subclass__(cls, frozen: bool = True, **kw):
         super().__init_subclass__(**kw)
@@ -52,31 +53,37 @@ class Record:
                 defaults[n] = v
         cls._defaults, cls._factories = defaults, factories
         cls._compared = tuple(f for f in cls._fields if f not in cls._uncompared)
+        cls._post_init = hasattr(cls, "__post_init__")
         if not frozen:  # a mutable record: assignable, and (being mutable) unhashable, as a dataclass
             cls.__setattr__, cls.__delattr__, cls.__hash__ = object.__setattr__, object.__delattr__, None
 
     def __init__(self, /, *args, **kwargs):
         fields = self._fields
+        values = self.__dict__
         if len(args) == len(fields) and not kwargs:  # the common call: every field, in order
-            self.__dict__.update(zip(fields, args))
+            values.update(zip(fields, args))
         else:
             if len(args) > len(fields):
                 raise TypeError(f"{type(self).__name__} takes {len(fields)} fields; got {len(args)}")
-            values = {**self._defaults, **dict(zip(fields, args))}
+            values.update(zip(fields, args))
             for k, v in kwargs.items():
-                if k not in fields or k in fields[:len(args)]:
+                if k in values or k not in fields:
                     raise TypeError(f"{type(self).__name__} got an unexpected or repeated field {k!r}")
                 values[k] = v
-            for k, make in self._factories.items():
-                if k not in values:
-                    values[k] = make()
-            missing = [f for f in fields if f not in values]
-            if missing:
-                raise TypeError(f"{type(self).__name__} needs the fields {', '.join(missing)}")
-            self.__dict__.update((f, values[f]) for f in fields)
-        post = getattr(self, "__post_init__", None)
-        if post is not None:
-            post()
+            if len(values) < len(fields):
+                for f in fields[len(args):]:
+                    if f in values:
+                        continue
+                    if f in self._defaults:
+                        values[f] = self._defaults[f]
+                    elif f in self._factories:
+                        values[f] = self._factories[f]()
+                    else:
+                        missing = [f for f in fields if f not in values and f not in self._defaults
+                                   and f not in self._factories]
+                        raise TypeError(f"{type(self).__name__} needs the fields {', '.join(missing)}")
+        if self._post_init:
+            self.__post_init__()
 
     def __setattr__(self, name, value):
         raise FrozenInstanceError(f"cannot assign to field {name!r}")
