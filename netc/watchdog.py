@@ -37,15 +37,23 @@ class Watchdog:
         self.fired = False
         self._done = False
         self._lock = threading.Lock()
-        self._timer = threading.Timer(deadline.left(), self._fire)
-        self._timer.daemon = True
+        self._timer: threading.Timer | None = None
         self._devnull = None
 
     def __enter__(self) -> None:
-        self._timer.start()
-        if self.hard:
-            self._devnull = open(os.devnull, "w")  # held until __exit__
-            faulthandler.dump_traceback_later(self.deadline.left() + BACKSTOP_S, exit=True, file=self._devnull)
+        left = self.deadline.left()
+        if left <= 0:  # it passed while the command got ready (compiling, importing torch): stop now
+            raise SpecError(self.message())
+        self._timer = threading.Timer(left, self._fire)
+        self._timer.daemon = True
+        try:
+            self._timer.start()
+            if self.hard:
+                self._devnull = open(os.devnull, "w")  # held until __exit__
+                faulthandler.dump_traceback_later(left + BACKSTOP_S, exit=True, file=self._devnull)
+        except KeyboardInterrupt:  # it fired before the body began
+            self.__exit__(KeyboardInterrupt, None, None)
+            raise
 
     def _fire(self) -> None:
         with self._lock:
@@ -63,12 +71,20 @@ class Watchdog:
                 os._exit(1)
 
     def __exit__(self, kind, error, tb) -> bool:
-        with self._lock:
-            self._done = True
-        self._timer.cancel()
-        if self._devnull is not None:
-            faulthandler.cancel_dump_traceback_later()
-            self._devnull.close()
-        if self.fired and kind is KeyboardInterrupt:
+        # The interrupt may land anywhere in the main thread once the timer has fired: in the
+        # body (kind is KeyboardInterrupt), here, or in code that swallows it (a finaliser's
+        # "Exception ignored"), after which the body went on to its end. Past the deadline
+        # the command reports it in every case, as the `netc` process itself would have.
+        try:
+            with self._lock:
+                self._done = True
+            self._timer.cancel()
+            if self._devnull is not None:
+                faulthandler.cancel_dump_traceback_later()
+                self._devnull.close()
+        except KeyboardInterrupt:
+            if not self.fired:
+                raise
+        if self.fired and kind in (None, KeyboardInterrupt):
             raise SpecError(self.message()) from None
         return False

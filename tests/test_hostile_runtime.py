@@ -174,16 +174,31 @@ def test_netc_stops_a_slow_run_at_its_deadline(tmp_path):
 
 def test_in_process_the_deadline_interrupts_the_run(tmp_path, capsys):
     """netc.cli.main([...]) inside another program does not end that program: the run is
-    interrupted at its next Python instruction and the same diagnostic is reported."""
+    interrupted at its next Python instruction and the same diagnostic is reported. (The
+    deadline, 8 s less the 2 s margin, leaves a loaded machine the seconds it needs to build
+    the weights first; the run, 4.4e12 multiply-adds, takes far longer than that.)"""
     import time
 
     path = spec(tmp_path, SLOW)
     start = time.monotonic()
-    code, out, err = netc_cli(capsys, "run", "--backend", "numpy", "--size", "N=256", "--max-time", "4", path)
-    assert code == 1 and out == ""
-    assert f"{path}:1:12: error: netc run did not finish in 4 s (the limit, --max-time): stopped while running " \
+    code, out, err = netc_cli(capsys, "run", "--backend", "numpy", "--size", "N=1024", "--max-time", "8", path)
+    assert code == 1 and out == "", err
+    assert f"{path}:1:12: error: netc run did not finish in 8 s (the limit, --max-time): stopped while running " \
            "`Slow`" in err
     assert time.monotonic() - start < 30  # one NumPy matmul may finish first
+
+
+def test_in_process_a_deadline_past_before_the_run_is_a_diagnostic(tmp_path, capsys):
+    """A deadline that passes while the command gets ready (here at once: 2 s is the margin)
+    stops it before the run, with the diagnostic: not a KeyboardInterrupt from the watchdog's
+    timer landing before the run began (that was exit 130 on a loaded machine)."""
+    path = spec(tmp_path, SLOW)
+    for command, doing in (("run", "running"), ("verify", "verifying")):
+        args = ["--backend", "numpy"] if command == "run" else []
+        code, out, err = netc_cli(capsys, command, *args, "--size", "N=2", "--max-time", "2", path)
+        assert code == 1 and out == "", err
+        assert f"{path}:1:12: error: netc {command} did not finish in 2 s (the limit, --max-time): stopped before " \
+               f"{doing} `Slow`" in err
 
 
 def test_max_time_needs_a_positive_duration(capsys):
@@ -267,3 +282,29 @@ def test_return_of_nothing_is_an_error(tmp_path, capsys):
         code, out, err = netc_cli(capsys, "check", path)
         assert code == 1 and out == ""
         assert err.startswith(f"{path}:2:5: error: {kind} returns nothing: `return ()`"), err
+
+
+def test_in_process_an_interrupt_the_body_swallowed_is_still_the_deadline():
+    """The watchdog's interrupt can land in code that swallows it (a finaliser prints
+    "Exception ignored" and goes on), and the run then ends normally, late: the command
+    still reports its deadline, as the `netc` process would have."""
+    import time
+
+    from netc.compiler.limits import STOP_MARGIN, Deadline
+    from netc.compiler.source import Diagnostic, SpecError
+
+    from netc.watchdog import Watchdog
+
+    said = [Diagnostic("past the deadline", None)]
+    dog = Watchdog(Deadline(STOP_MARGIN + 0.2, time.monotonic()), lambda: said, hard=False)
+    with pytest.raises(SpecError) as caught, dog:
+        end = time.monotonic() + 5
+        while time.monotonic() < end and not dog.fired:
+            try:
+                time.sleep(0.05)
+            except KeyboardInterrupt:
+                pass  # swallowed, as a finaliser's exception is
+        time.sleep(0.1)
+    assert dog.fired and caught.value.diagnostics == said
+    with Watchdog(Deadline(60, time.monotonic()), lambda: said, hard=False):  # a body that ends in time: nothing
+        pass
