@@ -372,7 +372,7 @@ class Calls:
             return POISON
         env = {k: child.env[k] for k in [*args, *child.env] if is_dim(child.env[k])}
         frame.graph.set_block(records.replace(inst, args=args, env=env, inputs=inputs,
-                                                  outputs=tuple(t.ref for _, t in outputs)))
+                                              outputs=tuple(t.ref for _, t in outputs)))
         return value
 
     def bind_param(self, decl, p: ast.Param, arg, span, child: Frame, frame: Frame, origin=None, hint=None):

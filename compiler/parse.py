@@ -34,8 +34,9 @@ _OPTIONS = {"parser": "lalr", "lexer": "basic", "start": ["start", "expr"], "pro
 def parser() -> Lark:
     """The LALR parser. Building its tables takes longer than checking a spec, so the built
     parser is kept in the user's cache folder, under a name that hashes the grammar, its
-    options and the lark and Python versions, and read back by the next process; a missing, stale or unreadable cache is
-    built again, and a folder that cannot be written to only costs the build.
+    options and the lark and Python versions, and read back by the next process; a missing,
+    stale or unreadable cache is built again, and a folder that cannot be written to only
+    costs the build.
 
     The cache is the built ``Lark`` object pickled whole (:class:`_ParserPickler`), not lark's
     own ``cache=`` file: lark rebuilds its rules, terminals and callbacks from that one by one

@@ -331,7 +331,7 @@ class ScopeRenderer:
         if n.op != "fused_elementwise":
             default = type(n.attrs).model_fields["activation_slope"].default
             return records.replace(n, attrs=n.attrs.model_copy(update={"activation": None,
-                                                                            "activation_slope": default}))
+                                                                        "activation_slope": default}))
         steps = n.attrs.steps[:-1]
         if len(steps) > 1:
             return records.replace(n, attrs=n.attrs.model_copy(update={"steps": steps}))
