@@ -10,7 +10,9 @@ exception, so a timer thread watches the deadline. When it passes:
   ``os.devnull``);
 - ``netc.cli.main([...])`` called inside another program (tests, a fuzzer): the process is not
   ours to end, so the thread interrupts the main thread (``_thread.interrupt_main``), which
-  stops at its next Python instruction, and the command reports the same diagnostic.
+  stops at its next Python instruction, and the command reports the same diagnostic. The
+  interrupt is repeated until the body has stopped: one raised inside a finaliser or a
+  weakref callback is swallowed by Python.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from netc.compiler.limits import Deadline
 from netc.compiler.source import Diagnostic, SpecError, print_diagnostics
 
 BACKSTOP_S = 5.0
+REPEAT_S = 0.25  # in-process: how often the main thread is interrupted again, until it stops
 
 
 class Watchdog:
@@ -37,6 +40,7 @@ class Watchdog:
         self.fired = False
         self._done = False
         self._lock = threading.Lock()
+        self._exited = threading.Event()
         self._timer: threading.Timer | None = None
         self._devnull = None
 
@@ -60,15 +64,23 @@ class Watchdog:
             if self._done:
                 return
             self.fired = True
-            if not self.hard:
+            if self.hard:
+                try:
+                    sys.stdout.flush()
+                    print_diagnostics(self.message())
+                    sys.stderr.flush()
+                finally:
+                    os._exit(1)
+        # In-process: interrupt the main thread, and again every REPEAT_S until the body is
+        # out. An interrupt raised where Python swallows exceptions (a finaliser, a weakref
+        # callback: "Exception ignored in ...") would otherwise let the run go on to its end.
+        while True:
+            with self._lock:
+                if self._done:
+                    return
                 _thread.interrupt_main()
+            if self._exited.wait(REPEAT_S):
                 return
-            try:
-                sys.stdout.flush()
-                print_diagnostics(self.message())
-                sys.stderr.flush()
-            finally:
-                os._exit(1)
 
     def __exit__(self, kind, error, tb) -> bool:
         # The interrupt may land anywhere in the main thread once the timer has fired: in the
@@ -78,6 +90,7 @@ class Watchdog:
         try:
             with self._lock:
                 self._done = True
+            self._exited.set()
             self._timer.cancel()
             if self._devnull is not None:
                 faulthandler.cancel_dump_traceback_later()

@@ -312,3 +312,28 @@ def test_in_process_an_interrupt_the_body_swallowed_is_still_the_deadline():
     assert dog.fired and caught.value.diagnostics == said
     with Watchdog(Deadline(60, time.monotonic()), lambda: said, hard=False):  # a body that ends in time: nothing
         pass
+
+
+def test_in_process_a_swallowed_interrupt_is_followed_by_another():
+    """The watchdog interrupts again until the body stops: the first interrupt lands where it
+    is swallowed (here on purpose, as Python swallows one raised in a finaliser), the next
+    stops the body, long before the body would end by itself."""
+    import time
+
+    from netc.compiler.limits import STOP_MARGIN, Deadline
+    from netc.compiler.source import Diagnostic, SpecError
+
+    from netc.watchdog import Watchdog
+
+    said = [Diagnostic("past the deadline", None)]
+    swallowed = []
+    start = time.monotonic()
+    with pytest.raises(SpecError), Watchdog(Deadline(STOP_MARGIN + 0.2, time.monotonic()), lambda: said, hard=False):
+        while time.monotonic() - start < 10:
+            try:
+                time.sleep(0.01)
+            except KeyboardInterrupt:
+                if swallowed:
+                    raise
+                swallowed.append(time.monotonic() - start)
+    assert len(swallowed) == 1 and time.monotonic() - start < 3, (swallowed, time.monotonic() - start)
