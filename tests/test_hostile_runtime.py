@@ -337,3 +337,38 @@ def test_in_process_a_swallowed_interrupt_is_followed_by_another():
                     raise
                 swallowed.append(time.monotonic() - start)
     assert len(swallowed) == 1 and time.monotonic() - start < 3, (swallowed, time.monotonic() - start)
+
+
+def test_in_process_the_deadline_stops_a_body_that_ignores_sigint_or_runs_in_a_thread():
+    """A program that ignores SIGINT (a background job: `cmd &` from a script) or calls netc
+    from a thread of its own is still stopped at the deadline: the watchdog raises in the
+    body's thread, not through the SIGINT handler (``_thread.interrupt_main`` does nothing
+    when SIGINT is ignored, and reaches only the main thread)."""
+    import signal
+    import threading
+    import time
+
+    from netc.compiler.limits import STOP_MARGIN, Deadline
+    from netc.compiler.source import Diagnostic, SpecError
+
+    from netc.watchdog import Watchdog
+
+    said = [Diagnostic("past the deadline", None)]
+
+    def body() -> float:
+        start = time.monotonic()
+        with pytest.raises(SpecError), Watchdog(Deadline(STOP_MARGIN + 0.2, time.monotonic()), lambda: said, hard=False):
+            while time.monotonic() - start < 10:
+                time.sleep(0.01)
+        return time.monotonic() - start
+
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        assert body() < 2
+    finally:
+        signal.signal(signal.SIGINT, old)
+    took = []
+    thread = threading.Thread(target=lambda: took.append(body()))
+    thread.start()
+    thread.join(15)
+    assert took and took[0] < 2, took
