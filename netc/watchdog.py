@@ -54,6 +54,7 @@ class Watchdog:
         self._done = False
         self._lock = threading.Lock()
         self._exited = threading.Event()
+        self._thread = 0  # the thread running the body (its ident), from __enter__
         self._timer: threading.Timer | None = None
         self._devnull = None
 
