@@ -100,10 +100,11 @@ def _plan(g: Graph) -> tuple[list[Ref], list[Ref], list[Node]]:
     return converted, back, pools
 
 
-def _model(g: Graph, convs: list[Node], size: int = costs.ASSUMED) -> tuple | str:
-    """What the cost model weighs, with symbolic sizes other than the batch at ``size``: (the
-    convolutions and pools, their sites, elements converted, batch symbol, batch, other
-    symbolic sizes), or why the model cannot be predicted."""
+def _model(g: Graph, convs: list[Node], sizes: tuple[int, ...] = (costs.ASSUMED,)) -> tuple | str:
+    """What the cost model weighs: (the convolutions and pools; for each of ``sizes`` that the
+    symbolic sizes other than the batch take, the sites and the elements converted (without
+    such sizes, for the last one only); batch symbol, batch, other symbolic sizes), or why the
+    model cannot be predicted."""
     firsts = {str(g.type_of(n.inputs[0]).shape[0]) for n in convs}
     batch0 = g.type_of(convs[0].inputs[0]).shape[0]
     if len(firsts) > 1 or (isinstance(batch0, Expr) and symbols(batch0) != {str(batch0)}):
@@ -111,15 +112,18 @@ def _model(g: Graph, convs: list[Node], size: int = costs.ASSUMED) -> tuple | st
     batch_symbol = str(batch0) if isinstance(batch0, Expr) else None
     others = sorted({s for n in convs for t in (g.type_of(n.inputs[0]), n.type) for d in t.shape
                      for s in symbols(d)} - {batch_symbol})
-    env = dict.fromkeys(others, size)
     converted, back, pools = _plan(g)
     weighed = convs + pools
-    sites = [costs.site(n, g.type_of(n.inputs[0]), env) for n in weighed]
-    unmeasured = sorted({s.cls for s in sites if any(s.cls not in c["classes"] for _, c in costs.columns())})
-    if unmeasured:
-        return (f"the cost table has no measurement for {', '.join(unmeasured)} "
-                "(benchmarks/bench_costs.py measures every class)")
-    return weighed, sites, [subs(g.type_of(r).numel(), env) for r in converted + back], batch_symbol, batch0, others
+    at = {}
+    for size in sizes if others else sizes[-1:]:
+        env = dict.fromkeys(others, size)
+        sites = [costs.site(n, g.type_of(n.inputs[0]), env) for n in weighed]
+        unmeasured = sorted({s.cls for s in sites if any(s.cls not in c["classes"] for _, c in costs.columns())})
+        if unmeasured:
+            return (f"the cost table has no measurement for {', '.join(unmeasured)} "
+                    "(benchmarks/bench_costs.py measures every class)")
+        at[size] = sites, [subs(g.type_of(r).numel(), env) for r in converted + back]
+    return weighed, at, batch_symbol, batch0, others
 
 
 def predicted(g: Graph, threads: int, batch: int, size: int = costs.ASSUMED) -> float | None:
@@ -128,10 +132,11 @@ def predicted(g: Graph, threads: int, batch: int, size: int = costs.ASSUMED) -> 
     the pass; None where it has nothing to predict (benchmarks/bench_layout.py sets it
     beside measured times)."""
     convs = [n for n in g.nodes() if has_trait(n.op, "channels_last")]
-    model = _model(g, convs, size) if convs else ""
+    model = _model(g, convs, (size,)) if convs else ""
     if isinstance(model, str):
         return None
-    _, sites, moved, batch_symbol, batch0, _ = model
+    _, at, batch_symbol, batch0, _ = model
+    sites, moved = at[size]
     cols = costs.columns()
     column = next(c for (t, c), (first, last) in zip(cols, costs.thread_ranges([t for t, _ in cols]))
                   if first <= threads and (last is None or threads <= last))
@@ -143,11 +148,12 @@ def decide(g: Graph, convs: list[Node], result: PassResult) -> Rule | None:
     predicted to win (1: always; 0: never); the rule for the conversions (:data:`Rule`), or
     None where no thread count converts. Notes why in ``result``."""
     span = convs[0].span
-    model = _model(g, convs)
+    model = _model(g, convs, costs.ASSUMED_SIZES)
     if isinstance(model, str):
         result.note(f"not applied: {model}", span)
         return None
-    weighed, sites, moved, batch_symbol, batch0, others = model
+    weighed, at, batch_symbol, batch0, others = model
+    sites = at[costs.ASSUMED][0]  # (the per-site lines are at one size)
     cols = costs.columns()
     ranges = costs.thread_ranges([t for t, _ in cols])
     labels = [_threads(r, t) for r, (t, _) in zip(ranges, cols)]
@@ -157,16 +163,10 @@ def decide(g: Graph, convs: list[Node], result: PassResult) -> Rule | None:
         result.note(f"{n.op} `{n.id}` [{s.cls}]: channels-last / standard time, " + "; ".join(
             f"{label}: {'/'.join(f'{r:.2f}' for r in rs)} at batch {'/'.join(map(str, bs))}"
             for label, rs, bs in zip(labels, per, batches)), n.span)
-    sizes = costs.ASSUMED_SIZES if others else (costs.ASSUMED,)
-    models = {size: model if size == costs.ASSUMED else _model(g, convs, size) for size in sizes}
-    unmeasured = next((m for m in models.values() if isinstance(m, str)), None)
-    if unmeasured:  # a class at another size the table lacks
-        result.note(f"not applied: {unmeasured}", span)
-        return None
     starts = []
     for label, bs, (t, c) in zip(labels, batches, cols):
         each = []
-        for size, (_, at_size, moved, *_) in models.items():
+        for size, (at_size, moved) in at.items():
             start, why = _decide_column(at_size, moved, batch_symbol, batch0, bs, c)
             each.append(start)
             where = f" at {', '.join(f'{s}={size}' for s in others)}" if others else ""
@@ -176,7 +176,7 @@ def decide(g: Graph, convs: list[Node], result: PassResult) -> Rule | None:
     merged = [(r[0], m) for i, (r, m) in enumerate(zip(ranges, starts)) if i == 0 or m != starts[i - 1]]
     rule = None if all(m == 0 for m in starts) else (merged[0][1], ()) if len(merged) == 1 \
         else (tuple(m for _, m in merged), tuple(t for t, _ in merged))
-    assumed = (f"; for {', '.join(others)} at each of {', '.join(map(str, sizes))} (the batch from which both "
+    assumed = (f"; for {', '.join(others)} at each of {', '.join(map(str, at))} (the batch from which both "
                "win)") if others else ""
     result.note(f"{_says(rule, batch_symbol, batch0)}{assumed}", span)
     return rule
